@@ -1,0 +1,56 @@
+// Lint rules that keep the package boundaries of DESIGN.md honest:
+// nat-table is pure (no node: modules, no clock, no timers) and igd-service
+// imports nothing of ours.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = [
+  'node:*', 'fs', 'fs/*', 'net', 'dgram', 'http', 'https', 'os', 'path', 'child_process',
+  'crypto', 'events', 'stream', 'stream/*', 'timers', 'timers/*', 'worker_threads', 'util',
+  'buffer', 'process', 'url', 'dns', 'tls', 'zlib', 'cluster', 'module', 'perf_hooks',
+];
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'gateway/build/**', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['nat-table/src/**/*.ts'],
+    ignores: ['nat-table/src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: nodeBuiltins, message: 'nat-table is pure: no Node.js modules (DESIGN.md).' },
+          { group: ['@openigd/*'], message: 'nat-table depends on nothing of ours.' },
+        ],
+      }],
+      'no-restricted-globals': ['error',
+        { name: 'setTimeout', message: 'nat-table has no timers: the caller passes nowMs.' },
+        { name: 'setInterval', message: 'nat-table has no timers: the caller passes nowMs.' },
+        { name: 'process', message: 'nat-table is pure.' },
+        { name: 'Buffer', message: 'nat-table works on Uint8Array, not Buffer.' },
+        { name: 'require', message: 'nat-table is pure.' },
+      ],
+      'no-restricted-properties': ['error',
+        { object: 'Date', property: 'now', message: 'nat-table has no clock: take nowMs.' },
+        { object: 'performance', property: 'now', message: 'nat-table has no clock: take nowMs.' },
+      ],
+    },
+  },
+  {
+    files: ['igd-service/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['@openigd/*', '../../nat-table/*', '../../gateway/*', '**/nat-table/**', '**/gateway/**'],
+          message: 'igd-service imports nothing of ours: declare the backend interface it needs.',
+        }],
+      }],
+    },
+  },
+);

@@ -1,0 +1,4 @@
+/**
+ * @openigd/gateway — the daemon: links, router, DHCP, config, CLI, lab.
+ */
+export {};

@@ -1,0 +1,4 @@
+/**
+ * @openigd/igd-service — the UPnP IGD control plane.
+ */
+export {};

@@ -1,0 +1,5 @@
+/**
+ * @openigd/nat-table — the pure NAT engine. No I/O, no timers, no clock:
+ * every call that changes state takes `nowMs`.
+ */
+export {};
