@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, ConfigError } from './config.js';
+
+const good = `
+lan:   { tap: oi-lan0, netns: lab-lan, address: 192.168.1.1/24,
+         dhcp: { range: 192.168.1.100-192.168.1.199 } }
+wan:   { tap: oi-wan0, netns: lab-wan, address: 203.0.113.2/24, gateway: 203.0.113.1 }
+local: { tap: oi-local0 }
+nat:   { preset: rfc }
+state: /var/lib/openigd
+admin: { socket: /run/openigd/admin.sock }
+capture: { dir: /var/lib/openigd/pcap }
+`;
+
+function problem(text: string): string {
+  try {
+    parseConfig(text, 'x.yaml');
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    return e.message;
+  }
+  assert.fail('config was accepted');
+}
+
+test('the issue example parses with defaults filled in', () => {
+  const c = parseConfig(good);
+  assert.equal(c.lan.address.address, '192.168.1.1');
+  assert.equal(c.lan.address.prefixLength, 24);
+  assert.deepEqual(c.lan.dhcp, { rangeStart: '192.168.1.100', rangeEnd: '192.168.1.199', leaseSeconds: 86400, dns: ['192.168.1.1'] });
+  assert.deepEqual(c.wan.address, { address: '203.0.113.2', prefixLength: 24 });
+  assert.equal(c.wan.gateway, '203.0.113.1');
+  assert.equal(c.igd.enabled, true);
+  assert.equal(c.capture?.dir, '/var/lib/openigd/pcap');
+  assert.equal(parseConfig(good.replace('203.0.113.2/24, gateway: 203.0.113.1', 'dhcp')).wan.address, 'dhcp');
+});
+
+test('errors name the field and the problem', () => {
+  assert.equal(problem(good.replace('state: /var/lib/openigd\n', '')), 'state: is required');
+  assert.equal(problem(good.replace('address: 192.168.1.1/24', 'address: 192.168.1.1')), 'lan.address: has the wrong form (expected a.b.c.d/n)');
+  assert.equal(problem(good.replace('address: 192.168.1.1/24', 'address: 192.168.1.300/24')), 'lan.address: 192.168.1.300 is not an IPv4 address');
+  assert.equal(problem(good.replace('preset: rfc', 'preset: cone')), 'nat.preset: must be one of full-cone, restricted-cone, port-restricted-cone, symmetric, rfc');
+  assert.equal(problem(good.replace('local: { tap: oi-local0 }', 'local: { tap: oi-local0, colour: red }')), 'local.colour: is not a known key');
+  assert.equal(problem(good.replace('192.168.1.100-192.168.1.199', '192.168.2.100-192.168.2.199')), 'lan.dhcp.range: must lie inside the LAN 192.168.1.1/24');
+  assert.equal(problem(good.replace('gateway: 203.0.113.1', 'gateway: 198.51.100.1')), 'wan.gateway: must lie inside the WAN 203.0.113.2/24');
+  assert.equal(problem(good.replace('tap: oi-local0', 'tap: oi-lan0')), 'local.tap: lan.tap, wan.tap and local.tap must be three different names');
+  assert.equal(problem(good.replace('address: 203.0.113.2/24', 'address: 192.168.1.2/24').replace('gateway: 203.0.113.1', 'gateway: 192.168.1.3')), 'wan.address: overlaps the LAN subnet');
+  assert.equal(problem(good.replace('tap: oi-lan0', 'tap: oi-lan0-with-a-very-long-name')).startsWith('lan.tap: has the wrong form'), true);
+});
+
+test('broken YAML and non-mappings are a clear error, never a throw of another kind', () => {
+  assert.match(problem('lan: [unclosed'), /^x\.yaml line \d+: YAML: /);
+  assert.match(problem('lan: 1\nlan: 2\n'), /YAML/);
+  assert.equal(problem('- a\n- b\n'), '(top level): must be a mapping of keys (lan, wan, local, state, ...)');
+  assert.equal(problem(''), '(top level): must be a mapping of keys (lan, wan, local, state, ...)');
+  for (let i = 0; i < 300; i++) {
+    let s = '';
+    for (let j = 0; j < (i % 80); j++) s += String.fromCharCode(32 + ((i * 7919 + j * 104729) % 95));
+    try {
+      parseConfig(s + '\n' + good.slice(i % good.length), 'x.yaml');
+    } catch (e) {
+      assert.ok(e instanceof ConfigError, `input ${i}: ${String(e)}`);
+      assert.doesNotMatch(e.message, /\n/, 'one line');
+    }
+  }
+});

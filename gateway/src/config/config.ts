@@ -1,0 +1,302 @@
+/**
+ * The daemon's configuration: one YAML file, validated against a JSON schema at start.
+ * A bad file gives one clear line naming the field and the problem (`ConfigError`),
+ * never a stack trace. This module only reads and checks; it opens no device and
+ * starts nothing.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { Ajv, type ErrorObject } from 'ajv';
+
+const ifName = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' } as const;
+const nsName = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
+const cidr = { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$' } as const;
+const ipv4 = { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' } as const;
+const mac = { type: 'string', pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' } as const;
+const behaviour = { enum: ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'] } as const;
+const ms = { type: 'integer', minimum: 1000, maximum: 86_400_000 } as const;
+
+/** The JSON schema of the YAML file; also the reference of every key (README "Configure"). */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['lan', 'wan', 'local', 'state'],
+  properties: {
+    lan: {
+      type: 'object', additionalProperties: false, required: ['tap', 'address'],
+      properties: {
+        tap: ifName, netns: nsName, address: cidr, mac,
+        mtu: { type: 'integer', minimum: 576, maximum: 9000 },
+        dhcp: {
+          type: 'object', additionalProperties: false, required: ['range'],
+          properties: {
+            range: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}-\\d{1,3}(\\.\\d{1,3}){3}$' },
+            leaseSeconds: { type: 'integer', minimum: 60, maximum: 31_536_000 },
+            dns: { type: 'array', items: ipv4, maxItems: 4 },
+            domain: { type: 'string', maxLength: 200 },
+          },
+        },
+      },
+    },
+    wan: {
+      type: 'object', additionalProperties: false, required: ['tap', 'address'],
+      properties: {
+        tap: ifName, netns: nsName, mac,
+        address: { anyOf: [cidr, { const: 'dhcp' }] },
+        gateway: ipv4,
+        mtu: { type: 'integer', minimum: 576, maximum: 9000 },
+      },
+    },
+    local: {
+      type: 'object', additionalProperties: false, required: ['tap'],
+      properties: { tap: ifName, netns: nsName, mac },
+    },
+    nat: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        preset: { enum: ['full-cone', 'restricted-cone', 'port-restricted-cone', 'symmetric', 'rfc'] },
+        mapping: behaviour,
+        filtering: behaviour,
+        portAllocation: { enum: ['preserve', 'sequential', 'random'] },
+        portRange: {
+          type: 'object', additionalProperties: false, required: ['min', 'max'],
+          properties: { min: { type: 'integer', minimum: 1, maximum: 65535 }, max: { type: 'integer', minimum: 1, maximum: 65535 } },
+        },
+        hairpinning: { type: 'boolean' },
+        capacity: { type: 'integer', minimum: 16, maximum: 16_777_216 },
+        timeouts: {
+          type: 'object', additionalProperties: false,
+          properties: { udpMs: ms, tcpEstablishedMs: ms, tcpTransitoryMs: ms, icmpMs: ms },
+        },
+      },
+    },
+    offload: { type: 'boolean' },
+    state: { type: 'string', minLength: 1 },
+    admin: {
+      type: 'object', additionalProperties: false, required: ['socket'],
+      properties: { socket: { type: 'string', minLength: 1 } },
+    },
+    capture: {
+      type: 'object', additionalProperties: false, required: ['dir'],
+      properties: { dir: { type: 'string', minLength: 1 } },
+    },
+    igd: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        httpPort: { type: 'integer', minimum: 1, maximum: 65535 },
+        friendlyName: { type: 'string', maxLength: 64 },
+        notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
+        maxMappings: { type: 'integer', minimum: 1, maximum: 65_535 },
+      },
+    },
+    log: {
+      type: 'object', additionalProperties: false,
+      properties: { level: { enum: ['debug', 'info', 'warn', 'error'] } },
+    },
+  },
+} as const;
+
+export interface Cidr { readonly address: string; readonly prefixLength: number }
+
+export interface GatewayConfig {
+  readonly lan: {
+    readonly tap: string; readonly netns?: string; readonly address: Cidr; readonly mac?: string; readonly mtu: number;
+    readonly dhcp?: { readonly rangeStart: string; readonly rangeEnd: string; readonly leaseSeconds: number;
+      readonly dns: readonly string[]; readonly domain?: string };
+  };
+  readonly wan: {
+    readonly tap: string; readonly netns?: string; readonly address: Cidr | 'dhcp'; readonly gateway?: string;
+    readonly mac?: string; readonly mtu: number;
+  };
+  readonly local: { readonly tap: string; readonly netns?: string; readonly mac?: string };
+  /** The `nat:` section as written; nat-table's resolver merges it with the preset. */
+  readonly nat: Readonly<Record<string, unknown>>;
+  readonly offload: boolean;
+  readonly state: string;
+  readonly admin?: { readonly socket: string };
+  readonly capture?: { readonly dir: string };
+  readonly igd: { readonly enabled: boolean; readonly httpPort: number; readonly friendlyName: string;
+    readonly notifyIntervalSeconds: number; readonly maxMappings: number };
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
+}
+
+/** A configuration that cannot be used. `message` is one line: `<file>: <field>: <problem>`. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_OPENIGD_CONFIG';
+  constructor(readonly field: string, readonly problem: string, options?: { cause?: unknown }) {
+    super(`${field}: ${problem}`, options);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+function fieldOf(e: ErrorObject): string {
+  const path = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  if (e.keyword === 'required') {
+    const missing = (e.params as { missingProperty: string }).missingProperty;
+    return path ? `${path}.${missing}` : missing;
+  }
+  if (e.keyword === 'additionalProperties') {
+    const extra = (e.params as { additionalProperty: string }).additionalProperty;
+    return path ? `${path}.${extra}` : extra;
+  }
+  return path || '(top level)';
+}
+
+function problemOf(e: ErrorObject): string {
+  switch (e.keyword) {
+    case 'required': return 'is required';
+    case 'additionalProperties': return 'is not a known key';
+    case 'pattern': return `has the wrong form (${describePattern(e.schemaPath)})`;
+    case 'enum': return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    case 'anyOf': return 'must be an address with prefix (a.b.c.d/n) or "dhcp"';
+    default: return e.message ?? 'is invalid';
+  }
+}
+
+function describePattern(schemaPath: string): string {
+  if (schemaPath.includes('range')) return 'expected a.b.c.d-a.b.c.d';
+  if (/address|cidr/.test(schemaPath)) return 'expected a.b.c.d/n';
+  if (schemaPath.includes('mac')) return 'expected aa:bb:cc:dd:ee:ff';
+  if (/tap|netns/.test(schemaPath)) return 'expected an interface name of 1-15 letters, digits, _ . -';
+  return 'expected a.b.c.d';
+}
+
+/** Parses a dotted quad strictly; null when any part is out of range. */
+export function parseDottedQuad(s: string): number | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return null;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const part = Number(m[i]);
+    if (part > 255) return null;
+    n = n * 256 + part;
+  }
+  return n;
+}
+
+function parseCidr(s: string, field: string): Cidr {
+  const [address, len] = s.split('/') as [string, string];
+  const prefixLength = Number(len);
+  if (parseDottedQuad(address) === null) throw new ConfigError(field, `${address} is not an IPv4 address`);
+  if (!(prefixLength >= 1 && prefixLength <= 30)) throw new ConfigError(field, `prefix length must be 1-30, got /${len}`);
+  return { address, prefixLength };
+}
+
+function sameSubnet(a: number, b: number, prefixLength: number): boolean {
+  const shift = 32 - prefixLength;
+  return Math.floor(a / 2 ** shift) === Math.floor(b / 2 ** shift);
+}
+
+/**
+ * Validates an already-parsed document (the YAML's data) and fills in defaults.
+ * Throws `ConfigError` on the first problem, naming the field.
+ */
+export function checkConfig(data: unknown): GatewayConfig {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError('(top level)', 'must be a mapping of keys (lan, wan, local, state, ...)');
+  }
+  if (!validate(data)) {
+    const e = validate.errors![0]!;
+    throw new ConfigError(fieldOf(e), problemOf(e));
+  }
+  type Raw = {
+    lan: { tap: string; netns?: string; address: string; mac?: string; mtu?: number;
+      dhcp?: { range: string; leaseSeconds?: number; dns?: string[]; domain?: string } };
+    wan: { tap: string; netns?: string; address: string; gateway?: string; mac?: string; mtu?: number };
+    local: { tap: string; netns?: string; mac?: string };
+    nat?: Record<string, unknown>; offload?: boolean; state: string;
+    admin?: { socket: string }; capture?: { dir: string };
+    igd?: { enabled?: boolean; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number };
+    log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
+  };
+  const raw = data as Raw;
+  const lanAddress = parseCidr(raw.lan.address, 'lan.address');
+  const lanNum = parseDottedQuad(lanAddress.address)!;
+  let dhcp: GatewayConfig['lan']['dhcp'];
+  if (raw.lan.dhcp) {
+    const [rangeStart, rangeEnd] = raw.lan.dhcp.range.split('-') as [string, string];
+    const a = parseDottedQuad(rangeStart);
+    const b = parseDottedQuad(rangeEnd);
+    if (a === null || b === null) throw new ConfigError('lan.dhcp.range', 'holds an invalid address');
+    if (a > b) throw new ConfigError('lan.dhcp.range', 'start is after end');
+    if (!sameSubnet(a, lanNum, lanAddress.prefixLength) || !sameSubnet(b, lanNum, lanAddress.prefixLength)) {
+      throw new ConfigError('lan.dhcp.range', `must lie inside the LAN ${raw.lan.address}`);
+    }
+    if (lanNum >= a && lanNum <= b) throw new ConfigError('lan.dhcp.range', `must not contain the gateway's own ${lanAddress.address}`);
+    for (const [i, d] of (raw.lan.dhcp.dns ?? []).entries()) {
+      if (parseDottedQuad(d) === null) throw new ConfigError(`lan.dhcp.dns.${i}`, `${d} is not an IPv4 address`);
+    }
+    dhcp = {
+      rangeStart, rangeEnd, leaseSeconds: raw.lan.dhcp.leaseSeconds ?? 86_400,
+      dns: raw.lan.dhcp.dns ?? [lanAddress.address], ...(raw.lan.dhcp.domain ? { domain: raw.lan.dhcp.domain } : {}),
+    };
+  }
+  let wanAddress: Cidr | 'dhcp' = 'dhcp';
+  if (raw.wan.address !== 'dhcp') {
+    wanAddress = parseCidr(raw.wan.address, 'wan.address');
+    if (raw.wan.gateway !== undefined) {
+      const g = parseDottedQuad(raw.wan.gateway);
+      if (g === null) throw new ConfigError('wan.gateway', `${raw.wan.gateway} is not an IPv4 address`);
+      if (!sameSubnet(g, parseDottedQuad(wanAddress.address)!, wanAddress.prefixLength)) {
+        throw new ConfigError('wan.gateway', `must lie inside the WAN ${raw.wan.address}`);
+      }
+    }
+    if (sameSubnet(parseDottedQuad(wanAddress.address)!, lanNum, Math.min(wanAddress.prefixLength, lanAddress.prefixLength))) {
+      throw new ConfigError('wan.address', 'overlaps the LAN subnet');
+    }
+  }
+  const taps = [raw.lan.tap, raw.wan.tap, raw.local.tap];
+  if (new Set(taps).size !== 3) throw new ConfigError('local.tap', 'lan.tap, wan.tap and local.tap must be three different names');
+  const pr = raw.nat?.portRange as { min: number; max: number } | undefined;
+  if (pr && pr.min > pr.max) throw new ConfigError('nat.portRange', 'min is greater than max');
+  return {
+    lan: {
+      tap: raw.lan.tap, address: lanAddress, mtu: raw.lan.mtu ?? 1500,
+      ...(raw.lan.netns ? { netns: raw.lan.netns } : {}), ...(raw.lan.mac ? { mac: raw.lan.mac } : {}),
+      ...(dhcp ? { dhcp } : {}),
+    },
+    wan: {
+      tap: raw.wan.tap, address: wanAddress, mtu: raw.wan.mtu ?? 1500,
+      ...(raw.wan.netns ? { netns: raw.wan.netns } : {}), ...(raw.wan.mac ? { mac: raw.wan.mac } : {}),
+      ...(raw.wan.gateway ? { gateway: raw.wan.gateway } : {}),
+    },
+    local: { tap: raw.local.tap, ...(raw.local.netns ? { netns: raw.local.netns } : {}), ...(raw.local.mac ? { mac: raw.local.mac } : {}) },
+    nat: raw.nat ?? { preset: 'rfc' },
+    offload: raw.offload ?? true,
+    state: raw.state,
+    ...(raw.admin ? { admin: raw.admin } : {}),
+    ...(raw.capture ? { capture: raw.capture } : {}),
+    igd: {
+      enabled: raw.igd?.enabled ?? true, httpPort: raw.igd?.httpPort ?? 5000,
+      friendlyName: raw.igd?.friendlyName ?? 'OpenIGD', notifyIntervalSeconds: raw.igd?.notifyIntervalSeconds ?? 600,
+      maxMappings: raw.igd?.maxMappings ?? 4096,
+    },
+    log: { level: raw.log?.level ?? 'info' },
+  };
+}
+
+/** Parses YAML text (errors name the line) and checks it. */
+export function parseConfig(text: string, fileName = 'config'): GatewayConfig {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = text.slice(0, e.pos[0]).split('\n').length;
+    throw new ConfigError(`${fileName} line ${line}`, `YAML: ${e.message.split('\n')[0]}`);
+  }
+  return checkConfig(doc.toJS());
+}
+
+/** Reads and checks a config file. */
+export async function loadConfig(path: string): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(path, `cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { cause });
+  }
+  return parseConfig(text, path);
+}
