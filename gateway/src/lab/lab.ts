@@ -1,0 +1,195 @@
+/**
+ * The lab: builds on this machine, in network namespaces, a LAN with two hosts
+ * (addresses from our DHCP), the gateway's own namespace running the daemon, and an
+ * "internet" with a server at two addresses. `labDown` removes everything `labUp`
+ * made, using the record it wrote, and is safe to run twice.
+ *
+ *   h1 ─┐                                     ┌─ inet: 203.0.113.1 (next hop)
+ *       ├─ br0 (ns lan) ─ oi-lan0 ═ daemon ═ oi-wan0 ┤   198.51.100.10, .11 (server)
+ *   h2 ─┘          (ns gw: oi-local0 192.168.1.1)    └─
+ *
+ * It touches nothing outside the namespaces whose names start with its prefix.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile, open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ip, inNs, listNetns, run } from './sh.js';
+
+export interface LabOptions {
+  /** Namespace name prefix; tests pass a unique one. */
+  readonly prefix: string;
+  /** Where the config, state, log and record go. */
+  readonly dir: string;
+  /** Extra YAML lines merged into the generated config's `nat:` section, e.g. `{ preset: symmetric }`. */
+  readonly nat?: Readonly<Record<string, unknown>>;
+  /** Run `udhcpc` in the hosts (default true). */
+  readonly dhcp?: boolean;
+  /** Extra top-level YAML appended to the config. */
+  readonly extraConfig?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface LabRecord {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly namespaces: { gw: string; lan: string; h1: string; h2: string; inet: string };
+  readonly daemonPid: number;
+  readonly configPath: string;
+  readonly adminSocket: string;
+  readonly lanAddress: string;
+  readonly wanAddress: string;
+  readonly wanGateway: string;
+  readonly servers: readonly string[];
+  readonly hostAddresses: Record<string, string>;
+}
+
+export const LAB_DEFAULT_PREFIX = 'oi-lab';
+export const LAB_DEFAULT_DIR = '/run/openigd-lab';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = join(here, '..', 'cli.js');
+const UDHCPC_SCRIPT = join(here, '..', '..', 'lab', 'udhcpc-script.sh');
+
+function names(prefix: string): LabRecord['namespaces'] {
+  return { gw: `${prefix}-gw`, lan: `${prefix}-lan`, h1: `${prefix}-h1`, h2: `${prefix}-h2`, inet: `${prefix}-inet` };
+}
+
+function yamlValue(v: unknown): string {
+  return JSON.stringify(v);
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, alive: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 400 && Date.now() < deadline; i++) {
+    if (await check()) return;
+    if (!alive()) throw new Error(`lab: the daemon exited while waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`lab: timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds the lab and starts the daemon in it. Tears down a previous lab of the same prefix first. */
+export async function labUp(opts: LabOptions): Promise<LabRecord> {
+  const log = opts.log ?? (() => {});
+  await labDown(opts.prefix, opts.dir);
+  const ns = names(opts.prefix);
+  const dir = join(opts.dir, opts.prefix);
+  await mkdir(join(dir, 'state'), { recursive: true });
+  const lanAddress = '192.168.1.1';
+  const wanAddress = '203.0.113.2';
+  const wanGateway = '203.0.113.1';
+  const servers = ['198.51.100.10', '198.51.100.11'];
+  const adminSocket = join(dir, 'admin.sock');
+  const configPath = join(dir, 'openigd.yaml');
+  const nat = opts.nat ?? { preset: 'rfc' };
+  // A record of what exists so far, so a failure half-way is cleaned up by labDown.
+  const partial = { prefix: opts.prefix, dir, namespaces: ns, daemonPid: 0 };
+  await writeFile(join(dir, 'lab.json'), JSON.stringify(partial));
+  try {
+    for (const n of Object.values(ns)) {
+      await run('ip', ['netns', 'add', n]);
+      await ip(n, 'link', 'set', 'lo', 'up');
+    }
+    // LAN: a bridge in its own namespace, one veth per host.
+    await ip(ns.lan, 'link', 'add', 'br0', 'type', 'bridge');
+    await ip(ns.lan, 'link', 'set', 'br0', 'up');
+    for (const h of ['h1', 'h2'] as const) {
+      await ip(ns[h], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', h, 'netns', ns.lan);
+      await ip(ns.lan, 'link', 'set', h, 'master', 'br0', 'up');
+      await ip(ns[h], 'link', 'set', 'eth0', 'up');
+    }
+    // Internet: the next hop and a server with two addresses (RFC 5780 needs two).
+    await ip(ns.inet, 'link', 'add', 'srv0', 'type', 'dummy');
+    for (const s of servers) await ip(ns.inet, 'addr', 'add', `${s}/24`, 'dev', 'srv0');
+    await ip(ns.inet, 'link', 'set', 'srv0', 'up');
+    await inNs(ns.inet, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+
+    const config = [
+      `# Generated by 'openigd lab up' (prefix ${opts.prefix}).`,
+      `lan:   { tap: oi-lan0, netns: ${ns.lan}, address: ${lanAddress}/24, dhcp: { range: 192.168.1.100-192.168.1.199 } }`,
+      `wan:   { tap: oi-wan0, netns: ${ns.inet}, address: ${wanAddress}/24, gateway: ${wanGateway} }`,
+      `local: { tap: oi-local0 }`,
+      `nat:   { ${Object.entries(nat).map(([k, v]) => `${k}: ${yamlValue(v)}`).join(', ')} }`,
+      `state: ${join(dir, 'state')}`,
+      `admin: { socket: ${adminSocket} }`,
+      opts.extraConfig ?? '',
+    ].join('\n') + '\n';
+    await writeFile(configPath, config);
+
+    const logFile = await open(join(dir, 'openigd.log'), 'a');
+    const child = spawn('ip', ['netns', 'exec', ns.gw, process.execPath, CLI, 'run', '--config', configPath], {
+      detached: true, stdio: ['ignore', logFile.fd, logFile.fd],
+    });
+    child.unref();
+    await logFile.close();
+    const pid = child.pid ?? 0;
+    await writeFile(join(dir, 'lab.json'), JSON.stringify({ ...partial, daemonPid: pid }));
+    log(`daemon started (pid ${pid}), log ${join(dir, 'openigd.log')}`);
+    const tapIn = (n: string, dev: string) => async () => (await ip(n, '-o', 'link', 'show').catch(() => '')).includes(` ${dev}:`);
+    await waitFor('the LAN and WAN TAPs', async () => (await tapIn(ns.lan, 'oi-lan0')()) && (await tapIn(ns.inet, 'oi-wan0')()), 15_000, () => pidAlive(pid));
+    await ip(ns.lan, 'link', 'set', 'oi-lan0', 'master', 'br0', 'up');
+    await ip(ns.inet, 'addr', 'add', `${wanGateway}/24`, 'dev', 'oi-wan0');
+    await ip(ns.inet, 'link', 'set', 'oi-wan0', 'up');
+
+    const hostAddresses: Record<string, string> = {};
+    if (opts.dhcp !== false) {
+      for (const h of ['h1', 'h2'] as const) {
+        const out = await inNs(ns[h], 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '8', '-T', '1', '-s', UDHCPC_SCRIPT], 30_000);
+        const m = /lease: eth0 (\S+)\//.exec(out);
+        if (!m) throw new Error(`lab: ${h} got no DHCP lease: ${out.trim()}`);
+        hostAddresses[h] = m[1]!;
+        log(`${h} (${ns[h]}) got ${m[1]} by DHCP`);
+      }
+    }
+    const record: LabRecord = {
+      prefix: opts.prefix, dir, namespaces: ns, daemonPid: pid, configPath, adminSocket,
+      lanAddress, wanAddress, wanGateway, servers, hostAddresses,
+    };
+    await writeFile(join(dir, 'lab.json'), JSON.stringify(record, null, 2));
+    return record;
+  } catch (e) {
+    const logText = await readFile(join(dir, 'openigd.log'), 'utf8').catch(() => '');
+    await labDown(opts.prefix, opts.dir);
+    if (logText) (e as Error).message += `\n--- daemon log ---\n${logText.split('\n').slice(-15).join('\n')}`;
+    throw e;
+  }
+}
+
+/** Stops the lab's daemon (SIGTERM, then SIGKILL after 5 s) and deletes its namespaces and files. */
+export async function labDown(prefix: string, baseDir: string): Promise<void> {
+  const dir = join(baseDir, prefix);
+  const recordPath = join(dir, 'lab.json');
+  if (existsSync(recordPath)) {
+    const rec = JSON.parse(await readFile(recordPath, 'utf8')) as Partial<LabRecord>;
+    const pid = rec.daemonPid ?? 0;
+    if (pid > 0 && pidAlive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+  const ns = names(prefix);
+  const existing = new Set(await listNetns());
+  for (const n of Object.values(ns)) if (existing.has(n)) await run('ip', ['netns', 'delete', n]);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Reads the record of a running lab, or null. */
+export async function labRecord(prefix: string, baseDir: string): Promise<LabRecord | null> {
+  try {
+    return JSON.parse(await readFile(join(baseDir, prefix, 'lab.json'), 'utf8')) as LabRecord;
+  } catch {
+    return null;
+  }
+}
