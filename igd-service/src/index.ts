@@ -2,3 +2,4 @@
  * @openigd/igd-service — the UPnP IGD control plane.
  */
 export {};
+export * from './types.js';

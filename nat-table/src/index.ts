@@ -2,4 +2,5 @@
  * @openigd/nat-table — the pure NAT engine. No I/O, no timers, no clock:
  * every call that changes state takes `nowMs`.
  */
-export {};
+export * from './wire/index.js';
+export * from './table/index.js';

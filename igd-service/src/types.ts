@@ -1,0 +1,72 @@
+/**
+ * The shapes igd-service shares between its parts, and the two seams it needs from
+ * outside: the port-mapping backend (the NAT's packet path, plugged in by `gateway`)
+ * and the durable mapping store. igd-service imports nothing of ours; `gateway` adapts
+ * `nat-table` to `PortMappingBackend` (miniupnpd's commonrdr.h idea: one small API).
+ */
+
+/** IGD:1 PortMappingProtocol. */
+export type MappingProtocol = 'TCP' | 'UDP';
+
+/** One port mapping as the IGD sees it. Addresses are dotted quads; `remoteHost` '' = any. */
+export interface PortMapping {
+  readonly remoteHost: string;
+  readonly externalPort: number;
+  readonly protocol: MappingProtocol;
+  readonly internalPort: number;
+  readonly internalClient: string;
+  readonly enabled: boolean;
+  readonly description: string;
+  /** Lease as requested, seconds; 0 = static (kept forever). */
+  readonly leaseSeconds: number;
+  /** Absolute expiry on the wall clock (ms since epoch); 0 = never. */
+  readonly expiresAtMs: number;
+}
+
+/** The identity of a mapping: (remote host, external port, protocol). */
+export interface MappingKey {
+  readonly remoteHost: string;
+  readonly externalPort: number;
+  readonly protocol: MappingProtocol;
+}
+
+/** Real counters of the WAN port (U16). Totals may exceed 2^32: the SOAP layer wraps them for ui4. */
+export interface WanCounters {
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly packetsSent: number;
+  readonly packetsReceived: number;
+}
+
+/**
+ * What the IGD needs from the packet path. Implemented by `gateway` over nat-table, and by
+ * an in-memory backend for tests. Calls are synchronous: the packet path is in-process.
+ */
+export interface PortMappingBackend {
+  /** Installs or replaces the forwarding rule of a mapping (a disabled one forwards nothing). */
+  apply(mapping: PortMapping): { ok: true } | { ok: false; reason: 'port-in-use' | 'invalid' };
+  /** Removes the forwarding rule; no-op when absent. */
+  remove(key: MappingKey): void;
+  /** Current external address (dotted quad), or '' while the WAN has none. */
+  externalAddress(): string;
+  /** Real WAN counters. */
+  counters(): WanCounters;
+  /** WAN link state for GetCommonLinkProperties / ConnectionStatus. */
+  linkUp(): boolean;
+  /** Registers a listener for external-address changes; returns an unsubscribe function. */
+  onExternalAddressChange(listener: (address: string) => void): () => void;
+}
+
+/**
+ * The durable store of mappings (U14). Every method that changes state resolves only once
+ * the change is on stable storage, so a SOAP success is never lost by a crash.
+ */
+export interface MappingStore {
+  /** Reads every stored mapping. Rejects with a StoreCorruptError on a corrupt store. */
+  load(): Promise<PortMapping[]>;
+  /** Adds or replaces (same key) durably. */
+  put(mapping: PortMapping): Promise<void>;
+  /** Deletes durably; resolves also when absent. */
+  delete(key: MappingKey): Promise<void>;
+  close(): Promise<void>;
+}
