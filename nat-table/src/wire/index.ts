@@ -1,1 +1,10 @@
-export {};
+/** Wire views over Uint8Array frames: one file per protocol. */
+export * from './addr.js';
+export * from './checksum.js';
+export * from './ethernet.js';
+export * from './arp.js';
+export * from './ipv4.js';
+export { L4Packet } from './l4.js';
+export * from './udp.js';
+export * from './tcp.js';
+export * from './icmp.js';
