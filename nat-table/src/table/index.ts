@@ -1,1 +1,3 @@
-export {};
+/** The translation table and its configuration. */
+export * from './config.js';
+export * from './nat-table.js';

@@ -1,0 +1,712 @@
+/**
+ * The translation table: dynamic flows of TCP, UDP and ICMP queries, the external
+ * ports they hold, and the static port mappings the IGD creates.
+ *
+ * Contract (after tailscale natlab): no concurrency, no real time (every call that
+ * changes state takes `nowMs`), static port mappings are looked up before dynamic
+ * flows, and anything unmatched is dropped with a reason.
+ *
+ * Storage is struct-of-arrays in typed arrays with open addressing, so a flow costs
+ * a fixed number of bytes and nothing is allocated per packet:
+ *  - flows: protocol, TCP state, internal/remote endpoints, external port, expiry;
+ *  - `outIndex`: (proto, internal addr:port, remote addr:port) → flow;
+ *  - `inIndex`: (proto, external port, remote addr) → first flow of a chain linked by
+ *    `inNext` (the chain is the flows of that remote address on that port; a
+ *    port-dependent lookup walks it, an address-dependent filter only needs its head);
+ *  - per (proto, external port): the internal endpoint that owns it and how many flows
+ *    use it. A port has one owner at a time, so a port is never overloaded (RFC 4787
+ *    REQ-3); a binding (RFC 4787 "mapping") is an owned port;
+ *  - `bindIndex`: (proto, internal addr:port [, remote addr]) → external port, for
+ *    endpoint-independent and address-dependent mapping.
+ * Deletion in the linear-probing indexes shifts entries back (no tombstones), so
+ * lookups stay short after any churn.
+ */
+import type { NatConfig } from './config.js';
+
+export const IP_PROTOCOL = { icmp: 1, tcp: 6, udp: 17 } as const;
+export type IpProtocol = (typeof IP_PROTOCOL)[keyof typeof IP_PROTOCOL];
+
+export const VERDICT = { forward: 0, hairpin: 1, drop: 2 } as const;
+export type Verdict = (typeof VERDICT)[keyof typeof VERDICT];
+
+export const DROP_REASONS = [
+  'no-mapping', 'filtered', 'mapping-disabled', 'hairpin-disabled', 'table-full', 'ports-exhausted', 'no-external-address',
+  'unsupported-protocol',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** TCP header flag bits as in the flags byte. */
+const FIN = 0x01, SYN = 0x02, RST = 0x04;
+/** Flow TCP state bits. */
+const S_SYN_OUT = 1, S_SYN_IN = 2, S_FIN_OUT = 4, S_FIN_IN = 8, S_RST = 16;
+
+const EMPTY = -1;
+const PORTS = 65536;
+
+/** Protocol → index into per-protocol port arrays. */
+function protoIndex(proto: number): number {
+  return proto === 6 ? 0 : proto === 17 ? 1 : proto === 1 ? 2 : -1;
+}
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function hash5(a: number, b: number, c: number, d: number, e: number): number {
+  let h = Math.imul(a, 0x9e3779b1) ^ b;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) ^ c;
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39) ^ d;
+  h = Math.imul(h ^ (h >>> 15), 0x9e3779b1) ^ e;
+  return mix(h);
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 16;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** A port mapping as the NAT sees it. Addresses are u32; `remoteHost` 0 = any. */
+export interface NatPortMapping {
+  readonly protocol: 6 | 17;
+  readonly externalPort: number;
+  readonly remoteHost: number;
+  readonly internalClient: number;
+  readonly internalPort: number;
+  readonly enabled: boolean;
+  /** Wall-clock ms at which the lease ends; 0 = static. */
+  readonly leaseExpiresMs: number;
+  readonly description?: string;
+}
+
+export type PortMappingResult = { ok: true; replaced: boolean } | { ok: false; reason: 'conflict' | 'invalid' };
+
+export interface FlowInfo {
+  readonly protocol: number;
+  readonly internalAddr: number;
+  readonly internalPort: number;
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  readonly externalAddr: number;
+  readonly externalPort: number;
+  readonly expiresMs: number;
+  readonly tcpState?: 'syn-sent' | 'syn-received' | 'established' | 'closing' | 'reset';
+}
+
+export type ExpiredEntry =
+  | ({ readonly kind: 'flow' } & FlowInfo)
+  | { readonly kind: 'port-mapping'; readonly mapping: NatPortMapping };
+
+/** Where a translation's results land; reused for every call (no allocation). */
+export interface TranslationResult {
+  /** Outbound: the new source; inbound: the new destination; hairpin: the new source. */
+  addr: number;
+  port: number;
+  /** Hairpin only: the new destination. */
+  addr2: number;
+  port2: number;
+  /** Set when the verdict is drop. */
+  reason: DropReason;
+}
+
+export interface NatCounters {
+  flowsCreated: number;
+  flowsExpired: number;
+  flowsFlushed: number;
+  translatedOutbound: number;
+  translatedInbound: number;
+  hairpinned: number;
+  drops: Record<DropReason, number>;
+}
+
+export class NatTable {
+  readonly config: NatConfig;
+  readonly capacity: number;
+  readonly result: TranslationResult = { addr: 0, port: 0, addr2: 0, port2: 0, reason: 'no-mapping' };
+  readonly counters: NatCounters;
+  private externalAddr = 0;
+
+  // Flows (struct of arrays). A free slot keeps the next free slot in `fInNext`.
+  private readonly fProto: Uint8Array;
+  private readonly fState: Uint8Array;
+  private readonly fIntAddr: Uint32Array;
+  private readonly fRemAddr: Uint32Array;
+  private readonly fIntPort: Uint16Array;
+  private readonly fRemPort: Uint16Array;
+  private readonly fExtPort: Uint16Array;
+  private readonly fExpires: Float64Array;
+  private readonly fInNext: Int32Array;
+  private freeHead = EMPTY;
+  private highWater = 0;
+  private live = 0;
+
+  private readonly outIndex: Int32Array;
+  private readonly inIndex: Int32Array;
+  private readonly outMask: number;
+
+  // Per (protocol index × 65536 + external port).
+  private readonly pOwnerAddr = new Uint32Array(3 * PORTS);
+  private readonly pOwnerPort = new Uint16Array(3 * PORTS);
+  private readonly pOwnerRem = new Uint32Array(3 * PORTS);
+  private readonly pRefs = new Int32Array(3 * PORTS);
+  private readonly pMapped = new Uint16Array(3 * PORTS);
+  private readonly bindIndex: Int32Array;
+  private readonly bindMask: number;
+  private readonly cursor = new Int32Array(6);
+
+  // Port mappings: by (protoIndex << 16 | externalPort), and by internal endpoint.
+  private readonly mappings = new Map<number, NatPortMapping[]>();
+  private readonly mappingsByInternal = new Map<number, NatPortMapping[]>();
+
+  constructor(config: NatConfig) {
+    this.config = config;
+    const cap = config.capacity;
+    this.capacity = cap;
+    this.fProto = new Uint8Array(cap);
+    this.fState = new Uint8Array(cap);
+    this.fIntAddr = new Uint32Array(cap);
+    this.fRemAddr = new Uint32Array(cap);
+    this.fIntPort = new Uint16Array(cap);
+    this.fRemPort = new Uint16Array(cap);
+    this.fExtPort = new Uint16Array(cap);
+    this.fExpires = new Float64Array(cap);
+    this.fInNext = new Int32Array(cap);
+    const slots = pow2AtLeast(cap * 2);
+    this.outIndex = new Int32Array(slots).fill(EMPTY);
+    this.inIndex = new Int32Array(slots).fill(EMPTY);
+    this.outMask = slots - 1;
+    const bslots = pow2AtLeast(Math.min(cap, 3 * PORTS) * 2);
+    this.bindIndex = new Int32Array(bslots).fill(EMPTY);
+    this.bindMask = bslots - 1;
+    for (let i = 0; i < 6; i++) this.cursor[i] = -1;
+    this.counters = {
+      flowsCreated: 0, flowsExpired: 0, flowsFlushed: 0, translatedOutbound: 0, translatedInbound: 0, hairpinned: 0,
+      drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
+    };
+  }
+
+  /** Live dynamic flows. */
+  get size(): number {
+    return this.live;
+  }
+
+  get externalAddress(): number {
+    return this.externalAddr;
+  }
+
+  /**
+   * Sets the external address. Dynamic flows name the old address on the wire, so
+   * they are flushed (and returned); port mappings name no address and follow it.
+   */
+  setExternalAddress(addr: number): FlowInfo[] {
+    const a = addr >>> 0;
+    if (a === this.externalAddr) return [];
+    const flushed: FlowInfo[] = [];
+    for (let f = 0; f < this.highWater; f++) {
+      if (this.fProto[f] === 0) continue;
+      flushed.push(this.info(f));
+      this.removeFlow(f);
+      this.counters.flowsFlushed++;
+    }
+    this.externalAddr = a;
+    return flushed;
+  }
+
+  // ---------------------------------------------------------------- translation
+
+  /**
+   * A packet from the LAN: `srcAddr:srcPort` inside → `dstAddr:dstPort`. For ICMP
+   * queries the ports are the identifier and 0. Finds or creates the flow; on forward
+   * `result.addr/port` is the new source. When the destination is our external
+   * address the packet hairpins (RFC 4787 REQ-9): `result.addr2/port2` is then the
+   * internal destination, and filtering applies as for any inbound packet.
+   */
+  outbound(proto: number, srcAddr: number, srcPort: number, dstAddr: number, dstPort: number, tcpFlags: number, nowMs: number): Verdict {
+    const pi = protoIndex(proto);
+    if (pi < 0) return this.drop('unsupported-protocol');
+    if (this.externalAddr === 0) return this.drop('no-external-address');
+    const hairpin = dstAddr === this.externalAddr;
+    if (hairpin && !this.config.hairpinning) return this.drop('hairpin-disabled');
+    let f = this.findOut(proto, srcAddr, srcPort, dstAddr, dstPort);
+    if (f === EMPTY) {
+      f = this.createFlow(proto, pi, srcAddr, srcPort, dstAddr, dstPort, nowMs);
+      if (f === EMPTY) return VERDICT.drop;
+    }
+    this.touch(f, tcpFlags, true, nowMs);
+    const extPort = this.fExtPort[f]!;
+    if (!hairpin) {
+      this.result.addr = this.externalAddr;
+      this.result.port = extPort;
+      this.counters.translatedOutbound++;
+      return VERDICT.forward;
+    }
+    const v = this.inbound(proto, this.externalAddr, extPort, dstPort, tcpFlags, nowMs);
+    if (v !== VERDICT.forward) return v;
+    this.result.addr2 = this.result.addr;
+    this.result.port2 = this.result.port;
+    this.result.addr = this.externalAddr;
+    this.result.port = extPort;
+    this.counters.hairpinned++;
+    return VERDICT.hairpin;
+  }
+
+  /**
+   * A packet from the WAN: `srcAddr:srcPort` outside → our `dstPort`. Port mappings
+   * first (a remote-specific one before a wildcard; a disabled one forwards nothing),
+   * then dynamic flows under the configured filtering. On forward `result.addr/port`
+   * is the new (internal) destination.
+   */
+  inbound(proto: number, srcAddr: number, srcPort: number, dstPort: number, tcpFlags: number, nowMs: number): Verdict {
+    const pi = protoIndex(proto);
+    if (pi < 0) return this.drop('unsupported-protocol');
+    if (pi !== 2 && this.pMapped[pi * PORTS + dstPort]! > 0) {
+      const m = this.matchMapping(pi, dstPort, srcAddr);
+      if (m) {
+        if (!m.enabled) return this.drop('mapping-disabled');
+        // Replies to flows the mapped host opened itself also refresh those flows.
+        const f = this.findIn(proto, dstPort, srcAddr, srcPort);
+        if (f !== EMPTY) this.touch(f, tcpFlags, false, nowMs);
+        this.result.addr = m.internalClient;
+        this.result.port = m.internalPort;
+        this.counters.translatedInbound++;
+        return VERDICT.forward;
+      }
+    }
+    const head = this.inIndex[this.inSlot(proto, dstPort, srcAddr)]!;
+    let f = head;
+    while (f !== EMPTY && this.fRemPort[f] !== srcPort) f = this.fInNext[f]!;
+    if (f !== EMPTY) {
+      this.touch(f, tcpFlags, false, nowMs);
+      this.result.addr = this.fIntAddr[f]!;
+      this.result.port = this.fIntPort[f]!;
+      this.counters.translatedInbound++;
+      return VERDICT.forward;
+    }
+    const slot = pi * PORTS + dstPort;
+    if (this.pRefs[slot] === 0) return this.drop('no-mapping');
+    const filtering = this.config.filtering;
+    const allowed = filtering === 'endpoint-independent' || (filtering === 'address-dependent' && head !== EMPTY);
+    if (!allowed) return this.drop('filtered');
+    this.result.addr = this.pOwnerAddr[slot]!;
+    this.result.port = this.pOwnerPort[slot]!;
+    this.counters.translatedInbound++;
+    return VERDICT.forward;
+  }
+
+  /**
+   * Looks up, without creating or refreshing anything, the flow a packet from the WAN
+   * belongs to (RFC 5508: for the packet quoted in an ICMP error). On success `result`
+   * holds the internal endpoint.
+   */
+  peekInbound(proto: number, remoteAddr: number, remotePort: number, externalPort: number): boolean {
+    let f = this.inIndex[this.inSlot(proto, externalPort, remoteAddr)]!;
+    while (f !== EMPTY && this.fRemPort[f] !== remotePort) f = this.fInNext[f]!;
+    if (f === EMPTY) return false;
+    this.result.addr = this.fIntAddr[f]!;
+    this.result.port = this.fIntPort[f]!;
+    return true;
+  }
+
+  /** Like `peekInbound` for a packet from the LAN; `result` holds the external endpoint. */
+  peekOutbound(proto: number, internalAddr: number, internalPort: number, remoteAddr: number, remotePort: number): boolean {
+    const f = this.findOut(proto, internalAddr, internalPort, remoteAddr, remotePort);
+    if (f === EMPTY) return false;
+    this.result.addr = this.externalAddr;
+    this.result.port = this.fExtPort[f]!;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  /** Removes flows and port-mapping leases that timed out by `nowMs`; returns them. */
+  expire(nowMs: number): ExpiredEntry[] {
+    const out: ExpiredEntry[] = [];
+    for (let f = 0; f < this.highWater; f++) {
+      if (this.fProto[f] === 0 || this.fExpires[f]! > nowMs) continue;
+      out.push({ kind: 'flow', ...this.info(f) });
+      this.removeFlow(f);
+      this.counters.flowsExpired++;
+    }
+    for (const list of [...this.mappings.values()]) {
+      for (const m of list) {
+        if (m.leaseExpiresMs !== 0 && m.leaseExpiresMs <= nowMs) {
+          this.removePortMapping(m.protocol, m.externalPort, m.remoteHost);
+          out.push({ kind: 'port-mapping', mapping: m });
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- port mappings
+
+  /**
+   * Adds a port mapping, or replaces the one with the same (protocol, external port,
+   * remote host) when it names the same internal client; another client → conflict.
+   * (The IGD applies the spec's overwrite rule before it gets here; this keeps the NAT
+   * consistent on its own.) An external port held by a dynamic flow of another
+   * internal endpoint is a conflict too: ports are never overloaded.
+   */
+  addPortMapping(m: NatPortMapping): PortMappingResult {
+    const pi = protoIndex(m.protocol);
+    if (pi < 0 || pi === 2 || !(m.externalPort >= 1 && m.externalPort <= 65535) || !(m.internalPort >= 1 && m.internalPort <= 65535)) {
+      return { ok: false, reason: 'invalid' };
+    }
+    const key = (pi << 16) | m.externalPort;
+    const list = this.mappings.get(key) ?? [];
+    const same = list.findIndex((x) => x.remoteHost === m.remoteHost);
+    if (same >= 0 && list[same]!.internalClient !== m.internalClient) return { ok: false, reason: 'conflict' };
+    const slot = pi * PORTS + m.externalPort;
+    if (this.pRefs[slot]! > 0 && (this.pOwnerAddr[slot] !== m.internalClient || this.pOwnerPort[slot] !== m.internalPort)) {
+      return { ok: false, reason: 'conflict' };
+    }
+    const entry: NatPortMapping = { ...m };
+    if (same >= 0) {
+      this.unindexInternal(list[same]!);
+      list[same] = entry;
+    } else {
+      list.push(entry);
+      this.pMapped[slot]!++;
+    }
+    // Remote-specific mappings before wildcard ones.
+    list.sort((a, b) => (a.remoteHost === 0 ? 1 : 0) - (b.remoteHost === 0 ? 1 : 0));
+    this.mappings.set(key, list);
+    const ik = this.internalKey(pi, m.internalClient, m.internalPort);
+    const byInt = this.mappingsByInternal.get(ik) ?? [];
+    byInt.push(entry);
+    this.mappingsByInternal.set(ik, byInt);
+    return { ok: true, replaced: same >= 0 };
+  }
+
+  /** Removes a port mapping; returns it, or null when there was none. */
+  removePortMapping(protocol: number, externalPort: number, remoteHost: number): NatPortMapping | null {
+    const pi = protoIndex(protocol);
+    if (pi < 0) return null;
+    const key = (pi << 16) | externalPort;
+    const list = this.mappings.get(key);
+    const i = list ? list.findIndex((x) => x.remoteHost === remoteHost) : -1;
+    if (!list || i < 0) return null;
+    const [m] = list.splice(i, 1);
+    if (list.length === 0) this.mappings.delete(key);
+    this.pMapped[pi * PORTS + externalPort]!--;
+    this.unindexInternal(m!);
+    return m!;
+  }
+
+  getPortMapping(protocol: number, externalPort: number, remoteHost: number): NatPortMapping | null {
+    const pi = protoIndex(protocol);
+    return this.mappings.get((pi << 16) | externalPort)?.find((x) => x.remoteHost === remoteHost) ?? null;
+  }
+
+  listPortMappings(): NatPortMapping[] {
+    return [...this.mappings.values()].flat();
+  }
+
+  // ---------------------------------------------------------------- observability
+
+  /** The live flows (allocates; for the admin API, not the packet path). */
+  snapshot(limit = Infinity): FlowInfo[] {
+    const out: FlowInfo[] = [];
+    for (let f = 0; f < this.highWater && out.length < limit; f++) if (this.fProto[f] !== 0) out.push(this.info(f));
+    return out;
+  }
+
+  /** Bytes held by the typed arrays (all indexes included). */
+  get storageBytes(): number {
+    const arrays = [this.fProto, this.fState, this.fIntAddr, this.fRemAddr, this.fIntPort, this.fRemPort, this.fExtPort,
+      this.fExpires, this.fInNext, this.outIndex, this.inIndex, this.pOwnerAddr, this.pOwnerPort, this.pOwnerRem, this.pRefs,
+      this.pMapped, this.bindIndex];
+    return arrays.reduce((n, a) => n + a.byteLength, 0);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private drop(reason: DropReason): Verdict {
+    this.result.reason = reason;
+    this.counters.drops[reason]++;
+    return VERDICT.drop;
+  }
+
+  private info(f: number): FlowInfo {
+    const proto = this.fProto[f]!;
+    const base = {
+      protocol: proto, internalAddr: this.fIntAddr[f]!, internalPort: this.fIntPort[f]!, remoteAddr: this.fRemAddr[f]!,
+      remotePort: this.fRemPort[f]!, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.fExpires[f]!,
+    };
+    if (proto !== 6) return base;
+    const s = this.fState[f]!;
+    const tcpState = s & S_RST ? 'reset' : s & (S_FIN_IN | S_FIN_OUT) ? 'closing'
+      : (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) ? 'established' : s & S_SYN_IN ? 'syn-received' : 'syn-sent';
+    return { ...base, tcpState };
+  }
+
+  private internalKey(pi: number, addr: number, port: number): number {
+    return pi * 2 ** 48 + addr * PORTS + port;
+  }
+
+  private unindexInternal(m: NatPortMapping): void {
+    const ik = this.internalKey(protoIndex(m.protocol), m.internalClient, m.internalPort);
+    const list = this.mappingsByInternal.get(ik);
+    if (!list) return;
+    const i = list.indexOf(m);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.mappingsByInternal.delete(ik);
+  }
+
+  private matchMapping(pi: number, port: number, remote: number): NatPortMapping | null {
+    const list = this.mappings.get((pi << 16) | port);
+    if (!list) return null;
+    for (const m of list) if (m.remoteHost === remote || m.remoteHost === 0) return m;
+    return null;
+  }
+
+  /** Refreshes a flow's timer and follows TCP state (RFC 5382 REQ-5, RFC 7857 §2.1). */
+  private touch(f: number, tcpFlags: number, outbound: boolean, nowMs: number): void {
+    const t = this.config.timeouts;
+    const proto = this.fProto[f];
+    if (proto === 17) {
+      // RFC 4787 REQ-6: outbound refreshes; inbound refresh is allowed (MAY) and done here,
+      // so a server behind the NAT that only receives keeps its mapping.
+      this.fExpires[f] = nowMs + t.udpMs;
+      return;
+    }
+    if (proto === 1) {
+      this.fExpires[f] = nowMs + t.icmpMs;
+      return;
+    }
+    let s = this.fState[f]!;
+    if (tcpFlags & RST) s |= S_RST;
+    if (tcpFlags & SYN) {
+      // A new SYN after a reset or a close starts the connection over.
+      if (s & (S_RST | S_FIN_IN | S_FIN_OUT)) s = 0;
+      s |= outbound ? S_SYN_OUT : S_SYN_IN;
+    }
+    if (tcpFlags & FIN) s |= outbound ? S_FIN_OUT : S_FIN_IN;
+    this.fState[f] = s;
+    const established = (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) && (s & (S_RST | S_FIN_IN | S_FIN_OUT)) === 0;
+    this.fExpires[f] = nowMs + (established ? t.tcpEstablishedMs : t.tcpTransitoryMs);
+  }
+
+  private outSlotHash(proto: number, a: number, ap: number, r: number, rp: number): number {
+    return hash5(proto, a, ap, r, rp) & this.outMask;
+  }
+
+  private findOut(proto: number, a: number, ap: number, r: number, rp: number): number {
+    let i = this.outSlotHash(proto, a, ap, r, rp);
+    for (;;) {
+      const f = this.outIndex[i]!;
+      if (f === EMPTY) return EMPTY;
+      if (this.fIntAddr[f] === a && this.fIntPort[f] === ap && this.fRemAddr[f] === r && this.fRemPort[f] === rp && this.fProto[f] === proto) return f;
+      i = (i + 1) & this.outMask;
+    }
+  }
+
+  /** The inIndex slot holding (or to hold) the chain of (proto, extPort, remote addr). */
+  private inSlot(proto: number, extPort: number, r: number): number {
+    let i = hash5(proto, extPort, r, 0x5bd1e995, 0) & this.outMask;
+    for (;;) {
+      const f = this.inIndex[i]!;
+      if (f === EMPTY || (this.fExtPort[f] === extPort && this.fRemAddr[f] === r && this.fProto[f] === proto)) return i;
+      i = (i + 1) & this.outMask;
+    }
+  }
+
+  private findIn(proto: number, extPort: number, r: number, rp: number): number {
+    let f = this.inIndex[this.inSlot(proto, extPort, r)]!;
+    while (f !== EMPTY && this.fRemPort[f] !== rp) f = this.fInNext[f]!;
+    return f;
+  }
+
+  private createFlow(proto: number, pi: number, a: number, ap: number, r: number, rp: number, nowMs: number): number {
+    if (this.live >= this.capacity) {
+      this.drop('table-full');
+      return EMPTY;
+    }
+    const extPort = this.bindingFor(proto, pi, a, ap, r);
+    if (extPort < 0) {
+      this.drop('ports-exhausted');
+      return EMPTY;
+    }
+    let f: number;
+    if (this.freeHead !== EMPTY) {
+      f = this.freeHead;
+      this.freeHead = this.fInNext[f]!;
+    } else {
+      f = this.highWater++;
+    }
+    this.fProto[f] = proto;
+    this.fState[f] = 0;
+    this.fIntAddr[f] = a;
+    this.fIntPort[f] = ap;
+    this.fRemAddr[f] = r;
+    this.fRemPort[f] = rp;
+    this.fExtPort[f] = extPort;
+    this.fExpires[f] = nowMs;
+    let i = this.outSlotHash(proto, a, ap, r, rp);
+    while (this.outIndex[i] !== EMPTY) i = (i + 1) & this.outMask;
+    this.outIndex[i] = f;
+    const s = this.inSlot(proto, extPort, r);
+    this.fInNext[f] = this.inIndex[s]!;
+    this.inIndex[s] = f;
+    this.pRefs[pi * PORTS + extPort]!++;
+    this.live++;
+    this.counters.flowsCreated++;
+    return f;
+  }
+
+  private removeFlow(f: number): void {
+    const proto = this.fProto[f]!;
+    const pi = protoIndex(proto);
+    const a = this.fIntAddr[f]!, ap = this.fIntPort[f]!, r = this.fRemAddr[f]!, rp = this.fRemPort[f]!, ep = this.fExtPort[f]!;
+    // outIndex: find the slot, then shift later entries back.
+    let i = this.outSlotHash(proto, a, ap, r, rp);
+    while (this.outIndex[i] !== f) i = (i + 1) & this.outMask;
+    this.shiftBack(this.outIndex, this.outMask, i, (g) => this.outSlotHash(this.fProto[g]!, this.fIntAddr[g]!, this.fIntPort[g]!, this.fRemAddr[g]!, this.fRemPort[g]!));
+    // inIndex chain: unlink; an emptied chain frees its slot.
+    const s = this.inSlot(proto, ep, r);
+    if (this.inIndex[s] === f) {
+      const next = this.fInNext[f]!;
+      if (next !== EMPTY) this.inIndex[s] = next;
+      else this.shiftBack(this.inIndex, this.outMask, s, (g) => hash5(this.fProto[g]!, this.fExtPort[g]!, this.fRemAddr[g]!, 0x5bd1e995, 0) & this.outMask);
+    } else {
+      let p = this.inIndex[s]!;
+      while (this.fInNext[p] !== f) p = this.fInNext[p]!;
+      this.fInNext[p] = this.fInNext[f]!;
+    }
+    const slot = pi * PORTS + ep;
+    if (--this.pRefs[slot]! === 0) this.releaseBinding(pi, ep);
+    this.fProto[f] = 0;
+    this.fInNext[f] = this.freeHead;
+    this.freeHead = f;
+    this.live--;
+  }
+
+  /** Backward-shift deletion for linear probing: empties slot `i` and moves displaced entries up. */
+  private shiftBack(index: Int32Array, mask: number, i: number, home: (entry: number) => number): void {
+    let hole = i;
+    let j = (i + 1) & mask;
+    for (;;) {
+      const e = index[j]!;
+      if (e === EMPTY) break;
+      const h = home(e);
+      // Move e into the hole unless its home lies cyclically in (hole, j].
+      const inRange = hole <= j ? h > hole && h <= j : h > hole || h <= j;
+      if (!inRange) {
+        index[hole] = e;
+        hole = j;
+      }
+      j = (j + 1) & mask;
+    }
+    index[hole] = EMPTY;
+  }
+
+  private bindKeyRemote(r: number): number {
+    return this.config.mapping === 'address-dependent' ? r : 0;
+  }
+
+  private bindHome(pi: number, a: number, ap: number, rk: number): number {
+    return hash5(pi + 101, a, ap, rk, 0x27d4eb2d) & this.bindMask;
+  }
+
+  /**
+   * The external port for a new flow: the internal endpoint's port mapping if it has
+   * an enabled wildcard one; else its existing binding (endpoint-independent or
+   * address-dependent mapping); else a newly allocated port. -1 when none is free.
+   */
+  private bindingFor(proto: number, pi: number, a: number, ap: number, r: number): number {
+    if (pi !== 2) {
+      const mapped = this.mappingsByInternal.get(this.internalKey(pi, a, ap));
+      if (mapped) {
+        for (const m of mapped) {
+          const slot = pi * PORTS + m.externalPort;
+          if (m.enabled && (m.remoteHost === 0 || m.remoteHost === r)
+            && (this.pRefs[slot] === 0 || (this.pOwnerAddr[slot] === a && this.pOwnerPort[slot] === ap))) {
+            if (this.pRefs[slot] === 0) this.claim(pi, m.externalPort, a, ap, this.bindKeyRemote(r), false);
+            return m.externalPort;
+          }
+        }
+      }
+    }
+    const mode = this.config.mapping;
+    const rk = this.bindKeyRemote(r);
+    if (mode !== 'address-and-port-dependent') {
+      let i = this.bindHome(pi, a, ap, rk);
+      for (;;) {
+        const e = this.bindIndex[i]!;
+        if (e === EMPTY) break;
+        const slot = (e >>> 16) * PORTS + (e & 0xffff);
+        if (e >>> 16 === pi && this.pOwnerAddr[slot] === a && this.pOwnerPort[slot] === ap && this.pOwnerRem[slot] === rk) return e & 0xffff;
+        i = (i + 1) & this.bindMask;
+      }
+    }
+    const port = this.allocatePort(pi, ap);
+    if (port < 0) return -1;
+    this.claim(pi, port, a, ap, rk, mode !== 'address-and-port-dependent');
+    return port;
+  }
+
+  private claim(pi: number, port: number, a: number, ap: number, rk: number, indexed: boolean): void {
+    const slot = pi * PORTS + port;
+    this.pOwnerAddr[slot] = a;
+    this.pOwnerPort[slot] = ap;
+    this.pOwnerRem[slot] = rk;
+    if (!indexed) return;
+    let i = this.bindHome(pi, a, ap, rk);
+    while (this.bindIndex[i] !== EMPTY) i = (i + 1) & this.bindMask;
+    this.bindIndex[i] = (pi << 16) | port;
+  }
+
+  private releaseBinding(pi: number, port: number): void {
+    const slot = pi * PORTS + port;
+    const want = (pi << 16) | port;
+    const a = this.pOwnerAddr[slot]!, ap = this.pOwnerPort[slot]!, rk = this.pOwnerRem[slot]!;
+    let i = this.bindHome(pi, a, ap, rk);
+    for (let n = 0; n <= this.bindMask; n++) {
+      const e = this.bindIndex[i]!;
+      if (e === EMPTY) break;
+      if (e === want) {
+        this.shiftBack(this.bindIndex, this.bindMask, i, (g) => {
+          const gs = (g >>> 16) * PORTS + (g & 0xffff);
+          return this.bindHome(g >>> 16, this.pOwnerAddr[gs]!, this.pOwnerPort[gs]!, this.pOwnerRem[gs]!);
+        });
+        break;
+      }
+      i = (i + 1) & this.bindMask;
+    }
+    this.pOwnerAddr[slot] = 0;
+    this.pOwnerPort[slot] = 0;
+    this.pOwnerRem[slot] = 0;
+  }
+
+  /**
+   * Picks a free external port in the internal port's class (RFC 4787 REQ-3: below
+   * 1024 stays below, 1024 and up stays in the configured range; ICMP identifiers use
+   * 1–65535). Free = no flow owns it and no port mapping reserves it.
+   */
+  private allocatePort(pi: number, internalPort: number): number {
+    let lo: number, hi: number, cls: number;
+    if (pi === 2) { lo = 1; hi = 65535; cls = 0; }
+    else if (internalPort < 1024) { lo = 1; hi = 1023; cls = 0; }
+    else { lo = this.config.portRange.min; hi = this.config.portRange.max; cls = 1; }
+    const n = hi - lo + 1;
+    let start: number;
+    const how = this.config.portAllocation;
+    if (how === 'preserve' && internalPort >= lo && internalPort <= hi) start = internalPort;
+    else if (how === 'random') start = lo + Math.floor(this.config.random() * n) % n;
+    else {
+      const c = this.cursor[pi * 2 + cls]!;
+      start = c < lo || c > hi ? (how === 'preserve' && internalPort >= lo && internalPort <= hi ? internalPort : lo) : c;
+    }
+    const base = pi * PORTS;
+    for (let k = 0; k < n; k++) {
+      const p = lo + ((start - lo + k) % n);
+      if (this.pRefs[base + p] === 0 && this.pMapped[base + p] === 0) {
+        if (how !== 'random') this.cursor[pi * 2 + cls] = p + 1 > hi ? lo : p + 1;
+        return p;
+      }
+    }
+    return -1;
+  }
+}
