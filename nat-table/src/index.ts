@@ -4,3 +4,4 @@
  */
 export * from './wire/index.js';
 export * from './table/index.js';
+export * from './translate.js';
