@@ -110,9 +110,8 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
       await ip(ns[h], 'link', 'set', 'eth0', 'up');
     }
     // Internet: the next hop and a server with two addresses (RFC 5780 needs two).
-    await ip(ns.inet, 'link', 'add', 'srv0', 'type', 'dummy');
-    for (const s of servers) await ip(ns.inet, 'addr', 'add', `${s}/24`, 'dev', 'srv0');
-    await ip(ns.inet, 'link', 'set', 'srv0', 'up');
+    // On the namespace's loopback: local delivery, no extra device type needed.
+    for (const s of servers) await ip(ns.inet, 'addr', 'add', `${s}/32`, 'dev', 'lo');
     await inNs(ns.inet, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
 
     const config = [

@@ -1,0 +1,472 @@
+/**
+ * The userspace router: three ports (LAN, WAN, local), ARP, IPv4 forwarding through
+ * the NAT, TTL and ICMP, DHCP on the LAN. It reads a batch from one link, decides
+ * every frame, and writes what goes out as one batch per port. It must never hand
+ * WAN traffic to the local port except through a port mapping.
+ *
+ * The frame flow:
+ *  1. A batch arrives from one link; each frame gets an Ethernet view (bad → counted drop).
+ *  2. ARP: learn the sender, answer requests for our address on that port (the local
+ *     port's kernel is answered for every LAN address: proxy ARP), release frames that
+ *     waited for the sender's MAC.
+ *  3. IPv4 from the LAN: DHCP → the DHCP server; to our LAN address, broadcast or
+ *     multicast → the local port; echo to our WAN address → answered; else TTL, NAT
+ *     outbound (or hairpin), TTL−1, Ethernet rewrite, out of the WAN (or back to the LAN).
+ *  4. IPv4 from the WAN: must be to our WAN address; echo requests no flow claims are
+ *     answered; else NAT inbound, TTL−1, out of the LAN (to the local port only when
+ *     a port mapping names our own LAN address).
+ *  5. IPv4 from the local port (our own services): to the LAN as is, with our LAN MAC.
+ *  6. Frames are rewritten in place in the receive buffer and written from it; frames
+ *     we make (ARP, ICMP, DHCP) go through a per-port scratch buffer.
+ */
+import {
+  ArpPacket, ARP_OPERATION, BROADCAST_MAC, EthernetFrame, ETHERTYPE, IcmpPacket, ICMP_TYPE, Ipv4Packet, UdpPacket,
+  Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
+  isMulticast,
+} from '@openigd/nat-table';
+import { BATCH_SLOTS, SLOT_SIZE, type Link, type RxBatch } from '../link/link.js';
+import { NeighbourCache } from './neighbours.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp } from '../dhcp/dhcp-message.js';
+import type { DhcpServer } from '../dhcp/dhcp-server.js';
+
+export const PORT = { lan: 0, wan: 1, local: 2 } as const;
+export type PortId = (typeof PORT)[keyof typeof PORT];
+const PORT_NAMES = ['lan', 'wan', 'local'] as const;
+
+export interface RouterAddresses {
+  readonly lanAddr: number;
+  readonly lanPrefixLength: number;
+  readonly lanMac: Uint8Array;
+  wanAddr: number;
+  wanPrefixLength: number;
+  wanGateway: number;
+  readonly wanMac: Uint8Array;
+  /** Our MAC on the local port, and the MAC of its kernel side. */
+  readonly localMac: Uint8Array;
+  readonly localKernelMac: Uint8Array;
+  readonly wanMtu: number;
+}
+
+/** Something that records frames (pcap capture); called per frame, flushed per batch. */
+export interface FrameTap {
+  write(buf: Uint8Array, offset: number, length: number, nowMs: number): void;
+  flush(): void;
+}
+
+export type DropCounters = Record<string, number>;
+
+function mask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+/** Output queue of one port: frames in some buffer by offset and length. */
+class OutQueue {
+  readonly offsets = new Int32Array(BATCH_SLOTS * 4);
+  readonly lengths = new Int32Array(BATCH_SLOTS * 4);
+  count = 0;
+  push(offset: number, length: number): boolean {
+    if (this.count >= this.offsets.length) return false;
+    this.offsets[this.count] = offset;
+    this.lengths[this.count] = length;
+    this.count++;
+    return true;
+  }
+}
+
+export class Router {
+  readonly drops: DropCounters = {};
+  readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0 };
+  readonly neighbours: [NeighbourCache, NeighbourCache] = [new NeighbourCache(), new NeighbourCache()];
+  private readonly translator: Translator;
+  private readonly eth = new EthernetFrame();
+  private readonly ip = new Ipv4Packet();
+  private readonly udp = new UdpPacket();
+  private readonly icmp = new IcmpPacket();
+  private readonly arp = new ArpPacket();
+  /** Frames forwarded from the current receive buffer, per output port. */
+  private readonly fwd = [new OutQueue(), new OutQueue(), new OutQueue()];
+  /** Frames we made, per output port, in `scratch[port]`. */
+  private readonly gen = [new OutQueue(), new OutQueue(), new OutQueue()];
+  private readonly scratch = [0, 1, 2].map(() => new Uint8Array(BATCH_SLOTS * SLOT_SIZE));
+  private readonly scratchUsed = [0, 0, 0];
+  private icmpTokens = 100;
+  private icmpRefillMs = 0;
+
+  constructor(
+    readonly addrs: RouterAddresses,
+    readonly table: NatTable,
+    private readonly links: readonly [Link, Link, Link],
+    private readonly dhcp: DhcpServer | null = null,
+    private readonly taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
+  ) {
+    this.translator = new Translator(table);
+  }
+
+  /** Starts reading all three links; `now` gives the router's monotonic ms clock. */
+  start(now: () => number): void {
+    this.links.forEach((link, port) => link.start((rx) => this.handle(port as PortId, rx, now())));
+  }
+
+  private count(reason: string): void {
+    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+
+  private get lanBroadcast(): number {
+    return ((this.addrs.lanAddr & mask(this.addrs.lanPrefixLength)) | ~mask(this.addrs.lanPrefixLength)) >>> 0;
+  }
+
+  private inLan(a: number): boolean {
+    const m = mask(this.addrs.lanPrefixLength);
+    return ((a & m) >>> 0) === ((this.addrs.lanAddr & m) >>> 0);
+  }
+
+  private inWan(a: number): boolean {
+    const m = mask(this.addrs.wanPrefixLength);
+    return ((a & m) >>> 0) === ((this.addrs.wanAddr & m) >>> 0);
+  }
+
+  /** Handles one received batch and writes what results. */
+  handle(port: PortId, rx: RxBatch, nowMs: number): void {
+    const tap = this.taps[port];
+    for (let i = 0; i < rx.count; i++) {
+      const off = i * rx.slotSize;
+      const len = rx.lengths[i]!;
+      if (tap) tap.write(rx.buf, off, len, Date.now());
+      this.frame(port, rx.buf, off, len, nowMs);
+    }
+    this.flush(rx.buf);
+  }
+
+  /** Periodic work: ARP retries for frames still waiting. */
+  tick(nowMs: number): void {
+    for (const side of [PORT.lan, PORT.wan] as const) {
+      for (const addr of this.neighbours[side].due(nowMs)) this.sendArpRequest(side, addr);
+    }
+    this.flush(null);
+  }
+
+  /** Changes the WAN address (a new DHCP lease, `POST /wan`); the NAT flushes its flows. */
+  setWan(addr: number, prefixLength: number, gateway: number): void {
+    this.addrs.wanAddr = addr >>> 0;
+    this.addrs.wanPrefixLength = prefixLength;
+    this.addrs.wanGateway = gateway >>> 0;
+    this.neighbours[PORT.wan].forget();
+    this.table.setExternalAddress(addr);
+  }
+
+  private flush(rxBuf: Uint8Array | null): void {
+    for (let p = 0; p < 3; p++) {
+      const link = this.links[p]!;
+      const tap = this.taps[p];
+      const f = this.fwd[p]!;
+      if (f.count > 0 && rxBuf) {
+        if (tap) for (let i = 0; i < f.count; i++) tap.write(rxBuf, f.offsets[i]!, f.lengths[i]!, Date.now());
+        link.writeBatch(rxBuf, f.offsets, f.lengths, f.count);
+      }
+      f.count = 0;
+      const g = this.gen[p]!;
+      if (g.count > 0) {
+        if (tap) for (let i = 0; i < g.count; i++) tap.write(this.scratch[p]!, g.offsets[i]!, g.lengths[i]!, Date.now());
+        link.writeBatch(this.scratch[p]!, g.offsets, g.lengths, g.count);
+      }
+      g.count = 0;
+      this.scratchUsed[p] = 0;
+      tap?.flush();
+    }
+  }
+
+  /** Room for a generated frame on `port`; returns its offset in scratch, or -1. */
+  private alloc(port: number, length: number): number {
+    const used = this.scratchUsed[port]!;
+    if (used + length > this.scratch[port]!.length) {
+      this.count('scratch-full');
+      return -1;
+    }
+    this.scratchUsed[port] = used + length;
+    return used;
+  }
+
+  private emitGenerated(port: number, offset: number, length: number): void {
+    if (!this.gen[port]!.push(offset, length)) this.count('queue-full');
+  }
+
+  private forwardFrame(port: number, offset: number, length: number): void {
+    if (!this.fwd[port]!.push(offset, length)) this.count('queue-full');
+  }
+
+  private frame(port: PortId, buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const eth = this.eth;
+    const st = eth.attach(buf, off, len);
+    if (st !== 'ok') return this.count(`eth-${st}`);
+    if (eth.etherType === ETHERTYPE.arp) return this.onArp(port, buf, nowMs);
+    if (eth.etherType !== ETHERTYPE.ipv4) return this.count('not-ipv4');
+    const ip = this.ip;
+    const ist = ip.attach(buf, eth.payloadOffset, eth.payloadLength);
+    if (ist !== 'ok') return this.count(`ip-${ist}`);
+    if (port === PORT.lan) this.fromLan(buf, off, len, nowMs);
+    else if (port === PORT.wan) this.fromWan(buf, off, len, nowMs);
+    else this.fromLocal(buf, off, len, nowMs);
+  }
+
+  // ------------------------------------------------------------------ ARP
+
+  private onArp(port: PortId, buf: Uint8Array, nowMs: number): void {
+    const arp = this.arp;
+    if (arp.attach(buf, this.eth.payloadOffset, this.eth.payloadLength) !== 'ok') return this.count('arp-malformed');
+    const sender = arp.senderAddr;
+    const target = arp.targetAddr;
+    const a = this.addrs;
+    if (port === PORT.local) {
+      // The kernel side of the local port asks for LAN hosts: we stand in for all of them.
+      if (arp.operation === ARP_OPERATION.request && this.inLan(target) && target !== a.lanAddr) {
+        this.sendArpReply(PORT.local, a.localMac, target, arp.senderMac(), sender);
+      }
+      return;
+    }
+    const side = port;
+    const ourAddr = side === PORT.lan ? a.lanAddr : a.wanAddr;
+    const ourMac = side === PORT.lan ? a.lanMac : a.wanMac;
+    const onLink = side === PORT.lan ? this.inLan(sender) : this.inWan(sender);
+    if (onLink && sender !== ourAddr && sender !== 0) {
+      const waiting = this.neighbours[side].learn(sender, arp.senderMac(), nowMs);
+      for (const f of waiting) this.sendHeld(side, f, arp.senderMac());
+    }
+    if (arp.operation === ARP_OPERATION.request && target === ourAddr) {
+      this.sendArpReply(side, ourMac, ourAddr, arp.senderMac(), sender);
+    }
+  }
+
+  private sendArpReply(port: number, ourMac: Uint8Array, ourAddr: number, toMac: Uint8Array, toAddr: number): void {
+    const o = this.alloc(port, 60);
+    if (o < 0) return;
+    const s = this.scratch[port]!;
+    s.fill(0, o, o + 60);
+    emitEthernet({ dst: toMac, src: ourMac, etherType: ETHERTYPE.arp }, s, o);
+    emitArp({ operation: ARP_OPERATION.reply, senderMac: ourMac, senderAddr: ourAddr, targetMac: toMac, targetAddr: toAddr }, s, o + 14);
+    this.emitGenerated(port, o, 60);
+    this.stats.arpReplies++;
+  }
+
+  private sendArpRequest(side: number, addr: number): void {
+    const o = this.alloc(side, 60);
+    if (o < 0) return;
+    const a = this.addrs;
+    const s = this.scratch[side]!;
+    s.fill(0, o, o + 60);
+    const mac = side === PORT.lan ? a.lanMac : a.wanMac;
+    emitEthernet({ dst: BROADCAST_MAC, src: mac, etherType: ETHERTYPE.arp }, s, o);
+    emitArp({ operation: ARP_OPERATION.request, senderMac: mac, senderAddr: side === PORT.lan ? a.lanAddr : a.wanAddr,
+      targetMac: new Uint8Array(6), targetAddr: addr }, s, o + 14);
+    this.emitGenerated(side, o, 60);
+  }
+
+  /** A frame that waited for ARP: its Ethernet destination is set now, and it goes out as generated. */
+  private sendHeld(side: number, frame: Uint8Array, mac: Uint8Array): void {
+    const o = this.alloc(side, frame.length);
+    if (o < 0) return;
+    const s = this.scratch[side]!;
+    s.set(frame, o);
+    s.set(mac.subarray(0, 6), o);
+    this.emitGenerated(side, o, frame.length);
+  }
+
+  /**
+   * Sends the frame at `buf[off, off+len)` (its IP part already final) out of `side`
+   * to the next hop `nextHop`: Ethernet addresses rewritten in place, forwarded from
+   * the receive buffer, or held until ARP resolves.
+   */
+  private sendIp(side: 0 | 1, buf: Uint8Array, off: number, len: number, nextHop: number, nowMs: number): void {
+    const eth = this.eth;
+    eth.attach(buf, off, len);
+    eth.setSrc(side === PORT.lan ? this.addrs.lanMac : this.addrs.wanMac);
+    if (side === PORT.lan && (nextHop === this.lanBroadcast || nextHop === 0xffffffff)) {
+      eth.setDst(BROADCAST_MAC);
+      return this.forwardFrame(side, off, len);
+    }
+    const mac = this.neighbours[side].lookup(nextHop, nowMs);
+    if (mac) {
+      eth.setDst(mac);
+      return this.forwardFrame(side, off, len);
+    }
+    if (this.neighbours[side].hold(nextHop, buf.subarray(off, off + len), nowMs)) this.sendArpRequest(side, nextHop);
+  }
+
+  private wanNextHop(dst: number): number {
+    return this.inWan(dst) ? dst : this.addrs.wanGateway;
+  }
+
+  // ------------------------------------------------------------------ LAN
+
+  private fromLan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const eth = this.eth, ip = this.ip, a = this.addrs;
+    const dst = ip.dstAddr;
+    const group = eth.isGroup();
+    if (!group && !eth.dstEquals(a.lanMac)) return this.count('lan-not-for-us');
+    if (ip.protocol === 17 && this.isDhcpRequest(buf)) return this.onDhcp(buf, nowMs);
+    if (dst === a.lanAddr || dst === this.lanBroadcast || dst === 0xffffffff || isMulticast(dst)) {
+      return this.toLocal(buf, off, len, group);
+    }
+    if (group) return this.count('lan-group-not-ip-local');
+    if (dst === a.wanAddr && ip.protocol === 1 && this.isEchoRequest()) return this.echoReply(PORT.lan, buf, off, len, nowMs);
+    if (this.inLan(dst)) return this.count('lan-to-lan');
+    if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
+    if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, 0, 0, a.lanAddr);
+    if (ip.totalLength > a.wanMtu && dst !== a.wanAddr) {
+      if (ip.dontFragment) return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, 4, a.wanMtu, a.lanAddr);
+      return this.count('too-big');
+    }
+    const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs);
+    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    ip.attach(buf, eth.payloadOffset, eth.payloadLength);
+    ip.decrementTtl();
+    if (v === VERDICT.hairpin) {
+      this.stats.hairpinned++;
+      const to = ip.dstAddr;
+      if (to === a.lanAddr) return this.toLocal(buf, off, len, false);
+      return this.sendIp(PORT.lan, buf, off, len, to, nowMs);
+    }
+    this.stats.forwardedOutbound++;
+    this.sendIp(PORT.wan, buf, off, len, this.wanNextHop(ip.dstAddr), nowMs);
+  }
+
+  private isDhcpRequest(buf: Uint8Array): boolean {
+    const ip = this.ip;
+    if (ip.isFragment || this.udp.attach(buf, ip.payloadOffset, ip.payloadLength) !== 'ok') return false;
+    return this.udp.dstPort === DHCP_SERVER_PORT && this.udp.srcPort === DHCP_CLIENT_PORT;
+  }
+
+  private isEchoRequest(): boolean {
+    const ip = this.ip;
+    return this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.type === ICMP_TYPE.echoRequest;
+  }
+
+  private toLocal(buf: Uint8Array, off: number, len: number, group: boolean): void {
+    const eth = this.eth;
+    eth.attach(buf, off, len);
+    if (!group) eth.setDst(this.addrs.localKernelMac);
+    eth.setSrc(this.addrs.localMac);
+    this.stats.toLocal++;
+    this.forwardFrame(PORT.local, off, len);
+  }
+
+  private onDhcp(buf: Uint8Array, nowMs: number): void {
+    if (!this.dhcp) return this.count('dhcp-disabled');
+    const msg = parseDhcp(this.udp.payload());
+    if (typeof msg === 'string') return this.count(`dhcp-${msg}`);
+    const reply = this.dhcp.handle(msg, Date.now());
+    void nowMs;
+    if (!reply) return;
+    const a = this.addrs;
+    const dhcpLen = dhcpBufferLength(reply);
+    const total = 14 + 20 + 8 + dhcpLen;
+    const o = this.alloc(PORT.lan, total);
+    if (o < 0) return;
+    const s = this.scratch[PORT.lan]!;
+    // RFC 2131 §4.1: broadcast when the client asked for it or has no address yet (NAK always).
+    const broadcast = (reply.flags & 0x8000) !== 0 || reply.messageType === 6;
+    const dstAddr = broadcast ? 0xffffffff : reply.yiaddr || reply.ciaddr;
+    emitEthernet({ dst: broadcast ? BROADCAST_MAC : reply.chaddr, src: a.lanMac, etherType: ETHERTYPE.ipv4 }, s, o);
+    emitIpv4({ srcAddr: a.lanAddr, dstAddr, protocol: 17, payloadLength: 8 + dhcpLen, ttl: 64 }, s, o + 14);
+    emitUdpHeader({ srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT, payloadLength: dhcpLen }, s, o + 34);
+    emitDhcp(reply, s, o + 42);
+    const u = this.udp;
+    u.attach(s, o + 34, 8 + dhcpLen);
+    u.fillChecksum(a.lanAddr, dstAddr);
+    this.emitGenerated(PORT.lan, o, total);
+    this.stats.dhcpReplies++;
+  }
+
+  // ------------------------------------------------------------------ WAN
+
+  private fromWan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const eth = this.eth, ip = this.ip, a = this.addrs;
+    if (!eth.dstEquals(a.wanMac)) return this.count(eth.isGroup() ? 'wan-group' : 'wan-not-for-us');
+    if (ip.dstAddr !== a.wanAddr) return this.count('wan-not-our-address');
+    if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
+    if (ip.protocol === 1 && this.isEchoRequest()) {
+      // Echo requests to our address: ours to answer (no flow can claim a request).
+      return this.echoReply(PORT.wan, buf, off, len, nowMs);
+    }
+    const v = this.translator.translate('inbound', buf, ip.offset, ip.totalLength, nowMs);
+    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    ip.attach(buf, eth.payloadOffset, eth.payloadLength);
+    if (ip.ttl <= 1) return this.count('wan-ttl-expired');
+    ip.decrementTtl();
+    const to = ip.dstAddr;
+    this.stats.forwardedInbound++;
+    if (to === a.lanAddr) return this.toLocal(buf, off, len, false);
+    if (!this.inLan(to)) return this.count('mapping-outside-lan');
+    this.sendIp(PORT.lan, buf, off, len, to, nowMs);
+  }
+
+  // ------------------------------------------------------------------ local
+
+  private fromLocal(buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const eth = this.eth, ip = this.ip, a = this.addrs;
+    if (ip.srcAddr !== a.lanAddr) return this.count('local-bad-source');
+    const dst = ip.dstAddr;
+    this.stats.fromLocal++;
+    if (eth.isGroup() || dst === this.lanBroadcast || dst === 0xffffffff || isMulticast(dst)) {
+      eth.setSrc(a.lanMac);
+      if (dst === this.lanBroadcast || dst === 0xffffffff) eth.setDst(BROADCAST_MAC);
+      return this.forwardFrame(PORT.lan, off, len);
+    }
+    if (this.inLan(dst)) return this.sendIp(PORT.lan, buf, off, len, dst, nowMs);
+    this.count('local-to-wan');
+  }
+
+  // ------------------------------------------------------------------ ICMP
+
+  /** Answers an echo request to one of our addresses, in place, out of the port it came from. */
+  private echoReply(port: 0 | 1, buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const ip = this.ip;
+    if (!this.icmp.verifyChecksum()) return this.count('icmp-bad-checksum');
+    const src = ip.srcAddr;
+    ip.setSrcAddr(ip.dstAddr);
+    ip.setDstAddr(src);
+    ip.setTtl(64);
+    ip.fillChecksum();
+    echoRequestToReply(this.icmp);
+    this.stats.echoReplies++;
+    const nextHop = port === PORT.lan ? src : this.wanNextHop(src);
+    this.sendIp(port, buf, off, len, nextHop, nowMs);
+  }
+
+  /**
+   * Sends an ICMP error about the packet in `this.ip` back out of `port`, from
+   * `fromAddr`. RFC 1812 4.3.2.7: never about an ICMP error, a non-first fragment, or
+   * a broadcast/multicast; rate-limited.
+   */
+  private icmpError(port: 0 | 1, _buf: Uint8Array, type: number, code: number, rest: number, fromAddr: number): void {
+    const ip = this.ip;
+    const reason = type === ICMP_TYPE.timeExceeded ? 'ttl-expired' : 'too-big';
+    this.count(reason);
+    if (ip.fragmentOffset !== 0 || isMulticast(ip.dstAddr) || ip.dstAddr === 0xffffffff) return;
+    if (ip.protocol === 1 && this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.isError) return;
+    const nowMs = Date.now();
+    if (nowMs - this.icmpRefillMs >= 1000) { this.icmpTokens = 100; this.icmpRefillMs = nowMs; }
+    if (this.icmpTokens <= 0) return this.count('icmp-rate-limited');
+    this.icmpTokens--;
+    const quoteLen = Math.min(ip.presentLength, 548);
+    const total = 14 + 20 + 8 + quoteLen;
+    const o = this.alloc(port, total);
+    if (o < 0) return;
+    const s = this.scratch[port]!;
+    const srcMac = this.eth.src();
+    emitEthernet({ dst: srcMac, src: port === PORT.lan ? this.addrs.lanMac : this.addrs.wanMac, etherType: ETHERTYPE.ipv4 }, s, o);
+    const n = emitIcmpError({ type, code, rest, srcAddr: fromAddr, offending: ip.buf, offendingOffset: ip.offset, offendingLength: quoteLen }, s, o + 14);
+    this.emitGenerated(port, o, 14 + n);
+    this.stats.icmpSent++;
+  }
+
+  /** Counters for the admin API and metrics. */
+  status(): Record<string, unknown> {
+    return {
+      stats: { ...this.stats },
+      drops: { ...this.drops },
+      links: Object.fromEntries(this.links.map((l, i) => [PORT_NAMES[i], { name: l.name, ...l.counters }])),
+      neighbours: { lan: this.neighbours[0].size, wan: this.neighbours[1].size, heldDropped: this.neighbours[0].dropped + this.neighbours[1].dropped },
+      nat: { flows: this.table.size, ...this.table.counters },
+    };
+  }
+}
