@@ -1,0 +1,129 @@
+/**
+ * Issue 3 end-to-end: a real lab (namespaces, TAPs, the daemon) with real clients on
+ * both sides — busybox udhcpc, ping, curl, traceroute, Python sockets — checked from
+ * the server's side and through the admin API's counters.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labUp, labDown, type LabRecord } from '@openigd/gateway';
+import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
+import { admin, status } from '../lib/admin.js';
+
+const DIR = '/run/openigd-lab';
+const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools');
+const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
+
+/** A one-shot UDP echo server that answers with the source address it saw. */
+const UDP_ECHO = "import socket,sys;s=socket.socket(2,2);s.bind((sys.argv[1],int(sys.argv[2])));s.settimeout(20);d,a=s.recvfrom(2048);s.sendto(d+(' seen-from %s:%d'%a).encode(),a)";
+const UDP_ASK = "import socket,sys;s=socket.socket(2,2);s.settimeout(3);s.sendto(b'hello',(sys.argv[1],int(sys.argv[2])));print(s.recvfrom(2048)[0].decode())";
+const UDP_SEND = "import socket,sys;s=socket.socket(2,2);[s.sendto(b'x',(sys.argv[1],int(sys.argv[2]))) for _ in range(int(sys.argv[3]))]";
+
+describe('the gateway forwards real traffic (issue 3)', { skip }, () => {
+  const prefix = uniquePrefix('g');
+  const cleanup = new Cleanup();
+  let lab: LabRecord;
+  let h1: string, h2: string, inet: string;
+
+  before(async () => {
+    cleanup.add(() => labDown(prefix, DIR));
+    lab = await labUp({ prefix, dir: DIR });
+    ({ h1, h2, inet } = lab.namespaces);
+  });
+  after(() => cleanup.run());
+
+  test('N7: both hosts got an address, the router and DNS from our DHCP (busybox udhcpc)', async () => {
+    assert.match(lab.hostAddresses.h1!, /^192\.168\.1\.1\d\d$/);
+    assert.match(lab.hostAddresses.h2!, /^192\.168\.1\.1\d\d$/);
+    assert.notEqual(lab.hostAddresses.h1, lab.hostAddresses.h2);
+    assert.match(await must(h1, 'ip', ['route', 'show', 'default']), /default via 192\.168\.1\.1 dev eth0/);
+    // Renewing prints what the server handed out, router and DNS included.
+    const renew = await must(h1, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '1', '-s', join(TOOLS, '..', '..', '..', 'gateway', 'lab', 'udhcpc-script.sh')], 30_000);
+    assert.match(renew, new RegExp(`lease: eth0 ${lab.hostAddresses.h1!.replaceAll('.', '\\.')}/24 router 192\\.168\\.1\\.1 dns 192\\.168\\.1\\.1`));
+    assert.equal((await status(lab.adminSocket)).dhcpLeases.length, 2);
+  });
+
+  test('N1/N2/N4: ping, HTTP with curl and a UDP exchange; the server sees the WAN address', async () => {
+    assert.match(await must(h1, 'ping', ['-c', '2', '-W', '2', lab.servers[0]!]), / 0% packet loss/);
+    const http = background(inet, 'python3', ['-m', 'http.server', '-b', lab.servers[0]!, '8000']);
+    cleanup.add(() => http.stop());
+    await until('http server up', async () => (await sh(inet, 'curl', ['-s', '-o', '/dev/null', `http://${lab.servers[0]}:8000/`])).code === 0);
+    const page = await must(h1, 'curl', ['-s', '-m', '5', '-w', '%{http_code}', '-o', '/dev/null', `http://${lab.servers[0]}:8000/`]);
+    assert.equal(page, '200');
+    await until('access log line', async () => http.output().includes(`${lab.wanAddress} - - `), 3000);
+    await http.stop();
+    const echo = background(inet, 'python3', ['-c', UDP_ECHO, lab.servers[1]!, '9000']);
+    cleanup.add(() => echo.stop());
+    await new Promise((r) => setTimeout(r, 300));
+    const answer = await must(h2, 'python3', ['-c', UDP_ASK, lab.servers[1]!, '9000']);
+    assert.match(answer, new RegExp(`^hello seen-from ${lab.wanAddress.replaceAll('.', '\\.')}:\\d+`));
+  });
+
+  test('N3: unsolicited inbound TCP and UDP are dropped and counted; replies are not', async () => {
+    const before = (await status(lab.adminSocket)).drops['nat-no-mapping'] ?? 0;
+    await must(inet, 'python3', ['-c', UDP_SEND, lab.wanAddress, '45678', '5']);
+    const tcp = await sh(inet, 'curl', ['-s', '-m', '2', `http://${lab.wanAddress}:45679/`]);
+    assert.notEqual(tcp.code, 0, 'an unsolicited TCP connection must not succeed');
+    const after = await until('drops counted', async () => {
+      const n = (await status(lab.adminSocket)).drops['nat-no-mapping'] ?? 0;
+      return n >= before + 6 ? n : null;
+    }, 5000);
+    assert.ok(after >= before + 6, `dropped ${after - before}`);
+    // Replies to LAN-initiated traffic still come in (the ping above, again).
+    assert.match(await must(h1, 'ping', ['-c', '1', '-W', '2', lab.servers[0]!]), / 0% packet loss/);
+  });
+
+  test('N8: the gateway answers ping on both addresses and traceroute shows its hop', async () => {
+    assert.match(await must(h1, 'ping', ['-c', '1', '-W', '2', lab.lanAddress]), / 0% packet loss/);
+    assert.match(await must(h1, 'ping', ['-c', '1', '-W', '2', lab.wanAddress]), / 0% packet loss/);
+    assert.match(await must(inet, 'ping', ['-c', '1', '-W', '2', lab.wanAddress]), / 0% packet loss/);
+    const udp = await must(h1, 'traceroute', ['-n', '-q', '1', '-w', '2', '-m', '5', lab.servers[0]!]);
+    assert.match(udp, /\n\s*1\s+192\.168\.1\.1\s/);
+    assert.match(udp, new RegExp(`\\n\\s*2\\s+${lab.servers[0]!.replaceAll('.', '\\.')}\\s`), 'the port unreachable at the end came back through the NAT (RFC 5508)');
+    const tcp = await must(h1, 'traceroute', ['-n', '-T', '-p', '22', '-q', '1', '-w', '2', '-m', '5', lab.servers[0]!]);
+    assert.match(tcp, /\n\s*1\s+192\.168\.1\.1\s/);
+  });
+
+  test('malformed frames from the LAN and the WAN are counted and the gateway keeps working', async () => {
+    const st = await status(lab.adminSocket);
+    const beforeDrops = Object.values(st.drops).reduce((a, b) => a + b, 0);
+    const lanSent = await must(h1, 'python3', [join(TOOLS, 'send-frames.py'), 'eth0', st.lan.mac, lab.hostAddresses.h1!, lab.servers[0]!, '600', '1']);
+    const wanSent = await must(inet, 'python3', [join(TOOLS, 'send-frames.py'), 'oi-wan0', st.wan.mac, lab.servers[0]!, lab.wanAddress, '600', '2']);
+    assert.ok(Number(lanSent) > 500 && Number(wanSent) > 500, `${lanSent} ${wanSent}`);
+    const after = await until('drops counted', async () => {
+      const s = await status(lab.adminSocket);
+      const n = Object.values(s.drops).reduce((a, b) => a + b, 0);
+      return n - beforeDrops >= 700 ? s : null;
+    }, 5000);
+    for (const reason of ['ip-bad-ihl', 'ip-bad-total-length', 'ip-truncated', 'ip-bad-version', 'eth-vlan-unsupported']) {
+      assert.ok((after.drops[reason] ?? 0) > 0, `drop reason ${reason} counted: ${JSON.stringify(after.drops)}`);
+    }
+    assert.match(await must(h1, 'ping', ['-c', '1', '-W', '2', lab.servers[0]!]), / 0% packet loss/);
+    assert.equal((await sh(null, 'kill', ['-0', String(lab.daemonPid)])).code, 0, 'the daemon is still running');
+  });
+
+  test('B5: POST /wan rejects a bad body naming the field', async () => {
+    const r = await admin(lab.adminSocket, 'POST', '/wan', { address: '203.0.113.999/24' });
+    assert.equal(r.status, 400);
+    assert.equal((r.json as { field: string }).field, 'address');
+  });
+});
+
+describe('the lab comes and goes without leftovers (issue 3, acceptance 7)', { skip }, () => {
+  test('lab up / lab down twice leave no namespace and no TAP', async () => {
+    const prefix = uniquePrefix('l');
+    try {
+      for (let round = 0; round < 2; round++) {
+        const rec = await labUp({ prefix, dir: DIR, dhcp: round === 0 });
+        assert.ok((await must(null, 'ip', ['netns', 'list'])).includes(rec.namespaces.gw));
+        await labDown(prefix, DIR);
+        const ns = await must(null, 'ip', ['netns', 'list']);
+        assert.ok(!ns.includes(prefix), `namespaces left: ${ns}`);
+        assert.equal((await sh(null, 'kill', ['-0', String(rec.daemonPid)])).code === 0, false, 'daemon stopped');
+      }
+    } finally {
+      await labDown(prefix, DIR);
+    }
+  });
+});
