@@ -3,8 +3,8 @@
     {
       "target_name": "openigd_tap",
       "sources": ["native/tap.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_c": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-parameter", "-fno-strict-aliasing"]
     }
   ]
 }

@@ -1,288 +1,638 @@
 /*
- * openigd_tap: TAP devices for the userspace router, as a small N-API addon.
+ * openigd_tap: TAP devices for the userspace router, as a small N-API addon in plain C.
  *
- *   open(name, multiQueue) -> fd          create or attach IFF_TAP|IFF_NO_PI, non-blocking
- *   startReader(fd, buf, slotSize, lengths, cb) -> reader
- *        on readiness (uv_poll) reads up to lengths.length frames, one per slot of
- *        slotSize bytes in buf, stores their lengths, then calls cb(count) once.
- *   stopReader(reader)                    stops and closes the poll handle
- *   writeBatch(fd, buf, offsets, lengths, count) -> frames written
- *        one write() per frame (writev would merge them into one frame); on EAGAIN
- *        waits up to 2 ms for room once, then gives up and reports how many went.
- *   close(fd)
+ *   openTap(name, { vnetHdr, multiQueue, offloads, blocking }) -> { fd, name, mtu, offloads }
+ *        opens /dev/net/tun, creates or attaches the TAP `name` (IFF_TAP | IFF_NO_PI,
+ *        + IFF_VNET_HDR with a 12-byte virtio_net_hdr_v1, + IFF_MULTI_QUEUE), enables
+ *        checksum/TSO (and UFO/USO where the kernel has them) offloads when asked,
+ *        and leaves the fd non-blocking unless `blocking` (benchmarks only).
+ *   startReader(fd, buffer: Uint8Array, lengths: Int32Array, callback) -> reader id
+ *        the buffer is lengths.length slots of floor(buffer.length / lengths.length)
+ *        bytes. On readiness (uv_poll, UV_READABLE) it read()s one frame per slot until
+ *        EAGAIN or all slots are full, stores each read()'s return in lengths[i], then
+ *        calls callback(count, errorCode) once for the batch. A length larger than the
+ *        slot means the kernel truncated the frame (tun reports the full length).
+ *        On a hard error the reader stops itself and reports the errno name.
+ *   stopReader(id)           stops the poll at once (the fd may be closed right after)
+ *                            and closes the handle; unknown or stopped ids are ignored.
+ *   writeBatch(fd, buffer, offsets: Int32Array, lengths: Int32Array, count, vnetHdrs)
+ *        -> frames written. One write (writev of header + frame) per frame: a single
+ *        writev of many frames would reach the kernel as one frame. EAGAIN stops the
+ *        batch (the caller counts the rest as drops); a frame the kernel refuses
+ *        (EINVAL, EIO, ...) is skipped; EBADF/EBADFD stop the batch.
+ *        vnetHdrs is null, or count * 12 bytes: frame i is sent after vnetHdrs[12 i ..].
+ *   closeTap(fd)             stops any reader on fd, then closes it.
  *
- * Every argument is checked; misuse throws a JavaScript error, never crashes.
- * The reader owns references to buf, lengths and cb until stopReader.
+ * What it must not do: touch an fd it did not open (every fd argument must come from
+ * openTap), crash or read/write outside a typed array on bad arguments (misuse throws
+ * TypeError/RangeError), keep pointers into JavaScript memory across turns of the
+ * event loop (they are fetched again at every wakeup), or block the event loop.
  */
-#define NAPI_VERSION 8
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
 
-#define CHECK(env, call)                                                  \
-  do {                                                                    \
-    if ((call) != napi_ok) {                                              \
-      napi_throw_error((env), "ERR_OPENIGD_TAP", "N-API call failed: " #call); \
-      return NULL;                                                        \
-    }                                                                     \
-  } while (0)
+/* Newer than some distributions' uapi headers; the values are kernel ABI. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value code, message, error;
-  napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == EPERM ? "EPERM" : err == EBUSY ? "EBUSY"
-                               : err == EACCES ? "EACCES" : err == EINVAL ? "EINVAL" : "ERR_OPENIGD_TAP",
-                          NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &error);
+#define VNET_HDR_BYTES 12 /* struct virtio_net_hdr_v1 (with num_buffers) */
+#define MIN_SLOT_BYTES 64
+#define MAX_EINTR_RETRIES 8
+
+typedef struct reader {
+  struct reader *next;
+  struct addon *addon;
+  napi_env env;
+  uv_poll_t poll;
+  uint32_t id;
+  int fd;
+  bool stopped;     /* poll stopped: no more reads */
+  bool in_callback; /* inside the JavaScript callback: finalize after it returns */
+  bool finalized;   /* references released, handle closing */
+  napi_ref buffer_ref, lengths_ref, callback_ref, resource_ref;
+  napi_async_context async_ctx;
+} reader_t;
+
+typedef struct addon {
+  reader_t *readers;
+  int *fds;
+  size_t nfds, capfds;
+  uint32_t next_id;
+} addon_t;
+
+/* ---- errors ---------------------------------------------------------------------- */
+
+static const char *errno_name(int err) {
+  /* uv_err_name knows every errno libuv maps; EBADFD is not one of them. */
+  if (err == EBADFD) return "EBADFD";
+  const char *n = uv_err_name(-err);
+  return (n && strncmp(n, "Unknown", 7) != 0) ? n : "EIO";
+}
+
+/* Throws Error(message) with .code = errno name, .errno, .syscall. Returns NULL. */
+static napi_value throw_errno(napi_env env, const char *syscall, const char *subject, int err, const char *hint) {
+  char msg[384];
+  snprintf(msg, sizeof msg, "%s%s%s: %s (%s)%s%s", syscall, subject ? " " : "", subject ? subject : "",
+           strerror(err), errno_name(err), hint ? ": " : "", hint ? hint : "");
+  napi_value code, message, error, num, sc;
+  if (napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, code, message, &error) != napi_ok) {
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  if (napi_create_int32(env, -err, &num) == napi_ok) napi_set_named_property(env, error, "errno", num);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc) == napi_ok)
+    napi_set_named_property(env, error, "syscall", sc);
   napi_throw(env, error);
   return NULL;
 }
 
-static int get_int(napi_env env, napi_value v, int32_t *out) {
-  return napi_get_value_int32(env, v, out) == napi_ok;
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
 }
 
-static int get_u8(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return NULL;
+}
+
+#define NAPI_OK(env, call)                                                       \
+  do {                                                                           \
+    if ((call) != napi_ok) {                                                     \
+      bool pending_ = false;                                                     \
+      napi_is_exception_pending((env), &pending_);                               \
+      if (!pending_) napi_throw_error((env), "ERR_OPENIGD_TAP", "N-API: " #call); \
+      return NULL;                                                               \
+    }                                                                            \
+  } while (0)
+
+/* ---- argument helpers ------------------------------------------------------------ */
+
+static addon_t *get_addon(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
+  return data;
+}
+
+static bool is_type(napi_env env, napi_value v, napi_valuetype want) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == want;
+}
+
+/* An integer-valued number within [lo, hi]. */
+static bool get_int_in(napi_env env, napi_value v, int64_t lo, int64_t hi, int64_t *out) {
+  double d;
+  if (!is_type(env, v, napi_number) || napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) return false;
+  *out = (int64_t)d;
+  return true;
+}
+
+static bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
   napi_typedarray_type type;
   napi_value ab;
-  size_t off;
-  void *p;
-  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
-  *data = p;
-  return 1;
-}
-
-static int get_i32(napi_env env, napi_value v, int32_t **data, size_t *len) {
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  void *p;
-  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off) != napi_ok || type != napi_int32_array) return 0;
-  *data = p;
-  return 1;
-}
-
-static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char name[IFNAMSIZ + 1];
+  size_t offset;
+  void *p = NULL;
   size_t n = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok || n == 0 || n >= IFNAMSIZ) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG", "open(name): name must be 1-15 characters");
-    return NULL;
+  if (napi_get_typedarray_info(env, v, &type, &n, &p, &ab, &offset) != napi_ok || type != want) return false;
+  if (n > 0 && p == NULL) return false; /* detached */
+  *data = p;
+  *length = n;
+  return true;
+}
+
+/* Reads an optional boolean option; false when absent. Returns false on a wrong type. */
+static bool get_bool_opt(napi_env env, napi_value obj, const char *key, bool *out) {
+  *out = false;
+  if (!obj) return true;
+  bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return false;
+  if (!has) return true;
+  napi_value v;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return false;
+  if (is_type(env, v, napi_undefined)) return true;
+  return is_type(env, v, napi_boolean) && napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+static bool owns_fd(addon_t *a, int fd) {
+  for (size_t i = 0; i < a->nfds; i++)
+    if (a->fds[i] == fd) return true;
+  return false;
+}
+
+static bool remember_fd(addon_t *a, int fd) {
+  if (a->nfds == a->capfds) {
+    size_t cap = a->capfds ? a->capfds * 2 : 8;
+    int *p = realloc(a->fds, cap * sizeof *p);
+    if (!p) return false;
+    a->fds = p;
+    a->capfds = cap;
   }
-  bool multi = false;
-  if (argc > 1) napi_get_value_bool(env, argv[1], &multi);
-  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+  a->fds[a->nfds++] = fd;
+  return true;
+}
+
+static void forget_fd(addon_t *a, int fd) {
+  for (size_t i = 0; i < a->nfds; i++) {
+    if (a->fds[i] == fd) {
+      a->fds[i] = a->fds[--a->nfds];
+      return;
+    }
+  }
+}
+
+/* Gets a tracked fd argument or throws EBADF. */
+static bool get_fd(napi_env env, addon_t *a, napi_value v, int *fd) {
+  int64_t n;
+  if (!get_int_in(env, v, 0, INT32_MAX, &n)) {
+    throw_type(env, "fd must be a non-negative integer");
+    return false;
+  }
+  if (!owns_fd(a, (int)n)) {
+    throw_errno(env, "tap", "fd", EBADF, "not a TAP fd opened by openTap (or already closed)");
+    return false;
+  }
+  *fd = (int)n;
+  return true;
+}
+
+/* ---- openTap ----------------------------------------------------------------------- */
+
+static int set_offloads(int fd, unsigned *enabled) {
+  /* Widest set first; older kernels reject the flags they do not know with EINVAL. */
+  const unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  const unsigned tries[] = { base | TUN_F_UFO | TUN_F_USO4 | TUN_F_USO6, base | TUN_F_UFO, base };
+  int err = 0;
+  for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)tries[i]) == 0) {
+      *enabled = tries[i];
+      return 0;
+    }
+    err = errno;
+    if (err != EINVAL) break;
+  }
+  return err;
+}
+
+static const char *open_hint(int err) {
+  switch (err) {
+    case ENOENT: case ENODEV: case ENXIO: return "no /dev/net/tun: load the tun module or pass the device to the container";
+    case EPERM: case EACCES: return "creating or attaching a TAP needs CAP_NET_ADMIN (run as root)";
+    case EBUSY: return "the TAP is already attached to another process (and not multi-queue)";
+    case EINVAL: return "bad name, or the device exists with other flags (TUN vs TAP, multi-queue or not)";
+    default: return NULL;
+  }
+}
+
+static napi_value js_open_tap(napi_env env, napi_callback_info info) {
+  addon_t *a = get_addon(env);
+  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
+  size_t argc = 2;
+  napi_value argv[2] = { NULL, NULL };
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[64];
+  size_t n = 0;
+  if (argc < 1 || !is_type(env, argv[0], napi_string) ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok || n == 0 || n >= IFNAMSIZ ||
+      strlen(name) != n)
+    return throw_type(env, "openTap(name, options): name must be a string of 1-15 bytes");
+  napi_value opts = NULL;
+  if (argc > 1 && !is_type(env, argv[1], napi_undefined)) {
+    if (!is_type(env, argv[1], napi_object)) return throw_type(env, "openTap(name, options): options must be an object");
+    opts = argv[1];
+  }
+  bool vnet, multi, offloads, blocking;
+  if (!get_bool_opt(env, opts, "vnetHdr", &vnet) || !get_bool_opt(env, opts, "multiQueue", &multi) ||
+      !get_bool_opt(env, opts, "offloads", &offloads) || !get_bool_opt(env, opts, "blocking", &blocking))
+    return throw_type(env, "openTap options vnetHdr, multiQueue, offloads, blocking must be booleans");
+  if (offloads && !vnet) return throw_type(env, "openTap: offloads need vnetHdr (the header carries GSO and checksum data)");
+
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (blocking ? 0 : O_NONBLOCK));
+  if (fd < 0) {
+    int e = errno;
+    return throw_errno(env, "open", "/dev/net/tun", e, open_hint(e));
+  }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
   memcpy(ifr.ifr_name, name, n);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) | (multi ? IFF_MULTI_QUEUE : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
-    return throw_errno(env, "TUNSETIFF", e);
+    return throw_errno(env, "ioctl(TUNSETIFF)", name, e, open_hint(e));
   }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-    int e = errno;
+  unsigned enabled = 0;
+  if (vnet) {
+    int size = VNET_HDR_BYTES;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "ioctl(TUNSETVNETHDRSZ)", name, e, NULL);
+    }
+    /* virtio 1.0 headers are little-endian; on a little-endian host this is the default. */
+    int le = 1;
+    if (ioctl(fd, TUNSETVNETLE, &le) < 0 && errno != EINVAL) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "ioctl(TUNSETVNETLE)", name, e, NULL);
+    }
+  }
+  /* An attached persistent TAP keeps its old offloads: always set them explicitly. */
+  int e = offloads ? set_offloads(fd, &enabled) : (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0 ? errno : 0);
+  if (e != 0 && (offloads || vnet)) {
     close(fd);
-    return throw_errno(env, "fcntl O_NONBLOCK", e);
+    return throw_errno(env, "ioctl(TUNSETOFFLOAD)", name, e, NULL);
   }
-  napi_value out;
-  CHECK(env, napi_create_int32(env, fd, &out));
+  int mtu = 0;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s >= 0) {
+    struct ifreq q;
+    memset(&q, 0, sizeof q);
+    memcpy(q.ifr_name, ifr.ifr_name, IFNAMSIZ);
+    if (ioctl(s, SIOCGIFMTU, &q) == 0) mtu = q.ifr_mtu;
+    close(s);
+  }
+  if (!remember_fd(a, fd)) {
+    close(fd);
+    return throw_errno(env, "openTap", name, ENOMEM, NULL);
+  }
+  napi_value out, v;
+  NAPI_OK(env, napi_create_object(env, &out));
+  NAPI_OK(env, napi_create_int32(env, fd, &v));
+  NAPI_OK(env, napi_set_named_property(env, out, "fd", v));
+  NAPI_OK(env, napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &v));
+  NAPI_OK(env, napi_set_named_property(env, out, "name", v));
+  NAPI_OK(env, napi_create_int32(env, mtu, &v));
+  NAPI_OK(env, napi_set_named_property(env, out, "mtu", v));
+  NAPI_OK(env, napi_create_uint32(env, enabled, &v));
+  NAPI_OK(env, napi_set_named_property(env, out, "offloads", v));
   return out;
 }
 
-typedef struct {
-  uv_poll_t poll;
-  napi_env env;
-  int fd;
-  napi_ref buf_ref, lengths_ref, cb_ref;
-  uint8_t *buf;
-  size_t buf_len;
-  int32_t *lengths;
-  size_t slots;
-  size_t slot_size;
-  int stopped;
-} reader_t;
+/* ---- reader ------------------------------------------------------------------------ */
 
-static void on_close(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
   free(h->data);
 }
 
-static void on_readable(uv_poll_t *p, int status, int events) {
-  reader_t *r = p->data;
-  if (r->stopped) return;
-  (void)events;
-  size_t count = 0;
-  if (status == 0) {
-    while (count < r->slots) {
-      ssize_t got = read(r->fd, r->buf + count * r->slot_size, r->slot_size);
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        break; /* EAGAIN: drained; anything else: report what we have */
-      }
-      r->lengths[count++] = (int32_t)got;
+static void unlink_reader(reader_t *r) {
+  for (reader_t **p = &r->addon->readers; *p; p = &(*p)->next) {
+    if (*p == r) {
+      *p = r->next;
+      return;
     }
   }
-  if (count == 0) return;
-  napi_handle_scope scope;
-  napi_open_handle_scope(r->env, &scope);
-  napi_value cb, global, argv[1], result;
-  napi_get_reference_value(r->env, r->cb_ref, &cb);
-  napi_get_global(r->env, &global);
-  napi_create_uint32(r->env, (uint32_t)count, &argv[0]);
-  napi_status st = napi_call_function(r->env, global, cb, 1, argv, &result);
+}
+
+/* Releases the JavaScript references and closes the handle; frees r when closed. */
+static void finalize_reader(reader_t *r) {
+  if (r->finalized) return;
+  r->finalized = true;
+  napi_env env = r->env;
+  napi_delete_reference(env, r->buffer_ref);
+  napi_delete_reference(env, r->lengths_ref);
+  napi_delete_reference(env, r->callback_ref);
+  napi_delete_reference(env, r->resource_ref);
+  napi_async_destroy(env, r->async_ctx);
+  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+}
+
+/* Stops reading at once: after this returns, the fd is no longer in the event loop. */
+static void stop_reader(reader_t *r) {
+  if (r->stopped) return;
+  r->stopped = true;
+  uv_poll_stop(&r->poll);
+  unlink_reader(r);
+  if (!r->in_callback) finalize_reader(r);
+}
+
+static void call_back(reader_t *r, uint32_t count, int err) {
+  napi_env env = r->env;
+  napi_value cb, resource, argv[2], result;
+  if (napi_get_reference_value(env, r->callback_ref, &cb) != napi_ok || !cb) return;
+  if (napi_get_reference_value(env, r->resource_ref, &resource) != napi_ok || !resource) return;
+  napi_create_uint32(env, count, &argv[0]);
+  if (err) napi_create_string_utf8(env, err < 0 ? "ERR_BUFFER_DETACHED" : errno_name(err), NAPI_AUTO_LENGTH, &argv[1]);
+  else napi_get_undefined(env, &argv[1]);
+  r->in_callback = true;
+  napi_status st = napi_make_callback(env, r->async_ctx, resource, cb, 2, argv, &result);
+  r->in_callback = false;
   if (st == napi_pending_exception) {
     napi_value exc;
-    napi_get_and_clear_last_exception(r->env, &exc);
-    napi_fatal_exception(r->env, exc);
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
   }
-  napi_close_handle_scope(r->env, scope);
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  (void)events;
+  reader_t *r = p->data;
+  if (r->stopped) return;
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+
+  /* Fetch the memory again: the typed arrays may have been detached since last time. */
+  napi_value bv, lv;
+  uint8_t *buf = NULL;
+  int32_t *lengths = NULL;
+  size_t buf_len = 0, slots = 0;
+  bool ok = napi_get_reference_value(env, r->buffer_ref, &bv) == napi_ok && bv &&
+            napi_get_reference_value(env, r->lengths_ref, &lv) == napi_ok && lv &&
+            get_typed(env, bv, napi_uint8_array, (void **)&buf, &buf_len) &&
+            get_typed(env, lv, napi_int32_array, (void **)&lengths, &slots) && slots > 0 &&
+            buf_len / slots >= MIN_SLOT_BYTES;
+  uint32_t count = 0;
+  int err = 0;
+  if (!ok) {
+    err = -1;
+  } else if (status < 0) {
+    err = -status;
+  } else {
+    size_t slot_bytes = buf_len / slots;
+    int eintr = 0;
+    while (count < slots) {
+      ssize_t got = read(r->fd, buf + (size_t)count * slot_bytes, slot_bytes);
+      if (got > 0) {
+        lengths[count++] = got > INT32_MAX ? INT32_MAX : (int32_t)got;
+        continue;
+      }
+      if (got == 0) break;
+      if (errno == EINTR && ++eintr < MAX_EINTR_RETRIES) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      err = errno;
+      break;
+    }
+  }
+  /* A hard error would make a level-triggered poll spin: stop before telling JS. */
+  if (err) {
+    r->stopped = true;
+    uv_poll_stop(&r->poll);
+    unlink_reader(r);
+  }
+  if (count > 0 || err) call_back(r, count, err);
+  napi_close_handle_scope(env, scope);
+  if (r->stopped) finalize_reader(r);
 }
 
 static napi_value js_start_reader(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, slot_size;
-  uint8_t *buf;
-  size_t buf_len, nlen;
-  int32_t *lengths;
-  napi_valuetype t;
-  if (argc < 5 || !get_int(env, argv[0], &fd) || fd < 0 || !get_u8(env, argv[1], &buf, &buf_len) ||
-      !get_int(env, argv[2], &slot_size) || slot_size < 64 || !get_i32(env, argv[3], &lengths, &nlen) || nlen == 0 ||
-      (size_t)slot_size * nlen > buf_len || napi_typeof(env, argv[4], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG",
-                          "startReader(fd, buf: Uint8Array, slotSize >= 64, lengths: Int32Array, cb); slotSize * lengths.length <= buf.length");
-    return NULL;
-  }
+  addon_t *a = get_addon(env);
+  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return throw_type(env, "startReader(fd, buffer: Uint8Array, lengths: Int32Array, callback)");
+  int fd;
+  if (!get_fd(env, a, argv[0], &fd)) return NULL;
+  void *buf, *lengths;
+  size_t buf_len, slots;
+  if (!get_typed(env, argv[1], napi_uint8_array, &buf, &buf_len))
+    return throw_type(env, "startReader: buffer must be a Uint8Array");
+  if (!get_typed(env, argv[2], napi_int32_array, &lengths, &slots) || slots == 0)
+    return throw_type(env, "startReader: lengths must be a non-empty Int32Array (one entry per slot)");
+  if (buf_len / slots < MIN_SLOT_BYTES) return throw_range(env, "startReader: buffer.length / lengths.length must be >= 64 bytes");
+  if (!is_type(env, argv[3], napi_function)) return throw_type(env, "startReader: callback must be a function");
+  for (reader_t *r = a->readers; r; r = r->next)
+    if (r->fd == fd) return throw_errno(env, "startReader", NULL, EBUSY, "a reader is already running on this fd");
+
   uv_loop_t *loop;
-  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  NAPI_OK(env, napi_get_uv_event_loop(env, &loop));
   reader_t *r = calloc(1, sizeof *r);
-  if (!r) return throw_errno(env, "calloc", ENOMEM);
+  if (!r) return throw_errno(env, "startReader", NULL, ENOMEM, NULL);
   r->env = env;
+  r->addon = a;
   r->fd = fd;
-  r->buf = buf;
-  r->buf_len = buf_len;
-  r->lengths = lengths;
-  r->slots = nlen;
-  r->slot_size = (size_t)slot_size;
-  napi_create_reference(env, argv[1], 1, &r->buf_ref);
-  napi_create_reference(env, argv[3], 1, &r->lengths_ref);
-  napi_create_reference(env, argv[4], 1, &r->cb_ref);
-  int e = uv_poll_init(loop, &r->poll, fd);
-  if (e == 0) {
-    r->poll.data = r;
-    e = uv_poll_start(&r->poll, UV_READABLE, on_readable);
-  }
-  if (e != 0) {
-    napi_delete_reference(env, r->buf_ref);
-    napi_delete_reference(env, r->lengths_ref);
-    napi_delete_reference(env, r->cb_ref);
+  napi_value resource, resource_name;
+  if (napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_utf8(env, "openigd:TapReader", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &r->buffer_ref) != napi_ok ||
+      napi_create_reference(env, argv[2], 1, &r->lengths_ref) != napi_ok ||
+      napi_create_reference(env, argv[3], 1, &r->callback_ref) != napi_ok ||
+      napi_create_reference(env, resource, 1, &r->resource_ref) != napi_ok ||
+      napi_async_init(env, resource, resource_name, &r->async_ctx) != napi_ok) {
+    if (r->buffer_ref) napi_delete_reference(env, r->buffer_ref);
+    if (r->lengths_ref) napi_delete_reference(env, r->lengths_ref);
+    if (r->callback_ref) napi_delete_reference(env, r->callback_ref);
+    if (r->resource_ref) napi_delete_reference(env, r->resource_ref);
     free(r);
-    napi_throw_error(env, "ERR_OPENIGD_TAP", uv_strerror(e));
-    return NULL;
+    return throw_errno(env, "startReader", NULL, ENOMEM, NULL);
   }
-  napi_value ext;
-  CHECK(env, napi_create_external(env, r, NULL, NULL, &ext));
-  return ext;
+  int e = uv_poll_init(loop, &r->poll, fd);
+  if (e != 0) {
+    napi_delete_reference(env, r->buffer_ref);
+    napi_delete_reference(env, r->lengths_ref);
+    napi_delete_reference(env, r->callback_ref);
+    napi_delete_reference(env, r->resource_ref);
+    napi_async_destroy(env, r->async_ctx);
+    free(r);
+    return throw_errno(env, "uv_poll_init", NULL, -e, NULL);
+  }
+  r->poll.data = r;
+  e = uv_poll_start(&r->poll, UV_READABLE, on_readable);
+  r->id = ++a->next_id;
+  if (r->id == 0) r->id = ++a->next_id;
+  r->next = a->readers;
+  a->readers = r;
+  if (e != 0) {
+    stop_reader(r);
+    return throw_errno(env, "uv_poll_start", NULL, -e, NULL);
+  }
+  napi_value out;
+  NAPI_OK(env, napi_create_uint32(env, r->id, &out));
+  return out;
 }
 
 static napi_value js_stop_reader(napi_env env, napi_callback_info info) {
+  addon_t *a = get_addon(env);
+  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *p;
-  napi_valuetype t;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &p) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG", "stopReader(reader)");
-    return NULL;
-  }
-  reader_t *r = p;
-  if (!r->stopped) {
-    r->stopped = 1;
-    uv_poll_stop(&r->poll);
-    napi_delete_reference(env, r->buf_ref);
-    napi_delete_reference(env, r->lengths_ref);
-    napi_delete_reference(env, r->cb_ref);
-    uv_close((uv_handle_t *)&r->poll, on_close);
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t id;
+  if (argc < 1 || !get_int_in(env, argv[0], 0, UINT32_MAX, &id)) return throw_type(env, "stopReader(id): id must be a reader id");
+  for (reader_t *r = a->readers; r; r = r->next) {
+    if (r->id == (uint32_t)id) {
+      stop_reader(r);
+      break;
+    }
   }
   return NULL;
 }
 
+/* ---- writeBatch -------------------------------------------------------------------- */
+
 static napi_value js_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, count;
-  uint8_t *buf;
-  size_t buf_len, no, nl;
-  int32_t *offsets, *lengths;
-  if (argc < 5 || !get_int(env, argv[0], &fd) || fd < 0 || !get_u8(env, argv[1], &buf, &buf_len) ||
-      !get_i32(env, argv[2], &offsets, &no) || !get_i32(env, argv[3], &lengths, &nl) || !get_int(env, argv[4], &count) ||
-      count < 0 || (size_t)count > no || (size_t)count > nl) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG", "writeBatch(fd, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count)");
-    return NULL;
+  addon_t *a = get_addon(env);
+  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5)
+    return throw_type(env, "writeBatch(fd, buffer: Uint8Array, offsets: Int32Array, lengths: Int32Array, count, vnetHdrs?)");
+  int fd;
+  if (!get_fd(env, a, argv[0], &fd)) return NULL;
+  void *bufp, *offp, *lenp, *hdrp = NULL;
+  size_t buf_len, noff, nlen, hdr_len = 0;
+  if (!get_typed(env, argv[1], napi_uint8_array, &bufp, &buf_len)) return throw_type(env, "writeBatch: buffer must be a Uint8Array");
+  if (!get_typed(env, argv[2], napi_int32_array, &offp, &noff)) return throw_type(env, "writeBatch: offsets must be an Int32Array");
+  if (!get_typed(env, argv[3], napi_int32_array, &lenp, &nlen)) return throw_type(env, "writeBatch: lengths must be an Int32Array");
+  int64_t count;
+  if (!get_int_in(env, argv[4], 0, INT32_MAX, &count)) return throw_type(env, "writeBatch: count must be a non-negative integer");
+  if ((size_t)count > noff || (size_t)count > nlen) return throw_range(env, "writeBatch: count exceeds offsets.length or lengths.length");
+  bool with_hdr = argc > 5 && !is_type(env, argv[5], napi_undefined) && !is_type(env, argv[5], napi_null);
+  if (with_hdr) {
+    if (!get_typed(env, argv[5], napi_uint8_array, &hdrp, &hdr_len)) return throw_type(env, "writeBatch: vnetHdrs must be a Uint8Array or null");
+    if (hdr_len / VNET_HDR_BYTES < (size_t)count) return throw_range(env, "writeBatch: vnetHdrs must hold 12 bytes per frame");
   }
-  int32_t written = 0;
-  int waited = 0;
-  for (int32_t i = 0; i < count; i++) {
-    int32_t o = offsets[i], l = lengths[i];
-    if (o < 0 || l <= 0 || (size_t)o + (size_t)l > buf_len) continue; /* skipped: the caller counts it */
-    for (;;) {
-      ssize_t w = write(fd, buf + o, (size_t)l);
-      if (w >= 0) { written++; break; }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN && !waited) {
-        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-        waited = 1;
-        if (poll(&pfd, 1, 2) > 0) continue;
-      }
-      goto done;
+  const uint8_t *buf = bufp, *hdrs = hdrp;
+  const int32_t *offsets = offp, *lengths = lenp;
+  /* Check the whole batch before writing any of it. */
+  for (int64_t i = 0; i < count; i++) {
+    int64_t o = offsets[i], l = lengths[i];
+    if (o < 0 || l <= 0 || (uint64_t)(o + l) > buf_len) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "writeBatch: frame %lld (offset %lld, length %lld) is outside the buffer of %zu bytes",
+               (long long)i, (long long)o, (long long)l, buf_len);
+      return throw_range(env, msg);
     }
   }
-done:;
+  int32_t written = 0;
+  for (int64_t i = 0; i < count; i++) {
+    struct iovec iov[2];
+    int n = 0;
+    if (with_hdr) {
+      iov[n].iov_base = (void *)(hdrs + (size_t)i * VNET_HDR_BYTES);
+      iov[n++].iov_len = VNET_HDR_BYTES;
+    }
+    iov[n].iov_base = (void *)(buf + offsets[i]);
+    iov[n++].iov_len = (size_t)lengths[i];
+    ssize_t w;
+    int tries = 0;
+    do {
+      w = writev(fd, iov, n);
+    } while (w < 0 && errno == EINTR && ++tries < MAX_EINTR_RETRIES);
+    if (w >= 0) {
+      written++;
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EBADF || errno == EBADFD || errno == EINTR) break;
+    /* EINVAL (a header the kernel refuses), EIO, EMSGSIZE, ENOBUFS ...: skip this frame. */
+  }
   napi_value out;
-  CHECK(env, napi_create_int32(env, written, &out));
+  NAPI_OK(env, napi_create_int32(env, written, &out));
   return out;
 }
 
-static napi_value js_close(napi_env env, napi_callback_info info) {
+/* ---- closeTap ---------------------------------------------------------------------- */
+
+static napi_value js_close_tap(napi_env env, napi_callback_info info) {
+  addon_t *a = get_addon(env);
+  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd;
-  if (argc < 1 || !get_int(env, argv[0], &fd) || fd < 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG", "close(fd)");
-    return NULL;
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1) return throw_type(env, "closeTap(fd)");
+  if (!get_fd(env, a, argv[0], &fd)) return NULL;
+  for (reader_t *r = a->readers, *next; r; r = next) {
+    next = r->next;
+    if (r->fd == fd) stop_reader(r);
   }
+  forget_fd(a, fd);
+  /* Linux releases the fd even when close() reports an error; nothing to retry. */
   close(fd);
   return NULL;
 }
 
+/* ---- module ------------------------------------------------------------------------ */
+
+static void cleanup(void *arg) {
+  addon_t *a = arg;
+  while (a->readers) stop_reader(a->readers);
+  for (size_t i = 0; i < a->nfds; i++) close(a->fds[i]);
+  free(a->fds);
+  free(a);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  addon_t *a = calloc(1, sizeof *a);
+  if (!a) return throw_errno(env, "openigd_tap", NULL, ENOMEM, NULL);
+  if (napi_set_instance_data(env, a, NULL, NULL) != napi_ok || napi_add_env_cleanup_hook(env, cleanup, a) != napi_ok) {
+    free(a);
+    napi_throw_error(env, "ERR_OPENIGD_TAP", "openigd_tap: cannot register instance data");
+    return NULL;
+  }
+  napi_value hdr;
+  NAPI_OK(env, napi_create_int32(env, VNET_HDR_BYTES, &hdr));
   napi_property_descriptor props[] = {
-    { "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openTap", NULL, js_open_tap, NULL, NULL, NULL, napi_enumerable, NULL },
     { "startReader", NULL, js_start_reader, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stopReader", NULL, js_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL },
     { "writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "closeTap", NULL, js_close_tap, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "VNET_HDR_BYTES", NULL, NULL, NULL, NULL, hdr, napi_enumerable, NULL },
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  NAPI_OK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }
 

@@ -96,7 +96,7 @@ describe('the gateway forwards real traffic (issue 3)', { skip }, () => {
       const n = Object.values(s.drops).reduce((a, b) => a + b, 0);
       return n - beforeDrops >= 700 ? s : null;
     }, 5000);
-    for (const reason of ['ip-bad-ihl', 'ip-bad-total-length', 'ip-truncated', 'ip-bad-version', 'eth-vlan-unsupported']) {
+    for (const reason of ['ip-bad-ihl', 'ip-bad-total-length', 'ip-truncated', 'ip-bad-version', 'eth-vlan-unsupported', 'nat-fragment', 'nat-bad-udp-length']) {
       assert.ok((after.drops[reason] ?? 0) > 0, `drop reason ${reason} counted: ${JSON.stringify(after.drops)}`);
     }
     assert.match(await must(h1, 'ping', ['-c', '1', '-W', '2', lab.servers[0]!]), / 0% packet loss/);

@@ -103,6 +103,9 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
     }
     // LAN: a bridge in its own namespace, one veth per host.
     await ip(ns.lan, 'link', 'add', 'br0', 'type', 'bridge');
+    // With br_netfilter loaded, bridged IPv4 is validated (and malformed frames dropped)
+    // before it reaches the gateway; a LAN switch does no such thing.
+    await inNs(ns.lan, 'sysctl', ['-qw', 'net.bridge.bridge-nf-call-iptables=0']).catch(() => undefined);
     await ip(ns.lan, 'link', 'set', 'br0', 'up');
     for (const h of ['h1', 'h2'] as const) {
       await ip(ns[h], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', h, 'netns', ns.lan);

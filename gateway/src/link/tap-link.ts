@@ -9,11 +9,11 @@ import { BATCH_SLOTS, SLOT_SIZE, newCounters, type Link, type RxBatch } from './
 import { ip } from '../lab/sh.js';
 
 interface TapAddon {
-  open(name: string, multiQueue: boolean): number;
-  startReader(fd: number, buf: Uint8Array, slotSize: number, lengths: Int32Array, cb: (count: number) => void): unknown;
-  stopReader(reader: unknown): void;
-  writeBatch(fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
-  close(fd: number): void;
+  openTap(name: string, opts: { vnetHdr: boolean; multiQueue?: boolean; offloads?: boolean }): { fd: number; name: string; mtu: number };
+  startReader(fd: number, buf: Uint8Array, lengths: Int32Array, cb: (count: number, errorCode?: string) => void): number;
+  stopReader(id: number): void;
+  writeBatch(fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, vnetHdrs: Uint8Array | null): number;
+  closeTap(fd: number): void;
 }
 
 let addon: TapAddon | null = null;
@@ -44,7 +44,7 @@ export class TapLink implements Link {
   readonly counters = newCounters();
   private readonly rxBuf = new Uint8Array(BATCH_SLOTS * SLOT_SIZE);
   private readonly rxLengths = new Int32Array(BATCH_SLOTS);
-  private reader: unknown = null;
+  private reader: number | null = null;
   private fd: number;
 
   private constructor(readonly name: string, fd: number, readonly netns: string | undefined) {
@@ -54,7 +54,7 @@ export class TapLink implements Link {
   /** Creates (or attaches) the TAP, then places and configures its kernel side. */
   static async open(name: string, opts: TapOptions = {}): Promise<TapLink> {
     const a = loadTapAddon();
-    const fd = a.open(name, false);
+    const fd = a.openTap(name, { vnetHdr: false }).fd;
     const link = new TapLink(name, fd, opts.netns);
     try {
       if (opts.netns) await ip(undefined, 'link', 'set', 'dev', name, 'netns', opts.netns);
@@ -73,7 +73,7 @@ export class TapLink implements Link {
   start(onBatch: (rx: RxBatch) => void): void {
     const a = loadTapAddon();
     const batch = { buf: this.rxBuf, slotSize: SLOT_SIZE, lengths: this.rxLengths, count: 0 };
-    this.reader = a.startReader(this.fd, this.rxBuf, SLOT_SIZE, this.rxLengths, (count) => {
+    this.reader = a.startReader(this.fd, this.rxBuf, this.rxLengths, (count) => {
       batch.count = count;
       const c = this.counters;
       c.rxFrames += count;
@@ -84,7 +84,7 @@ export class TapLink implements Link {
 
   writeBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number {
     if (this.fd < 0 || count === 0) return 0;
-    const n = loadTapAddon().writeBatch(this.fd, buf, offsets, lengths, count);
+    const n = loadTapAddon().writeBatch(this.fd, buf, offsets, lengths, count, null);
     const c = this.counters;
     c.txFrames += n;
     c.txDrops += count - n;
@@ -95,9 +95,9 @@ export class TapLink implements Link {
   /** Stops reading and closes the fd; a non-persistent TAP then disappears. */
   async close(): Promise<void> {
     const a = loadTapAddon();
-    if (this.reader) a.stopReader(this.reader);
+    if (this.reader !== null) a.stopReader(this.reader);
     this.reader = null;
-    if (this.fd >= 0) a.close(this.fd);
+    if (this.fd >= 0) a.closeTap(this.fd);
     this.fd = -1;
   }
 }

@@ -15,9 +15,18 @@ src = s.getsockname()[4]
 eth = dst + src + b'\x08\x00'
 sip, dip = socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
 
+def csum(b):
+    b = b + b'\0' * (len(b) % 2)
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
 def ip(total=None, ihl=5, frag=0, proto=17, payload=b'\0' * 8, ver=4):
     t = total if total is not None else 20 + len(payload)
-    return struct.pack('!BBHHHBBH4s4s', (ver << 4) | ihl, 0, t, rnd.getrandbits(16), frag, 64, proto, 0, sip, dip) + payload
+    h = struct.pack('!BBHHHBBH4s4s', (ver << 4) | ihl, 0, t, rnd.getrandbits(16), frag, 64, proto, 0, sip, dip)
+    h = h[:10] + struct.pack('!H', csum(h)) + h[12:]  # a valid header checksum, so deeper checks run
+    return h + payload
 
 kinds = [
     lambda: dst + src + b'\x08',                              # truncated Ethernet header
