@@ -18,8 +18,10 @@
  *   writeBatch(fd, buffer, offsets: Int32Array, lengths: Int32Array, count, vnetHdrs)
  *        -> frames written. One write (writev of header + frame) per frame: a single
  *        writev of many frames would reach the kernel as one frame. EAGAIN stops the
- *        batch (the caller counts the rest as drops); a frame the kernel refuses
- *        (EINVAL, EIO, ...) is skipped; EBADF/EBADFD stop the batch.
+ *        batch at once, no waiting (the caller counts the rest as drops); a frame the
+ *        kernel refuses (EINVAL, EIO, ...) is skipped and its lengths[i] set to -errno,
+ *        so the written frames are the first `written` entries of lengths still > 0;
+ *        EBADF/EBADFD mark the frame and stop the batch.
  *        vnetHdrs is null, or count * 12 bytes: frame i is sent after vnetHdrs[12 i ..].
  *   closeTap(fd)             stops any reader on fd, then closes it.
  *
@@ -75,6 +77,12 @@ typedef struct addon {
   int *fds;
   size_t nfds, capfds;
   uint32_t next_id;
+  /* Poll handles closed whose close callback has not run yet. The callback is code of
+   * this library: a worker's environment must not unload it before they have all run,
+   * so teardown is an async cleanup hook that finishes when this reaches 0. */
+  size_t closing;
+  bool tearing_down;
+  napi_async_cleanup_hook_handle cleanup_hook;
 } addon_t;
 
 /* ---- errors ---------------------------------------------------------------------- */
@@ -239,7 +247,7 @@ static const char *open_hint(int err) {
   switch (err) {
     case ENOENT: case ENODEV: case ENXIO: return "no /dev/net/tun: load the tun module or pass the device to the container";
     case EPERM: case EACCES: return "creating or attaching a TAP needs CAP_NET_ADMIN (run as root)";
-    case EBUSY: return "the TAP is already attached to another process (and not multi-queue)";
+    case EBUSY: return "the TAP is already attached to an fd (of this or another process) and is not multi-queue";
     case EINVAL: return "bad name, or the device exists with other flags (TUN vs TAP, multi-queue or not)";
     default: return NULL;
   }
@@ -332,8 +340,18 @@ static napi_value js_open_tap(napi_env env, napi_callback_info info) {
 
 /* ---- reader ------------------------------------------------------------------------ */
 
+static void finish_teardown(addon_t *a) {
+  napi_remove_async_cleanup_hook(a->cleanup_hook);
+  free(a->fds);
+  free(a);
+}
+
 static void on_handle_closed(uv_handle_t *h) {
-  free(h->data);
+  reader_t *r = h->data;
+  addon_t *a = r->addon;
+  free(r);
+  a->closing--;
+  if (a->tearing_down && a->closing == 0) finish_teardown(a);
 }
 
 static void unlink_reader(reader_t *r) {
@@ -355,6 +373,7 @@ static void finalize_reader(reader_t *r) {
   napi_delete_reference(env, r->callback_ref);
   napi_delete_reference(env, r->resource_ref);
   napi_async_destroy(env, r->async_ctx);
+  r->addon->closing++;
   uv_close((uv_handle_t *)&r->poll, on_handle_closed);
 }
 
@@ -545,7 +564,8 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
     if (hdr_len / VNET_HDR_BYTES < (size_t)count) return throw_range(env, "writeBatch: vnetHdrs must hold 12 bytes per frame");
   }
   const uint8_t *buf = bufp, *hdrs = hdrp;
-  const int32_t *offsets = offp, *lengths = lenp;
+  const int32_t *offsets = offp;
+  int32_t *lengths = lenp;
   /* Check the whole batch before writing any of it. */
   for (int64_t i = 0; i < count; i++) {
     int64_t o = offsets[i], l = lengths[i];
@@ -575,7 +595,10 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
       written++;
       continue;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EBADF || errno == EBADFD || errno == EINTR) break;
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) break;
+    lengths[i] = -e;
+    if (e == EBADF || e == EBADFD) break;
     /* EINVAL (a header the kernel refuses), EIO, EMSGSIZE, ENOBUFS ...: skip this frame. */
   }
   napi_value out;
@@ -606,18 +629,23 @@ static napi_value js_close_tap(napi_env env, napi_callback_info info) {
 
 /* ---- module ------------------------------------------------------------------------ */
 
-static void cleanup(void *arg) {
+/* The environment is going away (process exit, worker terminated): stop every reader,
+ * close every fd, and let Node unload us only once the poll handles are closed. */
+static void teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   addon_t *a = arg;
+  a->tearing_down = true;
+  a->cleanup_hook = handle;
   while (a->readers) stop_reader(a->readers);
   for (size_t i = 0; i < a->nfds; i++) close(a->fds[i]);
-  free(a->fds);
-  free(a);
+  a->nfds = 0;
+  if (a->closing == 0) finish_teardown(a);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   addon_t *a = calloc(1, sizeof *a);
   if (!a) return throw_errno(env, "openigd_tap", NULL, ENOMEM, NULL);
-  if (napi_set_instance_data(env, a, NULL, NULL) != napi_ok || napi_add_env_cleanup_hook(env, cleanup, a) != napi_ok) {
+  if (napi_set_instance_data(env, a, NULL, NULL) != napi_ok ||
+      napi_add_async_cleanup_hook(env, teardown, a, &a->cleanup_hook) != napi_ok) {
     free(a);
     napi_throw_error(env, "ERR_OPENIGD_TAP", "openigd_tap: cannot register instance data");
     return NULL;

@@ -86,8 +86,8 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   const links: Link[] = [];
   const closers: (() => Promise<void> | void)[] = [];
   try {
-    links.push(await TapLink.open(config.lan.tap, { ...(config.lan.netns ? { netns: config.lan.netns } : {}), mtu: config.lan.mtu }));
-    links.push(await TapLink.open(config.wan.tap, { ...(config.wan.netns ? { netns: config.wan.netns } : {}), mtu: config.wan.mtu }));
+    links.push(await TapLink.open(config.lan.tap, { ...(config.lan.netns ? { netns: config.lan.netns } : {}), mtu: config.lan.mtu, offloads: config.offload }));
+    links.push(await TapLink.open(config.wan.tap, { ...(config.wan.netns ? { netns: config.wan.netns } : {}), mtu: config.wan.mtu, offloads: config.offload }));
     links.push(await TapLink.open(config.local.tap, {
       ...(config.local.netns ? { netns: config.local.netns } : {}),
       kernelMac: macString(localKernelMac), mtu: config.lan.mtu,

@@ -266,7 +266,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     },
     local: { tap: raw.local.tap, ...(raw.local.netns ? { netns: raw.local.netns } : {}), ...(raw.local.mac ? { mac: raw.local.mac } : {}) },
     nat: raw.nat ?? { preset: 'rfc' },
-    offload: raw.offload ?? true,
+    offload: raw.offload ?? false,
     state: raw.state,
     ...(raw.admin ? { admin: raw.admin } : {}),
     ...(raw.capture ? { capture: raw.capture } : {}),

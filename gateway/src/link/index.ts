@@ -1,3 +1,15 @@
-export * from './link.js';
-export { MemoryLink } from './memory-link.js';
-export { TapLink, loadTapAddon, type TapOptions } from './tap-link.js';
+/**
+ * Links: the router's ports. The Link interface and the FrameBatch it moves, the TAP
+ * link over our N-API addon, the in-memory link pair for tests, and the offload
+ * helpers (virtio-net header, partial checksums, software GSO). Nothing else of the
+ * gateway is imported here apart from the `ip` helper the TAP link uses for setup.
+ */
+export { FrameFlag, isGso, createFrameBatch, pushFrame, pushFrameFrom, type FrameBatch } from './frame-batch.js';
+export { LinkError, newCounters, BATCH_SLOTS, SLOT_SIZE, type Link, type LinkCounters } from './link.js';
+export {
+  VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr, onesComplementSum, completeChecksum,
+  adjustPartialChecksum,
+} from './vnet-header.js';
+export { GsoSegmenter, SegmentError, MAX_SEGMENTS } from './gso.js';
+export { MemoryLink, type MemoryLinkOptions } from './memory-link.js';
+export { TapLink, loadTapAddon, type TapAddon, type TapLinkOptions } from './tap-link.js';

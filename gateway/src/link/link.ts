@@ -1,41 +1,88 @@
 /**
- * A Link is one port of the router: it reads frames in batches and writes batches.
- * One JavaScript call per batch, not per frame. The received batch's buffer is the
- * link's own and is reused as soon as `onBatch` returns, so a router forwards (writes)
- * or copies what it keeps before returning.
+ * A Link is one port of the router: it delivers received frames in batches and writes
+ * batches, one JavaScript call per batch, never one per frame. A frame crossing this
+ * interface is a plain Ethernet frame; offloads (the virtio-net header, GSO super-frames,
+ * partial checksums) are the link's business and show up only as per-frame metadata
+ * in the FrameBatch. The TAP link and the in-memory link pair implement it; one contract
+ * test suite (link-contract.ts) holds both to it.
+ *
+ * What a Link must not do: throw on a bad frame (it drops and counts it), keep a batch
+ * it was asked to write after `writeBatch` returns, or deliver a batch after `close`.
  */
+import type { FrameBatch } from './frame-batch.js';
 
-export interface RxBatch {
-  /** Frame i is `buf[i * slotSize, i * slotSize + lengths[i])`. */
-  readonly buf: Uint8Array;
-  readonly slotSize: number;
-  readonly lengths: Int32Array;
-  readonly count: number;
-}
-
+/** Counters of one link; plain numbers updated in place (read them, do not replace them). */
 export interface LinkCounters {
+  /** Frames delivered to `onBatch`, and their Ethernet bytes (super-frames count once). */
   rxFrames: number;
   rxBytes: number;
+  /** Calls of `onBatch`. */
+  rxBatches: number;
+  /** Frames received but not delivered: truncated, runt, or with a header that does not fit. */
+  rxDrops: number;
+  /** GSO super-frames among the delivered frames. */
+  rxGsoFrames: number;
+  /** Frames handed to the device or peer, and their Ethernet bytes (segments count each). */
   txFrames: number;
   txBytes: number;
-  /** Frames the link could not write (device full, link down). */
+  /** Calls of `writeBatch` that had frames. */
+  txBatches: number;
+  /** Frames asked for but not written: out of the buffer, queue full, refused, link closed. */
   txDrops: number;
+  /** Super-frames this link segmented in software because its device has no GSO. */
+  txSoftwareGso: number;
+  /** Partial checksums this link completed in software because its device has no offload. */
+  txSoftwareCsum: number;
+}
+
+export function newCounters(): LinkCounters {
+  return {
+    rxFrames: 0, rxBytes: 0, rxBatches: 0, rxDrops: 0, rxGsoFrames: 0,
+    txFrames: 0, txBytes: 0, txBatches: 0, txDrops: 0, txSoftwareGso: 0, txSoftwareCsum: 0,
+  };
 }
 
 export interface Link {
   readonly name: string;
+  /** The MTU of the link's wire: the largest IPv4 packet a plain frame may carry. */
+  readonly mtu: number;
+  /**
+   * True when received frames may be GSO super-frames or carry partial checksums (see
+   * `FrameFlag`). Whatever this says, `writeBatch` accepts such frames: a link whose
+   * device cannot take them segments and completes checksums in software.
+   */
+  readonly offloads: boolean;
+  /** Largest number of frames in one received batch. */
+  readonly maxBatchFrames: number;
   readonly counters: LinkCounters;
-  /** Starts delivering received batches. */
-  start(onBatch: (rx: RxBatch) => void): void;
-  /** Writes `buf[offsets[i], offsets[i] + lengths[i])` for i < count; returns how many went out. */
-  writeBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
-  close(): Promise<void>;
+  /**
+   * Starts delivering received frames, one call per batch. The batch (buffer and arrays)
+   * is the link's and is reused once `onBatch` returns: forward or copy frames before
+   * returning. `onError` hears of a failure that stopped reception (the device went
+   * away); it is not called for dropped frames. Calling `start` twice, or after `close`,
+   * does nothing.
+   */
+  start(onBatch: (batch: FrameBatch) => void, onError?: (error: LinkError) => void): void;
+  /**
+   * Writes frames `0 .. batch.count - 1` of `batch` with their offload metadata; returns
+   * how many went out (the rest are counted in `txDrops`). The batch belongs to the
+   * caller and is not kept, but a partial checksum may be completed in place in its
+   * buffer when this link's device has no checksum offload.
+   */
+  writeBatch(batch: FrameBatch): number;
+  /** Stops reception and releases the device; idempotent. */
+  close(): void;
 }
 
-export function newCounters(): LinkCounters {
-  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, txDrops: 0 };
+/** An operational failure of a link, with a stable `code` (an errno name or ERR_OPENIGD_*). */
+export class LinkError extends Error {
+  constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LinkError';
+  }
 }
 
-/** Frames per read batch and bytes per slot (a 1500-byte MTU frame plus headroom). */
+/** Frames per received batch of the TAP link: one wakeup drains at most this many. */
 export const BATCH_SLOTS = 64;
+/** Bytes that hold one standard frame (MTU 1500 + Ethernet and VLAN headers), rounded up. */
 export const SLOT_SIZE = 2048;

@@ -24,7 +24,7 @@ import {
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
   isMulticast,
 } from '@openigd/nat-table';
-import { BATCH_SLOTS, SLOT_SIZE, type Link, type RxBatch } from '../link/link.js';
+import { BATCH_SLOTS, SLOT_SIZE, FrameFlag, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp } from '../dhcp/dhcp-message.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
@@ -59,20 +59,6 @@ function mask(prefixLength: number): number {
   return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
 }
 
-/** Output queue of one port: frames in some buffer by offset and length. */
-class OutQueue {
-  readonly offsets = new Int32Array(BATCH_SLOTS * 4);
-  readonly lengths = new Int32Array(BATCH_SLOTS * 4);
-  count = 0;
-  push(offset: number, length: number): boolean {
-    if (this.count >= this.offsets.length) return false;
-    this.offsets[this.count] = offset;
-    this.lengths[this.count] = length;
-    this.count++;
-    return true;
-  }
-}
-
 export class Router {
   readonly drops: DropCounters = {};
   readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0 };
@@ -84,10 +70,13 @@ export class Router {
   private readonly icmp = new IcmpPacket();
   private readonly arp = new ArpPacket();
   /** Frames forwarded from the current receive buffer, per output port. */
-  private readonly fwd = [new OutQueue(), new OutQueue(), new OutQueue()];
+  private readonly fwd = [0, 1, 2].map(() => createFrameBatch(BATCH_SLOTS * 4));
   /** Frames we made, per output port, in `scratch[port]`. */
-  private readonly gen = [new OutQueue(), new OutQueue(), new OutQueue()];
   private readonly scratch = [0, 1, 2].map(() => new Uint8Array(BATCH_SLOTS * SLOT_SIZE));
+  private readonly gen = this.scratch.map((buffer) => createFrameBatch(BATCH_SLOTS * 4, buffer));
+  /** The batch being handled and the index of the frame in hand (its offload metadata travels with it). */
+  private rx: FrameBatch | null = null;
+  private rxIndex = 0;
   private readonly scratchUsed = [0, 0, 0];
   private icmpTokens = 100;
   private icmpRefillMs = 0;
@@ -120,21 +109,29 @@ export class Router {
     return ((a & m) >>> 0) === ((this.addrs.lanAddr & m) >>> 0);
   }
 
+  /** Offload flags of the frame in hand (0 for frames we made). */
+  private get frameFlags(): number {
+    return this.rx ? this.rx.flags[this.rxIndex]! : 0;
+  }
+
   private inWan(a: number): boolean {
     const m = mask(this.addrs.wanPrefixLength);
     return ((a & m) >>> 0) === ((this.addrs.wanAddr & m) >>> 0);
   }
 
   /** Handles one received batch and writes what results. */
-  handle(port: PortId, rx: RxBatch, nowMs: number): void {
+  handle(port: PortId, rx: FrameBatch, nowMs: number): void {
     const tap = this.taps[port];
+    this.rx = rx;
     for (let i = 0; i < rx.count; i++) {
-      const off = i * rx.slotSize;
+      const off = rx.offsets[i]!;
       const len = rx.lengths[i]!;
-      if (tap) tap.write(rx.buf, off, len, Date.now());
-      this.frame(port, rx.buf, off, len, nowMs);
+      this.rxIndex = i;
+      if (tap) tap.write(rx.buffer, off, len, Date.now());
+      this.frame(port, rx.buffer, off, len, nowMs);
     }
-    this.flush(rx.buf);
+    this.flush(rx.buffer);
+    this.rx = null;
   }
 
   /** Periodic work: ARP retries for frames still waiting. */
@@ -161,13 +158,14 @@ export class Router {
       const f = this.fwd[p]!;
       if (f.count > 0 && rxBuf) {
         if (tap) for (let i = 0; i < f.count; i++) tap.write(rxBuf, f.offsets[i]!, f.lengths[i]!, Date.now());
-        link.writeBatch(rxBuf, f.offsets, f.lengths, f.count);
+        f.buffer = rxBuf;
+        link.writeBatch(f);
       }
       f.count = 0;
       const g = this.gen[p]!;
       if (g.count > 0) {
         if (tap) for (let i = 0; i < g.count; i++) tap.write(this.scratch[p]!, g.offsets[i]!, g.lengths[i]!, Date.now());
-        link.writeBatch(this.scratch[p]!, g.offsets, g.lengths, g.count);
+        link.writeBatch(g);
       }
       g.count = 0;
       this.scratchUsed[p] = 0;
@@ -187,11 +185,12 @@ export class Router {
   }
 
   private emitGenerated(port: number, offset: number, length: number): void {
-    if (!this.gen[port]!.push(offset, length)) this.count('queue-full');
+    if (!pushFrame(this.gen[port]!, offset, length)) this.count('queue-full');
   }
 
   private forwardFrame(port: number, offset: number, length: number): void {
-    if (!this.fwd[port]!.push(offset, length)) this.count('queue-full');
+    const q = this.fwd[port]!;
+    if (!(this.rx ? pushFrameFrom(q, offset, length, this.rx, this.rxIndex) : pushFrame(q, offset, length))) this.count('queue-full');
   }
 
   private frame(port: PortId, buf: Uint8Array, off: number, len: number, nowMs: number): void {
@@ -311,11 +310,12 @@ export class Router {
     if (this.inLan(dst)) return this.count('lan-to-lan');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
     if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, 0, 0, a.lanAddr);
-    if (ip.totalLength > a.wanMtu && dst !== a.wanAddr) {
+    if (ip.totalLength > a.wanMtu && dst !== a.wanAddr && !isGso(this.frameFlags)) {
       if (ip.dontFragment) return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, 4, a.wanMtu, a.lanAddr);
       return this.count('too-big');
     }
-    const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs);
+    const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
+    const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
     if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     ip.decrementTtl();
@@ -387,7 +387,8 @@ export class Router {
       // Echo requests to our address: ours to answer (no flow can claim a request).
       return this.echoReply(PORT.wan, buf, off, len, nowMs);
     }
-    const v = this.translator.translate('inbound', buf, ip.offset, ip.totalLength, nowMs);
+    const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
+    const v = this.translator.translate('inbound', buf, ip.offset, ip.totalLength, nowMs, partial);
     if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     if (ip.ttl <= 1) return this.count('wan-ttl-expired');

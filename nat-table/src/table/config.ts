@@ -79,9 +79,21 @@ function bad(field: string, problem: string): NatConfigResult {
 
 const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
-/** Merges a preset (default `rfc`) with overrides and checks every value. */
+const INPUT_KEYS = ['preset', 'mapping', 'filtering', 'portAllocation', 'portRange', 'hairpinning', 'timeouts', 'capacity', 'random'];
+const TIMEOUT_KEYS = Object.keys(DEFAULT_TIMEOUTS);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Merges a preset (default `rfc`) with overrides and checks every value. Takes the
+ * input as parsed from a file, so anything may arrive: a wrong value or an unknown
+ * key comes back as `{ ok: false, field, problem }` (field empty when the input as a
+ * whole is wrong), never as an exception.
+ */
 export function resolveNatConfig(input: NatConfigInput | PresetName = {}): NatConfigResult {
+  if (typeof input !== 'string' && !isObject(input)) return bad('', 'must be an object or a preset name');
   const i: NatConfigInput = typeof input === 'string' ? { preset: input } : input;
+  const unknown = Object.keys(i).find((k) => !INPUT_KEYS.includes(k));
+  if (unknown !== undefined) return bad(unknown, `unknown setting (known: ${INPUT_KEYS.join(', ')})`);
   const presetName = i.preset ?? 'rfc';
   if (!(PRESET_NAMES as readonly string[]).includes(presetName)) return bad('preset', `must be one of ${PRESET_NAMES.join(', ')}`);
   const p = NAT_PRESETS[presetName as PresetName];
@@ -91,10 +103,14 @@ export function resolveNatConfig(input: NatConfigInput | PresetName = {}): NatCo
   if (i.portAllocation !== undefined && !(PORT_ALLOCATION as readonly string[]).includes(i.portAllocation)) {
     return bad('portAllocation', `must be one of ${PORT_ALLOCATION.join(', ')}`);
   }
+  if (i.portRange !== undefined && !isObject(i.portRange)) return bad('portRange', 'must be an object { min, max }');
   const portRange = i.portRange ?? { min: 1024, max: 65535 };
   if (!isInt(portRange.min, 1024, 65535)) return bad('portRange.min', 'must be an integer 1024-65535');
   if (!isInt(portRange.max, 1024, 65535)) return bad('portRange.max', 'must be an integer 1024-65535');
   if (portRange.min > portRange.max) return bad('portRange', 'min is greater than max');
+  if (i.timeouts !== undefined && !isObject(i.timeouts)) return bad('timeouts', 'must be an object');
+  const unknownTimeout = Object.keys(i.timeouts ?? {}).find((k) => !TIMEOUT_KEYS.includes(k));
+  if (unknownTimeout !== undefined) return bad(`timeouts.${unknownTimeout}`, `unknown timeout (known: ${TIMEOUT_KEYS.join(', ')})`);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...i.timeouts };
   const floors: Record<keyof NatTimeouts, number> = { udpMs: 1000, tcpEstablishedMs: 1000, tcpTransitoryMs: 1000, icmpMs: 1000 };
   for (const k of Object.keys(floors) as (keyof NatTimeouts)[]) {
@@ -103,6 +119,7 @@ export function resolveNatConfig(input: NatConfigInput | PresetName = {}): NatCo
   const capacity = i.capacity ?? 65_536;
   if (!isInt(capacity, 1, 16_777_216)) return bad('capacity', 'must be an integer 1-16777216');
   if (i.hairpinning !== undefined && typeof i.hairpinning !== 'boolean') return bad('hairpinning', 'must be true or false');
+  if (i.random !== undefined && typeof i.random !== 'function') return bad('random', 'must be a function returning a number in [0, 1)');
   return {
     ok: true,
     config: {

@@ -1,17 +1,20 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { NatTable, VERDICT, IP_PROTOCOL, type NatPortMapping } from './nat-table.js';
+import { NatTable, VERDICT, IP_PROTOCOL, type NatPortMapping, type ExpiredFlow } from './nat-table.js';
 import { resolveNatConfig, type NatConfigInput } from './config.js';
 
 const ip = (s: string): number => s.split('.').reduce((a, p) => a * 256 + Number(p), 0);
 const EXT = ip('203.0.113.2');
+const EXT2 = ip('203.0.113.7');
 const H1 = ip('192.168.1.100');
 const H2 = ip('192.168.1.101');
+const H3 = ip('192.168.1.102');
 const BCAST = ip('192.168.1.255');
 const S1 = ip('198.51.100.10');
 const S2 = ip('198.51.100.11');
 const { tcp: TCP, udp: UDP, icmp: ICMP } = IP_PROTOCOL;
-const SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04;
+const FIN = 0x01, SYN = 0x02, RST = 0x04, ACK = 0x10;
+const UDP_MS = 300_000, ICMP_MS = 60_000, EST_MS = 7_440_000, TRANS_MS = 240_000;
 
 /** A seeded PRNG so random allocation is reproducible. */
 function seeded(seed: number): () => number {
@@ -27,11 +30,11 @@ function table(input: NatConfigInput = {}): NatTable {
   return t;
 }
 
-/** Outbound; returns the external port (asserting forward). */
+/** Outbound; returns the external port (asserting forward from the external address). */
 function out(t: NatTable, proto: number, src: number, sport: number, dst: number, dport: number, now = 0, flags = 0): number {
   const v = t.outbound(proto, src, sport, dst, dport, flags, now);
   assert.equal(v, VERDICT.forward, `outbound dropped: ${t.result.reason}`);
-  assert.equal(t.result.addr, EXT);
+  assert.equal(t.result.addr, t.externalAddress);
   return t.result.port;
 }
 
@@ -41,7 +44,20 @@ function inn(t: NatTable, proto: number, src: number, sport: number, dport: numb
   return v === VERDICT.forward ? `${t.result.addr}:${t.result.port}` : t.result.reason;
 }
 
-describe('mapping behaviour (RFC 4787 §4.1)', () => {
+/** Outbound that must drop; returns the reason. */
+function outDrop(t: NatTable, proto: number, src: number, sport: number, dst: number, dport: number, now = 0): string {
+  assert.equal(t.outbound(proto, src, sport, dst, dport, 0, now), VERDICT.drop);
+  return t.result.reason;
+}
+
+const flows = (gone: ReturnType<NatTable['expire']>): ExpiredFlow[] => gone.filter((e): e is ExpiredFlow => e.kind === 'flow');
+const only = (t: NatTable) => {
+  const s = t.snapshot();
+  assert.equal(s.length, 1);
+  return s[0]!;
+};
+
+describe('mapping behaviour (RFC 4787 §4.1): the external port a second destination gets', () => {
   test('endpoint-independent: every destination sees the same external port', () => {
     const t = table({ mapping: 'endpoint-independent' });
     const p1 = out(t, UDP, H1, 5000, S1, 3478);
@@ -55,144 +71,242 @@ describe('mapping behaviour (RFC 4787 §4.1)', () => {
     assert.equal(out(t, UDP, H1, 5000, S1, 3479), p1);
     const p2 = out(t, UDP, H1, 5000, S2, 3478);
     assert.notEqual(p2, p1);
+    assert.equal(out(t, UDP, H1, 5000, S2, 1), p2);
   });
-  test('address-and-port-dependent: a new port per destination endpoint', () => {
+  test('address-and-port-dependent: a new port per destination endpoint, kept by each flow', () => {
     const t = table({ mapping: 'address-and-port-dependent' });
-    const ports = new Set([out(t, UDP, H1, 5000, S1, 3478), out(t, UDP, H1, 5000, S1, 3479), out(t, UDP, H1, 5000, S2, 3478)]);
-    assert.equal(ports.size, 3);
-    // The same flow keeps its port.
-    assert.equal(out(t, UDP, H1, 5000, S1, 3479), [...ports][1]);
+    const a = out(t, UDP, H1, 5000, S1, 3478), b = out(t, UDP, H1, 5000, S1, 3479), c = out(t, UDP, H1, 5000, S2, 3478);
+    assert.equal(new Set([a, b, c]).size, 3);
+    assert.equal(out(t, UDP, H1, 5000, S1, 3479), b);
+    assert.equal(out(t, UDP, H1, 5000, S1, 3478), a);
+  });
+  test('the binding lives while any flow uses it, then its port is free again', () => {
+    const t = table({ mapping: 'endpoint-independent', portAllocation: 'preserve' });
+    assert.equal(out(t, UDP, H1, 5000, S1, 1, 0), 5000);
+    assert.equal(out(t, UDP, H1, 5000, S2, 1, 100_000), 5000);
+    const gone = flows(t.expire(UDP_MS));
+    assert.deepEqual(gone.map((f) => [f.internalAddr, f.internalPort, f.remoteAddr, f.remotePort, f.externalAddr, f.externalPort, f.protocol]),
+      [[H1, 5000, S1, 1, EXT, 5000, UDP]]);
+    assert.equal(out(t, UDP, H2, 5000, S1, 1, UDP_MS), 5001, 'still owned by H1:5000 through its other flow');
+    assert.equal(inn(t, UDP, S2, 1, 5000, UDP_MS), `${H1}:5000`);
+    assert.equal(t.expire(100_000 + UDP_MS).length, 0, 'the inbound packet refreshed it');
+    assert.equal(t.expire(2 * UDP_MS).length, 2);
+    assert.equal(t.size, 0);
+    assert.equal(out(t, UDP, H3, 5000, S1, 1, 2 * UDP_MS), 5000, 'freed with the last flow');
   });
 });
 
-describe('filtering behaviour (RFC 4787 §5)', () => {
+describe('filtering behaviour (RFC 4787 §5): which remote endpoints get in', () => {
   function setup(filtering: NatConfigInput['filtering']) {
     const t = table({ filtering });
-    const p = out(t, UDP, H1, 5000, S1, 3478);
-    return { t, p };
+    return { t, p: out(t, UDP, H1, 5000, S1, 3478) };
   }
   test('endpoint-independent: anyone may send to the mapped port', () => {
     const { t, p } = setup('endpoint-independent');
     assert.equal(inn(t, UDP, S1, 3478, p), `${H1}:5000`);
     assert.equal(inn(t, UDP, S1, 9999, p), `${H1}:5000`);
     assert.equal(inn(t, UDP, S2, 9999, p), `${H1}:5000`);
+    assert.equal(t.counters.drops.filtered, 0);
   });
-  test('address-dependent: only addresses the host sent to', () => {
+  test('address-dependent: only addresses the host sent to, from any of their ports', () => {
     const { t, p } = setup('address-dependent');
     assert.equal(inn(t, UDP, S1, 3478, p), `${H1}:5000`);
     assert.equal(inn(t, UDP, S1, 9999, p), `${H1}:5000`);
     assert.equal(inn(t, UDP, S2, 3478, p), 'filtered');
+    out(t, UDP, H1, 5000, S2, 1);
+    assert.equal(inn(t, UDP, S2, 3478, p), `${H1}:5000`);
   });
-  test('address-and-port-dependent: only the exact endpoint', () => {
+  test('address-and-port-dependent: only the exact endpoints the host sent to', () => {
     const { t, p } = setup('address-and-port-dependent');
     assert.equal(inn(t, UDP, S1, 3478, p), `${H1}:5000`);
     assert.equal(inn(t, UDP, S1, 9999, p), 'filtered');
     assert.equal(inn(t, UDP, S2, 3478, p), 'filtered');
+    out(t, UDP, H1, 5000, S1, 9999);
+    assert.equal(inn(t, UDP, S1, 9999, p), `${H1}:5000`);
+    assert.equal(t.counters.drops.filtered, 2);
   });
   test('unsolicited traffic to an unused port is dropped and counted (N3)', () => {
     const t = table({ filtering: 'endpoint-independent' });
     assert.equal(inn(t, UDP, S1, 53, 40000), 'no-mapping');
     assert.equal(inn(t, TCP, S1, 80, 40000, 0, SYN), 'no-mapping');
-    assert.equal(t.counters.drops['no-mapping'], 2);
+    assert.equal(inn(t, ICMP, S1, 0, 7), 'no-mapping');
+    assert.equal(t.counters.drops['no-mapping'], 3);
+    assert.equal(t.size, 0, 'inbound never creates a flow');
+  });
+  test('protocols have separate ports', () => {
+    const t = table({ filtering: 'endpoint-independent' });
+    const p = out(t, UDP, H1, 5000, S1, 1);
+    assert.equal(inn(t, TCP, S1, 1, p, 0, SYN), 'no-mapping');
   });
 });
 
 describe('port allocation', () => {
-  test('preserve keeps the host port, falls back to the next free one in the same class', () => {
+  test('preserve keeps the host port, else the next free one in the same class', () => {
     const t = table({ portAllocation: 'preserve' });
     assert.equal(out(t, UDP, H1, 5000, S1, 1), 5000);
     assert.equal(out(t, UDP, H2, 5000, S1, 1), 5001, 'port 5000 is taken: never overloaded');
+    assert.equal(out(t, UDP, H3, 5000, S1, 1), 5002);
     assert.equal(out(t, UDP, H1, 123, S1, 123), 123);
-    const low = out(t, UDP, H2, 123, S1, 123);
-    assert.ok(low >= 1 && low < 1024, `port below 1024 stays below: ${low}`);
-    // Another protocol has its own ports.
-    assert.equal(out(t, TCP, H2, 5000, S1, 80, 0, SYN), 5000);
+    assert.equal(out(t, UDP, H2, 123, S1, 123), 124, 'below 1024 stays below');
+    assert.equal(out(t, TCP, H2, 5000, S1, 80, 0, SYN), 5000, 'another protocol has its own ports');
+    assert.equal(out(t, ICMP, H2, 0x1a2b, S1, 0), 0x1a2b, 'an ICMP identifier is preserved too');
+    assert.equal(out(t, ICMP, H1, 0x1a2b, S1, 0), 0x1a2c);
   });
-  test('sequential walks the range; random stays inside it; high ports never go low', () => {
-    const s = table({ portAllocation: 'sequential', portRange: { min: 20000, max: 20009 } });
-    assert.deepEqual([1, 2, 3].map((i) => out(s, UDP, H1, 40000 + i, S1, 1)), [20000, 20001, 20002]);
-    const r = table({ portAllocation: 'random', portRange: { min: 30000, max: 30999 } });
-    const seen = new Set<number>();
-    for (let i = 0; i < 200; i++) {
-      const p = out(r, UDP, H1, 10000 + i, S1, 1);
-      assert.ok(p >= 30000 && p <= 30999);
-      seen.add(p);
+  test('preserve wraps inside the class and leaves it never', () => {
+    const t = table({ portAllocation: 'preserve', portRange: { min: 40000, max: 40001 } });
+    assert.equal(out(t, UDP, H1, 40001, S1, 1), 40001);
+    assert.equal(out(t, UDP, H2, 40001, S1, 1), 40000, 'wrapped to the start of the range');
+    assert.equal(outDrop(t, UDP, H3, 40001, S1, 1), 'ports-exhausted', 'no low port for a high one');
+    const p = out(t, UDP, H3, 1023, S1, 1);
+    assert.equal(p, 1023);
+    assert.equal(out(t, UDP, H1, 1023, S1, 1), 1, 'wrapped inside 1-1023');
+  });
+  test('preserve of a port outside the configured range takes one inside it', () => {
+    const t = table({ portAllocation: 'preserve', portRange: { min: 40000, max: 40009 } });
+    const p = out(t, UDP, H1, 5000, S1, 1);
+    assert.ok(p >= 40000 && p <= 40009, String(p));
+  });
+  test('sequential walks the range, skips ports in use or reserved, and wraps', () => {
+    const t = table({ portAllocation: 'sequential', portRange: { min: 20000, max: 20004 } });
+    assert.equal(t.addPortMapping({ protocol: 17, externalPort: 20002, remoteHost: 0, internalClient: H3, internalPort: 9, enabled: true, leaseExpiresMs: 0 }, 0).ok, true);
+    assert.deepEqual([1, 2, 3, 4].map((i) => out(t, UDP, H1, 40000 + i, S1, 1, 0)), [20000, 20001, 20003, 20004]);
+    t.expire(UDP_MS);
+    assert.deepEqual([5, 6].map((i) => out(t, UDP, H1, 40000 + i, S1, 1, UDP_MS)), [20000, 20001], 'wrapped around');
+    // Low ports have their own cursor.
+    assert.deepEqual([1, 2].map((i) => out(t, UDP, H1, 100 + i, S1, 1, UDP_MS)), [1, 2]);
+  });
+  test('random stays inside the range, never repeats a port in use, and follows the injected source', () => {
+    const take = (seed: number) => {
+      const t = table({ portAllocation: 'random', portRange: { min: 30000, max: 30999 }, random: seeded(seed) });
+      return Array.from({ length: 200 }, (_, i) => out(t, UDP, H1, 10000 + i, S1, 1));
+    };
+    const a = take(3);
+    assert.ok(a.every((p) => p >= 30000 && p <= 30999));
+    assert.equal(new Set(a).size, 200, 'no port handed out twice');
+    assert.deepEqual(take(3), a, 'same seed, same ports');
+    assert.notDeepEqual(take(4), a);
+    let ascending = 0;
+    for (let i = 1; i < a.length; i++) if (a[i]! > a[i - 1]!) ascending++;
+    assert.ok(ascending < 150, 'not sequential');
+  });
+  test('a random source that misbehaves does not break allocation', () => {
+    for (const bad of [() => Number.NaN, () => 1, () => -3, () => Infinity]) {
+      const t = table({ portAllocation: 'random', portRange: { min: 30000, max: 30002 }, random: bad });
+      const ports = [1, 2, 3].map((i) => out(t, UDP, H1, 10000 + i, S1, 1));
+      assert.deepEqual(ports.sort(), [30000, 30001, 30002]);
     }
-    assert.equal(seen.size, 200, 'no port handed out twice');
   });
-  test('port exhaustion drops cleanly and recovers when flows expire', () => {
+  test('port exhaustion drops cleanly (counted) and recovers when flows expire', () => {
     const t = table({ portAllocation: 'sequential', portRange: { min: 40000, max: 40002 } });
     for (let i = 0; i < 3; i++) out(t, UDP, H1, 50000 + i, S1, 1, 0);
-    assert.equal(t.outbound(UDP, H1, 50009, S1, 1, 0, 0), VERDICT.drop);
-    assert.equal(t.result.reason, 'ports-exhausted');
+    assert.equal(outDrop(t, UDP, H1, 50009, S1, 1), 'ports-exhausted');
     assert.equal(t.counters.drops['ports-exhausted'], 1);
-    t.expire(300_001);
+    assert.equal(t.size, 3);
+    for (let i = 0; i < 3; i++) assert.equal(inn(t, UDP, S1, 1, 40000 + i), `${H1}:${50000 + i}`);
+    t.expire(UDP_MS);
     assert.equal(t.size, 0);
-    assert.ok(out(t, UDP, H1, 50009, S1, 1, 300_002) >= 40000);
+    assert.ok(out(t, UDP, H1, 50009, S1, 1, UDP_MS) >= 40000);
   });
-  test('table full drops cleanly, never overwrites a live flow', () => {
+  test('table full drops cleanly, never overwrites a live flow, and takes flows again after expiry', () => {
     const t = table({ capacity: 4 });
     for (let i = 0; i < 4; i++) out(t, UDP, H1, 6000 + i, S1, 1);
-    assert.equal(t.outbound(UDP, H1, 7000, S1, 1, 0, 0), VERDICT.drop);
-    assert.equal(t.result.reason, 'table-full');
+    assert.equal(outDrop(t, UDP, H1, 7000, S1, 1), 'table-full');
+    assert.equal(outDrop(t, TCP, H2, 7000, S1, 1), 'table-full');
+    assert.equal(t.counters.drops['table-full'], 2);
     for (let i = 0; i < 4; i++) assert.equal(inn(t, UDP, S1, 1, 6000 + i), `${H1}:${6000 + i}`);
+    assert.equal(out(t, UDP, H1, 6000, S1, 1, 10), 6000, 'existing flows still pass');
+    t.expire(UDP_MS);
+    assert.equal(t.size, 1);
+    assert.equal(out(t, UDP, H1, 7000, S1, 1, UDP_MS), 7000);
   });
 });
 
-describe('timeouts and TCP state (RFC 4787 REQ-5, RFC 5382 REQ-5, RFC 5508)', () => {
-  test('UDP: 300 s from the last packet, refreshed by traffic', () => {
+describe('timeouts and TCP state (RFC 4787 REQ-5/6, RFC 5382 REQ-5, RFC 5508 REQ-1)', () => {
+  test('UDP: 300 s after the last packet; outbound refreshes', () => {
     const t = table();
     const p = out(t, UDP, H1, 5000, S1, 53, 0);
-    assert.equal(t.expire(299_999).length, 0);
+    assert.equal(t.expire(UDP_MS - 1).length, 0);
     out(t, UDP, H1, 5000, S1, 53, 200_000);
-    assert.equal(t.expire(499_999).length, 0);
-    assert.equal(inn(t, UDP, S1, 53, p, 450_000), `${H1}:5000`);
-    assert.equal(t.expire(749_999).length, 0);
-    const gone = t.expire(750_000);
+    assert.equal(t.expire(200_000 + UDP_MS - 1).length, 0);
+    const gone = t.expire(200_000 + UDP_MS);
     assert.equal(gone.length, 1);
-    assert.equal(gone[0]!.kind, 'flow');
-    assert.equal(inn(t, UDP, S1, 53, p, 750_001), 'no-mapping');
+    assert.equal(inn(t, UDP, S1, 53, p, 200_000 + UDP_MS), 'no-mapping');
+    assert.equal(t.counters.flowsExpired, 1);
   });
-  test('ICMP query: 60 s', () => {
+  test('UDP: inbound refreshes too (the MAY of REQ-6, taken)', () => {
+    const t = table();
+    const p = out(t, UDP, H1, 5000, S1, 53, 0);
+    assert.equal(inn(t, UDP, S1, 53, p, 250_000), `${H1}:5000`);
+    assert.equal(t.expire(250_000 + UDP_MS - 1).length, 0);
+    assert.equal(t.expire(250_000 + UDP_MS).length, 1);
+  });
+  test('ICMP query: 60 s, by identifier', () => {
     const t = table();
     const id = out(t, ICMP, H1, 0x1a2b, S1, 0, 0);
     assert.equal(inn(t, ICMP, S1, 0, id, 1000), `${H1}:${0x1a2b}`);
-    assert.equal(t.expire(60_999).length, 0);
-    assert.equal(t.expire(61_000).length, 1);
+    assert.equal(t.expire(1000 + ICMP_MS - 1).length, 0);
+    assert.equal(t.expire(1000 + ICMP_MS).length, 1);
   });
-  test('TCP: SYN is transitory, SYN both ways is established, FIN both ways or RST is transitory', () => {
+  test('TCP: a lone SYN is transitory', () => {
+    const t = table();
+    out(t, TCP, H1, 40000, S1, 80, 0, SYN);
+    assert.equal(only(t).tcpState, 'syn-sent');
+    assert.equal(t.expire(TRANS_MS - 1).length, 0);
+    assert.equal(t.expire(TRANS_MS).length, 1);
+  });
+  test('TCP: SYN both ways is established (2 h 4 min), refreshed by data', () => {
     const t = table();
     const p = out(t, TCP, H1, 40000, S1, 80, 0, SYN);
-    assert.equal(t.snapshot()[0]!.tcpState, 'syn-sent');
-    assert.equal(t.snapshot()[0]!.expiresMs, 240_000);
     assert.equal(inn(t, TCP, S1, 80, p, 10, SYN | ACK), `${H1}:40000`);
-    assert.equal(t.snapshot()[0]!.tcpState, 'established');
-    assert.equal(t.snapshot()[0]!.expiresMs, 10 + 7_440_000);
-    assert.equal(t.expire(7_440_009).length, 0);
-    out(t, TCP, H1, 40000, S1, 80, 20, FIN | ACK);
-    assert.equal(t.snapshot()[0]!.tcpState, 'closing');
-    inn(t, TCP, S1, 80, p, 30, FIN | ACK);
-    assert.equal(t.snapshot()[0]!.expiresMs, 30 + 240_000);
-    assert.equal(t.expire(240_029).length, 0);
-    assert.equal(t.expire(240_030).length, 1);
-
-    const r = table();
-    const q = out(r, TCP, H1, 40001, S1, 80, 0, SYN);
-    inn(r, TCP, S1, 80, q, 1, SYN | ACK);
-    out(r, TCP, H1, 40001, S1, 80, 2, ACK);
-    assert.equal(r.snapshot()[0]!.expiresMs, 2 + 7_440_000);
-    inn(r, TCP, S1, 80, q, 3, RST);
-    assert.equal(r.snapshot()[0]!.tcpState, 'reset');
-    assert.equal(r.snapshot()[0]!.expiresMs, 3 + 240_000);
-    // A new SYN on the same tuple starts over.
-    out(r, TCP, H1, 40001, S1, 80, 4, SYN);
-    assert.equal(r.snapshot()[0]!.tcpState, 'syn-sent');
+    assert.equal(only(t).tcpState, 'established');
+    out(t, TCP, H1, 40000, S1, 80, 20, ACK);
+    assert.equal(t.expire(20 + EST_MS - 1).length, 0);
+    assert.equal(t.expire(20 + EST_MS).length, 1);
   });
-  test('a configured timeout is honoured', () => {
-    const t = table({ timeouts: { udpMs: 30_000 } });
+  test('TCP: a FIN one way keeps the established timeout; FIN both ways is transitory', () => {
+    const t = table();
+    const p = out(t, TCP, H1, 40000, S1, 80, 0, SYN);
+    inn(t, TCP, S1, 80, p, 1, SYN | ACK);
+    out(t, TCP, H1, 40000, S1, 80, 20, FIN | ACK);
+    assert.equal(only(t).tcpState, 'half-closed');
+    assert.equal(only(t).expiresMs, 20 + EST_MS);
+    assert.equal(inn(t, TCP, S1, 80, p, 30, FIN | ACK), `${H1}:40000`);
+    assert.equal(only(t).tcpState, 'closing');
+    assert.equal(t.expire(30 + TRANS_MS - 1).length, 0);
+    assert.equal(t.expire(30 + TRANS_MS).length, 1);
+  });
+  test('TCP: RST is transitory; a new SYN on the tuple starts over', () => {
+    const t = table();
+    const p = out(t, TCP, H1, 40001, S1, 80, 0, SYN);
+    inn(t, TCP, S1, 80, p, 1, SYN | ACK);
+    out(t, TCP, H1, 40001, S1, 80, 2, ACK);
+    assert.equal(only(t).expiresMs, 2 + EST_MS);
+    assert.equal(inn(t, TCP, S1, 80, p, 3, RST), `${H1}:40001`);
+    assert.equal(only(t).tcpState, 'reset');
+    assert.equal(only(t).expiresMs, 3 + TRANS_MS);
+    out(t, TCP, H1, 40001, S1, 80, 4, SYN);
+    assert.equal(only(t).tcpState, 'syn-sent');
+    assert.equal(t.expire(4 + TRANS_MS - 1).length, 0);
+    assert.equal(t.expire(4 + TRANS_MS).length, 1);
+  });
+  test('TCP: a server behind a port mapping is established by its SYN-ACK', () => {
+    const t = table();
+    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true, leaseExpiresMs: 0 }, 0);
+    assert.equal(inn(t, TCP, S1, 5555, 8080, 0, SYN), `${H1}:80`);
+    assert.equal(out(t, TCP, H1, 80, S1, 5555, 1, SYN | ACK), 8080);
+    assert.equal(only(t).tcpState, 'established');
+    assert.equal(only(t).expiresMs, 1 + EST_MS);
+  });
+  test('configured timeouts are honoured', () => {
+    const t = table({ timeouts: { udpMs: 30_000, icmpMs: 5_000, tcpTransitoryMs: 7_000 } });
     out(t, UDP, H1, 5000, S1, 53, 0);
+    out(t, ICMP, H1, 1, S1, 0, 0);
+    out(t, TCP, H1, 5000, S1, 80, 0, SYN);
+    assert.equal(t.expire(4_999).length, 0);
+    assert.equal(flows(t.expire(5_000))[0]!.protocol, ICMP);
+    assert.equal(flows(t.expire(7_000))[0]!.protocol, TCP);
     assert.equal(t.expire(29_999).length, 0);
-    assert.equal(t.expire(30_000).length, 1);
+    assert.equal(flows(t.expire(30_000))[0]!.protocol, UDP);
   });
 });
 
@@ -200,125 +314,230 @@ describe('hairpinning (RFC 4787 REQ-9)', () => {
   test('on: a LAN host reaches another through the external address, seen from the external address', () => {
     const t = table({ hairpinning: true, filtering: 'endpoint-independent' });
     const p2 = out(t, UDP, H2, 6000, S1, 3478);
-    const v = t.outbound(UDP, H1, 5000, EXT, p2, 0, 0);
-    assert.equal(v, VERDICT.hairpin);
-    assert.equal(t.result.addr, EXT);
+    assert.equal(t.outbound(UDP, H1, 5000, EXT, p2, 0, 0), VERDICT.hairpin);
     const p1 = t.result.port;
-    assert.equal(`${t.result.addr2}:${t.result.port2}`, `${H2}:6000`);
-    // The reply goes back the same way.
-    assert.equal(t.outbound(UDP, H2, 6000, EXT, p1, 0, 0), VERDICT.hairpin);
+    assert.equal(`${t.result.addr}:${p1}`, `${EXT}:5000`, 'new source: the external endpoint of H1');
+    assert.equal(`${t.result.addr2}:${t.result.port2}`, `${H2}:6000`, 'new destination: H2');
+    assert.equal(t.outbound(UDP, H2, 6000, EXT, p1, 0, 0), VERDICT.hairpin, 'and the reply goes back the same way');
+    assert.equal(`${t.result.addr}:${t.result.port}`, `${EXT}:${p2}`);
     assert.equal(`${t.result.addr2}:${t.result.port2}`, `${H1}:5000`);
+    assert.equal(t.counters.hairpinned, 2);
   });
-  test('off: dropped with a reason', () => {
+  test('on: filtering applies to the hairpinned packet as to any inbound one', () => {
+    const t = table({ hairpinning: true, filtering: 'address-dependent' });
+    const p2 = out(t, UDP, H2, 6000, S1, 3478);
+    assert.equal(t.outbound(UDP, H1, 5000, EXT, p2, 0, 0), VERDICT.drop);
+    assert.equal(t.result.reason, 'filtered');
+    // H1's attempt left a flow towards the external address, so H2 may now answer it ...
+    assert.equal(t.outbound(UDP, H2, 6000, EXT, 5000, 0, 0), VERDICT.hairpin);
+    // ... and H2's packet opened the way for H1.
+    assert.equal(t.outbound(UDP, H1, 5000, EXT, p2, 0, 0), VERDICT.hairpin);
+    assert.equal(`${t.result.addr2}:${t.result.port2}`, `${H2}:6000`);
+  });
+  test('on: a port mapping is reachable from the LAN through the external address', () => {
+    const t = table({ hairpinning: true });
+    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H2, internalPort: 80, enabled: true, leaseExpiresMs: 0 }, 0);
+    assert.equal(t.outbound(TCP, H1, 40000, EXT, 8080, SYN, 0), VERDICT.hairpin);
+    assert.equal(`${t.result.addr}:${t.result.port}`, `${EXT}:40000`);
+    assert.equal(`${t.result.addr2}:${t.result.port2}`, `${H2}:80`);
+  });
+  test('off: dropped with a reason, nothing created', () => {
     const t = table({ hairpinning: false });
-    assert.equal(t.outbound(UDP, H1, 5000, EXT, 6000, 0, 0), VERDICT.drop);
-    assert.equal(t.result.reason, 'hairpin-disabled');
+    assert.equal(outDrop(t, UDP, H1, 5000, EXT, 6000), 'hairpin-disabled');
+    assert.equal(t.counters.drops['hairpin-disabled'], 1);
+    assert.equal(t.size, 0);
   });
 });
 
 describe('port mappings', () => {
   const base: NatPortMapping = { protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true, leaseExpiresMs: 0 };
-  test('wildcard remote host: anyone reaches the internal client, internal port may differ (U13)', () => {
+  test('wildcard remote host: anyone reaches the internal client; internal port may differ (U13)', () => {
     const t = table({ filtering: 'address-and-port-dependent' });
-    assert.deepEqual(t.addPortMapping(base), { ok: true, replaced: false });
+    assert.deepEqual(t.addPortMapping(base, 0), { ok: true, replaced: false });
     assert.equal(inn(t, TCP, S1, 1234, 8080, 0, SYN), `${H1}:80`);
     assert.equal(inn(t, TCP, S2, 999, 8080, 0, SYN), `${H1}:80`);
     assert.equal(inn(t, UDP, S2, 999, 8080), 'no-mapping', 'protocol matters');
+    assert.deepEqual(t.getPortMapping(6, 8080, 0), base);
+    assert.equal(t.getPortMapping(17, 8080, 0), null);
   });
   test('a remote-host mapping lets only that host in; specific beats wildcard (U11)', () => {
     const t = table();
-    t.addPortMapping({ ...base, remoteHost: S1 });
+    t.addPortMapping({ ...base, remoteHost: S1 }, 0);
     assert.equal(inn(t, TCP, S1, 1234, 8080), `${H1}:80`);
     assert.equal(inn(t, TCP, S2, 1234, 8080), 'no-mapping');
-    t.addPortMapping({ ...base, internalClient: H2, internalPort: 81 });
+    // The wildcard added after the specific one still loses to it.
+    assert.equal(t.addPortMapping({ ...base, internalClient: H2, internalPort: 81 }, 0).ok, true);
     assert.equal(inn(t, TCP, S1, 1234, 8080), `${H1}:80`);
     assert.equal(inn(t, TCP, S2, 1234, 8080), `${H2}:81`);
+    assert.equal(t.listPortMappings().length, 2);
   });
   test('conflict with another client; replacement by the same client; removal', () => {
     const t = table();
-    t.addPortMapping(base);
-    assert.deepEqual(t.addPortMapping({ ...base, internalClient: H2 }), { ok: false, reason: 'conflict' });
-    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 8000, description: 'new' }), { ok: true, replaced: true });
+    t.addPortMapping(base, 0);
+    const c = t.addPortMapping({ ...base, internalClient: H2 }, 0);
+    assert.equal(c.ok, false);
+    assert.equal(!c.ok && c.reason, 'conflict');
+    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 8000, description: 'new' }, 0), { ok: true, replaced: true });
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:8000`);
-    assert.equal(t.listPortMappings().length, 1);
+    assert.deepEqual(t.listPortMappings(), [{ ...base, internalPort: 8000, description: 'new' }]);
     assert.equal(t.removePortMapping(6, 8080, 0)?.internalPort, 8000);
     assert.equal(t.removePortMapping(6, 8080, 0), null);
     assert.equal(inn(t, TCP, S1, 1, 8080), 'no-mapping');
-    assert.deepEqual(t.addPortMapping({ ...base, externalPort: 0 }), { ok: false, reason: 'invalid' });
+    assert.equal(t.listPortMappings().length, 0);
+  });
+  test('re-pointing a mapping whose host has live flows through it is a replacement, not a conflict', () => {
+    const t = table();
+    t.addPortMapping(base, 0);
+    assert.equal(out(t, TCP, H1, 80, S1, 5555, 0, SYN), 8080);
+    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 81 }, 0), { ok: true, replaced: true });
+    assert.equal(inn(t, TCP, S2, 1, 8080), `${H1}:81`);
+    // A new client may not take the port while H1's flow holds it... even through a new remote-specific entry.
+    const c = t.addPortMapping({ ...base, remoteHost: S2, internalClient: H2 }, 0);
+    assert.ok(!c.ok && c.reason === 'conflict');
+  });
+  test('a port held by another host’s flow cannot be mapped to someone else (no overloading)', () => {
+    const t = table();
+    const p = out(t, TCP, H1, 8080, S1, 80, 0, SYN);
+    const r = t.addPortMapping({ ...base, externalPort: p, internalClient: H2 }, 0);
+    assert.ok(!r.ok && r.reason === 'conflict');
+    assert.equal(t.addPortMapping({ ...base, externalPort: p, internalPort: 8080 }, 0).ok, true, 'its own owner may map it');
+  });
+  test('bad mappings and ended leases are refused with a reason, never thrown', () => {
+    const t = table();
+    const bad: Partial<Record<keyof NatPortMapping, unknown>>[] = [
+      { externalPort: 0 }, { externalPort: 65536 }, { internalPort: 1.5 }, { protocol: 1 }, { protocol: 99 },
+      { internalClient: 0 }, { internalClient: -1 }, { remoteHost: 2 ** 32 }, { enabled: 1 }, { leaseExpiresMs: Number.NaN },
+      { leaseExpiresMs: -5 }, { description: 7 },
+    ];
+    for (const b of bad) {
+      const r = t.addPortMapping({ ...base, ...b } as NatPortMapping, 0);
+      assert.ok(!r.ok && r.reason === 'invalid' && r.problem.length > 0, JSON.stringify(b));
+    }
+    const r = t.addPortMapping({ ...base, leaseExpiresMs: 1000 }, 1000);
+    assert.ok(!r.ok && r.reason === 'lease-expired');
+    assert.equal(t.listPortMappings().length, 0);
+    assert.equal(t.removePortMapping(1, 8080, 0), null);
   });
   test('a disabled mapping forwards nothing and stays listed (U7)', () => {
     const t = table({ filtering: 'endpoint-independent' });
-    t.addPortMapping({ ...base, enabled: false });
+    t.addPortMapping({ ...base, enabled: false }, 0);
     assert.equal(inn(t, TCP, S1, 1, 8080), 'mapping-disabled');
+    assert.equal(t.counters.drops['mapping-disabled'], 1);
     assert.equal(t.listPortMappings()[0]!.enabled, false);
-    t.addPortMapping(base);
+    assert.notEqual(out(t, TCP, H1, 80, S1, 1, 0, SYN), 8080, 'nor does its host leave from it');
+    t.addPortMapping(base, 0);
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`);
   });
-  test('broadcast internal client is returned as is (U12)', () => {
+  test('the LAN broadcast address as internal client is returned as is (U12)', () => {
     const t = table();
-    t.addPortMapping({ ...base, protocol: 17, internalClient: BCAST, internalPort: 9 });
+    t.addPortMapping({ ...base, protocol: 17, internalClient: BCAST, internalPort: 9 }, 0);
     assert.equal(inn(t, UDP, S1, 7, 8080), `${BCAST}:9`);
   });
   test('a mapped port is never handed to a dynamic flow; the mapped host leaves from its mapped port', () => {
     const t = table({ portAllocation: 'preserve' });
-    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, internalClient: H2, internalPort: 7000 });
-    assert.notEqual(out(t, UDP, H1, 5000, S1, 3478), 5000);
-    assert.equal(out(t, UDP, H2, 7000, S1, 3478), 5000);
+    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, internalClient: H2, internalPort: 7000 }, 0);
+    assert.equal(out(t, UDP, H1, 5000, S1, 3478), 5001);
+    assert.equal(out(t, UDP, H2, 7000, S1, 3478), 5000, 'so replies and STUN see the mapped port');
+    assert.equal(out(t, UDP, H2, 7000, S2, 3478), 5000);
     assert.equal(inn(t, UDP, S1, 3478, 5000), `${H2}:7000`);
   });
-  test('a port held by another host’s flow cannot be mapped to someone else', () => {
-    const t = table();
-    const p = out(t, TCP, H1, 8080, S1, 80, 0, SYN);
-    assert.deepEqual(t.addPortMapping({ ...base, externalPort: p, internalClient: H2 }), { ok: false, reason: 'conflict' });
+  test('a remote-specific mapping is used outbound only towards its remote host', () => {
+    const t = table({ portAllocation: 'preserve' });
+    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, remoteHost: S1, internalClient: H2, internalPort: 7000 }, 0);
+    assert.equal(out(t, UDP, H2, 7000, S1, 1), 5000);
+    assert.equal(out(t, UDP, H2, 7000, S2, 1), 7000);
   });
-  test('leases expire; static ones do not', () => {
+  test('leases expire (same clock as nowMs); static ones do not', () => {
     const t = table();
-    t.addPortMapping({ ...base, leaseExpiresMs: 3_600_000 });
-    t.addPortMapping({ ...base, externalPort: 8081 });
+    t.addPortMapping({ ...base, leaseExpiresMs: 3_600_000 }, 0);
+    t.addPortMapping({ ...base, remoteHost: S1, leaseExpiresMs: 3_600_000 }, 0);
+    t.addPortMapping({ ...base, externalPort: 8081 }, 0);
     assert.equal(t.expire(3_599_999).length, 0);
     const gone = t.expire(3_600_000);
-    assert.equal(gone.length, 1);
-    assert.equal(gone[0]!.kind, 'port-mapping');
+    assert.deepEqual(gone.map((e) => e.kind === 'port-mapping' && e.mapping.remoteHost).sort(), [0, S1].sort());
     assert.deepEqual(t.listPortMappings().map((m) => m.externalPort), [8081]);
+    assert.equal(inn(t, TCP, S1, 1, 8080), 'no-mapping');
   });
-  test('an external address change flushes flows; mappings follow the new address (U14)', () => {
+  test('the table keeps its own copy of a mapping', () => {
     const t = table();
-    t.addPortMapping(base);
-    out(t, UDP, H1, 5000, S1, 53);
-    const flushed = t.setExternalAddress(ip('203.0.113.7'));
-    assert.equal(flushed.length, 1);
-    assert.equal(t.size, 0);
-    assert.equal(t.externalAddress, ip('203.0.113.7'));
+    const m = { ...base };
+    t.addPortMapping(m, 0);
+    (m as { internalPort: number }).internalPort = 9999;
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`);
-    assert.equal(t.outbound(UDP, H1, 5000, S1, 53, 0, 0), VERDICT.forward);
-    assert.equal(t.result.addr, ip('203.0.113.7'));
+  });
+});
+
+describe('external address', () => {
+  test('a change flushes dynamic flows; port mappings follow the new address (U14)', () => {
+    const t = table({ filtering: 'address-dependent' });
+    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true, leaseExpiresMs: 0 }, 0);
+    const p = out(t, UDP, H1, 5000, S1, 53);
+    const flushed = t.setExternalAddress(EXT2);
+    assert.deepEqual(flushed.map((f) => [f.internalAddr, f.externalAddr, f.externalPort]), [[H1, EXT, p]]);
+    assert.equal(t.size, 0);
+    assert.equal(t.counters.flowsFlushed, 1);
+    assert.equal(t.externalAddress, EXT2);
+    assert.equal(inn(t, UDP, S1, 53, p), 'no-mapping', 'the old flow is gone');
+    assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`, 'the mapping still forwards');
+    const q = out(t, UDP, H1, 5000, S1, 53);
+    assert.equal(t.result.addr, EXT2);
+    assert.equal(inn(t, UDP, S1, 53, q), `${H1}:5000`, 'new flows work both ways');
+    assert.equal(t.outbound(TCP, H2, 40000, EXT2, 8080, SYN, 0), VERDICT.hairpin, 'hairpin follows the new address');
+    assert.equal(`${t.result.addr}:${t.result.addr2}:${t.result.port2}`, `${EXT2}:${H1}:80`);
+    assert.equal(t.outbound(TCP, H2, 40001, EXT, 8080, SYN, 0), VERDICT.forward, 'the old address is just another host');
+  });
+  test('setting the same address keeps the flows', () => {
+    const t = table();
+    out(t, UDP, H1, 5000, S1, 53);
+    assert.deepEqual(t.setExternalAddress(EXT), []);
+    assert.equal(t.size, 1);
+  });
+  test('without an external address nothing goes out; an unknown protocol is dropped', () => {
+    const r = resolveNatConfig();
+    assert.ok(r.ok);
+    const t = new NatTable(r.config);
+    assert.equal(outDrop(t, UDP, H1, 5000, S1, 53), 'no-external-address');
+    t.setExternalAddress(EXT);
+    assert.equal(outDrop(t, 47, H1, 0, S1, 0), 'unsupported-protocol');
+    assert.equal(t.inbound(47, S1, 0, 0, 0, 0), VERDICT.drop);
+    assert.equal(t.result.reason, 'unsupported-protocol');
   });
 });
 
 describe('storage', () => {
-  test('churn: many flows created and expired keep every lookup right', () => {
-    const t = table({ capacity: 5000, mapping: 'address-and-port-dependent', portAllocation: 'random' });
-    const rnd = seeded(7);
-    const live = new Map<string, number>();
-    let now = 0;
-    for (let round = 0; round < 20; round++) {
-      for (let i = 0; i < 1500; i++) {
-        const h = H1 + Math.floor(rnd() * 50), hp = 1024 + Math.floor(rnd() * 200), r = S1 + Math.floor(rnd() * 5), rp = 1 + Math.floor(rnd() * 20);
-        if (t.outbound(UDP, h, hp, r, rp, 0, now) !== VERDICT.forward) continue;
-        live.set(`${h}:${hp}:${r}:${rp}`, t.result.port);
+  test('churn: flows created and expired over and over keep every lookup right and short', () => {
+    for (const mapping of ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'] as const) {
+      const t = table({ capacity: 4000, mapping, filtering: 'address-and-port-dependent', portAllocation: 'random' });
+      const rnd = seeded(7);
+      const live = new Map<string, number>();
+      let now = 0;
+      for (let round = 0; round < 25; round++) {
+        for (let i = 0; i < 1500; i++) {
+          const h = H1 + Math.floor(rnd() * 50), hp = 1024 + Math.floor(rnd() * 200);
+          const r = S1 + Math.floor(rnd() * 5), rp = 1 + Math.floor(rnd() * 20);
+          const proto = rnd() < 0.5 ? UDP : TCP;
+          if (t.outbound(proto, h, hp, r, rp, SYN, now) !== VERDICT.forward) {
+            assert.equal(t.result.reason, 'table-full');
+            continue;
+          }
+          live.set(`${proto}:${h}:${hp}:${r}:${rp}`, t.result.port);
+        }
+        now += 120_000;
+        for (const e of flows(t.expire(now))) live.delete(`${e.protocol}:${e.internalAddr}:${e.internalPort}:${e.remoteAddr}:${e.remotePort}`);
+        assert.equal(t.size, live.size, mapping);
+        for (const [k, port] of live) {
+          const [proto, h, hp, r, rp] = k.split(':').map(Number) as [number, number, number, number, number];
+          assert.ok(t.peekInbound(proto, r, rp, port), k);
+          assert.equal(`${t.result.addr}:${t.result.port}`, `${h}:${hp}`);
+          assert.ok(t.peekOutbound(proto, h, hp, r, rp));
+          assert.equal(t.result.port, port);
+        }
+        // Expired tuples are really gone from both indexes.
+        assert.equal(t.snapshot().length, live.size);
       }
-      now += 200_000;
-      for (const e of t.expire(now)) {
-        if (e.kind === 'flow') live.delete(`${e.internalAddr}:${e.internalPort}:${e.remoteAddr}:${e.remotePort}`);
-      }
-      assert.equal(t.size, live.size);
-      for (const [k, port] of live) {
-        const [h, hp, r, rp] = k.split(':').map(Number) as [number, number, number, number];
-        assert.equal(t.inbound(UDP, r, rp, port, 0, now - 1), VERDICT.forward);
-        assert.equal(`${t.result.addr}:${t.result.port}`, `${h}:${hp}`);
-        assert.ok(t.peekOutbound(UDP, h, hp, r, rp));
-        assert.equal(t.result.port, port);
-      }
+      const s = t.probeStats();
+      assert.ok(s.outMean < 1.5 && s.inMean < 1.5, `${mapping}: probe lengths stay short after churn: ${JSON.stringify(s)}`);
+      assert.ok(t.counters.flowsExpired > 10_000);
     }
   });
   test('peek finds a flow without creating or refreshing it', () => {
@@ -327,34 +546,29 @@ describe('storage', () => {
     assert.equal(t.peekInbound(UDP, S1, 53, p), true);
     assert.equal(`${t.result.addr}:${t.result.port}`, `${H1}:5000`);
     assert.equal(t.peekInbound(UDP, S1, 54, p), false);
-    assert.equal(t.snapshot()[0]!.expiresMs, 300_000);
+    assert.equal(t.peekOutbound(UDP, H1, 5000, S1, 54), false);
+    assert.equal(only(t).expiresMs, UDP_MS);
+    assert.equal(t.size, 1);
+  });
+  test('counters and snapshot describe the live table', () => {
+    const t = table();
+    out(t, UDP, H1, 5000, S1, 53, 0);
+    out(t, TCP, H1, 5000, S1, 80, 0, SYN);
+    inn(t, UDP, S1, 53, 5000, 1);
+    assert.equal(t.counters.flowsCreated, 2);
+    assert.equal(t.counters.translatedOutbound, 2);
+    assert.equal(t.counters.translatedInbound, 1);
+    assert.equal(t.snapshot(1).length, 1);
+    assert.deepEqual(t.snapshot().map((f) => f.protocol).sort((a, b) => a - b), [TCP, UDP]);
+    assert.ok(t.storageBytes > 0);
   });
 });
 
-describe('configuration', () => {
-  test('presets resolve to the documented behaviours', () => {
-    const want = {
-      'full-cone': ['endpoint-independent', 'endpoint-independent'],
-      'restricted-cone': ['endpoint-independent', 'address-dependent'],
-      'port-restricted-cone': ['endpoint-independent', 'address-and-port-dependent'],
-      symmetric: ['address-and-port-dependent', 'address-and-port-dependent'],
-      rfc: ['endpoint-independent', 'address-dependent'],
-    } as const;
-    for (const [name, [m, f]] of Object.entries(want)) {
-      const r = resolveNatConfig(name as keyof typeof want);
-      assert.ok(r.ok);
-      assert.equal(r.config.mapping, m);
-      assert.equal(r.config.filtering, f);
-    }
-    const r = resolveNatConfig({ preset: 'symmetric', filtering: 'endpoint-independent' });
-    assert.ok(r.ok && r.config.filtering === 'endpoint-independent' && r.config.mapping === 'address-and-port-dependent');
-  });
-  test('bad values are rejected with the field named', () => {
-    assert.deepEqual(resolveNatConfig({ preset: 'cone' }), { ok: false, field: 'preset', problem: 'must be one of full-cone, restricted-cone, port-restricted-cone, symmetric, rfc' });
-    assert.equal((resolveNatConfig({ mapping: 'x' }) as { field: string }).field, 'mapping');
-    assert.equal((resolveNatConfig({ portRange: { min: 500, max: 600 } }) as { field: string }).field, 'portRange.min');
-    assert.equal((resolveNatConfig({ portRange: { min: 6000, max: 5000 } }) as { field: string }).field, 'portRange');
-    assert.equal((resolveNatConfig({ timeouts: { udpMs: -1 } }) as { field: string }).field, 'timeouts.udpMs');
-    assert.equal((resolveNatConfig({ capacity: 0 }) as { field: string }).field, 'capacity');
-  });
+test('out-of-range numbers are reduced to address and port widths, never a new flow per packet', () => {
+  const t = table();
+  const p = out(t, UDP, H1 - 2 ** 32, 5000 + 65536, S1, 53);
+  assert.equal(p, 5000);
+  assert.equal(out(t, UDP, H1, 5000, S1, 53), 5000);
+  assert.equal(t.size, 1);
+  assert.equal(inn(t, UDP, S1 - 2 ** 32, 53, 5000 + 65536), `${H1}:5000`);
 });

@@ -19,7 +19,21 @@
  *  - `bindIndex`: (proto, internal addr:port [, remote addr]) → external port, for
  *    endpoint-independent and address-dependent mapping.
  * Deletion in the linear-probing indexes shifts entries back (no tombstones), so
- * lookups stay short after any churn.
+ * lookups stay short after any churn. The indexes have twice the capacity in slots
+ * (load ≤ 50 %): ≈ 50 bytes per flow in all at 1,000,000 flows.
+ *
+ * Choices the RFCs leave open, made here:
+ *  - UDP mappings are refreshed by outbound (RFC 4787 REQ-6: MUST) and by inbound
+ *    traffic (MAY), so a host that mostly receives keeps its mapping;
+ *  - TCP: a SYN each way (a SYN-ACK counts as both) → established timeout; RST, or a
+ *    FIN each way → transitory (RFC 5382 REQ-5); a lone FIN keeps the established
+ *    timeout, as a half-closed connection may still carry data;
+ *  - a change of external address flushes every dynamic flow (their address on the
+ *    wire is gone, and a mapping kept would silently point at nothing); port mappings
+ *    name no address and follow the new one.
+ *
+ * It must not: do I/O, read a clock, keep timers, allocate per packet, throw on bad
+ * input (drops come back as a verdict with a reason), or overwrite a live flow.
  */
 import type { NatConfig } from './config.js';
 
@@ -36,7 +50,7 @@ export const DROP_REASONS = [
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** TCP header flag bits as in the flags byte. */
-const FIN = 0x01, SYN = 0x02, RST = 0x04;
+const FIN = 0x01, SYN = 0x02, RST = 0x04, ACK = 0x10;
 /** Flow TCP state bits. */
 const S_SYN_OUT = 1, S_SYN_IN = 2, S_FIN_OUT = 4, S_FIN_IN = 8, S_RST = 16;
 
@@ -76,12 +90,14 @@ export interface NatPortMapping {
   readonly internalClient: number;
   readonly internalPort: number;
   readonly enabled: boolean;
-  /** Wall-clock ms at which the lease ends; 0 = static. */
+  /** When the lease ends, on the same clock as the `nowMs` the table is given; 0 = static. */
   readonly leaseExpiresMs: number;
   readonly description?: string;
 }
 
-export type PortMappingResult = { ok: true; replaced: boolean } | { ok: false; reason: 'conflict' | 'invalid' };
+export type PortMappingResult =
+  | { ok: true; replaced: boolean }
+  | { ok: false; reason: 'conflict' | 'invalid' | 'lease-expired'; problem: string };
 
 export interface FlowInfo {
   readonly protocol: number;
@@ -92,12 +108,15 @@ export interface FlowInfo {
   readonly externalAddr: number;
   readonly externalPort: number;
   readonly expiresMs: number;
-  readonly tcpState?: 'syn-sent' | 'syn-received' | 'established' | 'closing' | 'reset';
+  /** TCP only. `half-closed`: a FIN one way (still the established timeout); `closing`: FIN both ways. */
+  readonly tcpState?: 'syn-sent' | 'syn-received' | 'established' | 'half-closed' | 'closing' | 'reset';
 }
 
-export type ExpiredEntry =
-  | ({ readonly kind: 'flow' } & FlowInfo)
-  | { readonly kind: 'port-mapping'; readonly mapping: NatPortMapping };
+/** A dynamic flow removed by `expire`, with its tuple. */
+export type ExpiredFlow = { readonly kind: 'flow' } & FlowInfo;
+/** A port mapping whose lease `expire` ended. */
+export interface ExpiredPortMapping { readonly kind: 'port-mapping'; readonly mapping: NatPortMapping }
+export type ExpiredEntry = ExpiredFlow | ExpiredPortMapping;
 
 /** Where a translation's results land; reused for every call (no allocation). */
 export interface TranslationResult {
@@ -119,6 +138,30 @@ export interface NatCounters {
   translatedInbound: number;
   hairpinned: number;
   drops: Record<DropReason, number>;
+}
+
+/** A broken invariant of the table is a bug, not bad input: it asserts (STYLE.md §6). */
+function brokenInvariant(what: string): never {
+  throw new Error(`nat-table invariant broken: ${what}`);
+}
+
+const isU32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+
+/** Why a port mapping cannot be stored, or null when it can. */
+function invalidMapping(m: NatPortMapping): string | null {
+  if (typeof m !== 'object' || m === null) return 'not a mapping';
+  if (m.protocol !== 6 && m.protocol !== 17) return 'protocol must be 6 (TCP) or 17 (UDP)';
+  if (!isPort(m.externalPort)) return 'externalPort must be an integer 1-65535';
+  if (!isPort(m.internalPort)) return 'internalPort must be an integer 1-65535';
+  if (!isU32(m.remoteHost)) return 'remoteHost must be an IPv4 address as an unsigned 32-bit integer (0 = any)';
+  if (!isU32(m.internalClient) || m.internalClient === 0) return 'internalClient must be a non-zero IPv4 address as an unsigned 32-bit integer';
+  if (typeof m.enabled !== 'boolean') return 'enabled must be true or false';
+  if (typeof m.leaseExpiresMs !== 'number' || !Number.isFinite(m.leaseExpiresMs) || m.leaseExpiresMs < 0) {
+    return 'leaseExpiresMs must be a finite number >= 0 (0 = static)';
+  }
+  if (m.description !== undefined && typeof m.description !== 'string') return 'description must be a string';
+  return null;
 }
 
 export class NatTable {
@@ -151,7 +194,7 @@ export class NatTable {
   private readonly pOwnerPort = new Uint16Array(3 * PORTS);
   private readonly pOwnerRem = new Uint32Array(3 * PORTS);
   private readonly pRefs = new Int32Array(3 * PORTS);
-  private readonly pMapped = new Uint16Array(3 * PORTS);
+  private readonly pMapped = new Int32Array(3 * PORTS);
   private readonly bindIndex: Int32Array;
   private readonly bindMask: number;
   private readonly cursor = new Int32Array(6);
@@ -159,6 +202,8 @@ export class NatTable {
   // Port mappings: by (protoIndex << 16 | externalPort), and by internal endpoint.
   private readonly mappings = new Map<number, NatPortMapping[]>();
   private readonly mappingsByInternal = new Map<number, NatPortMapping[]>();
+  /** How many port mappings have a lease (expire skips the walk when none). */
+  private leases = 0;
 
   constructor(config: NatConfig) {
     this.config = config;
@@ -222,8 +267,13 @@ export class NatTable {
    * `result.addr/port` is the new source. When the destination is our external
    * address the packet hairpins (RFC 4787 REQ-9): `result.addr2/port2` is then the
    * internal destination, and filtering applies as for any inbound packet.
+   * Addresses are unsigned 32-bit and ports 16-bit (as read from headers); other
+   * numbers are reduced to those widths, never thrown on. `tcpFlags` is the TCP
+   * header's flags byte (0 for UDP and ICMP). `result` belongs to the table and is
+   * overwritten by the next call.
    */
   outbound(proto: number, srcAddr: number, srcPort: number, dstAddr: number, dstPort: number, tcpFlags: number, nowMs: number): Verdict {
+    srcAddr >>>= 0; dstAddr >>>= 0; srcPort &= 0xffff; dstPort &= 0xffff;
     const pi = protoIndex(proto);
     if (pi < 0) return this.drop('unsupported-protocol');
     if (this.externalAddr === 0) return this.drop('no-external-address');
@@ -259,6 +309,7 @@ export class NatTable {
    * is the new (internal) destination.
    */
   inbound(proto: number, srcAddr: number, srcPort: number, dstPort: number, tcpFlags: number, nowMs: number): Verdict {
+    srcAddr >>>= 0; srcPort &= 0xffff; dstPort &= 0xffff;
     const pi = protoIndex(proto);
     if (pi < 0) return this.drop('unsupported-protocol');
     if (pi !== 2 && this.pMapped[pi * PORTS + dstPort]! > 0) {
@@ -301,6 +352,7 @@ export class NatTable {
    * holds the internal endpoint.
    */
   peekInbound(proto: number, remoteAddr: number, remotePort: number, externalPort: number): boolean {
+    remoteAddr >>>= 0; remotePort &= 0xffff; externalPort &= 0xffff;
     let f = this.inIndex[this.inSlot(proto, externalPort, remoteAddr)]!;
     while (f !== EMPTY && this.fRemPort[f] !== remotePort) f = this.fInNext[f]!;
     if (f === EMPTY) return false;
@@ -311,6 +363,7 @@ export class NatTable {
 
   /** Like `peekInbound` for a packet from the LAN; `result` holds the external endpoint. */
   peekOutbound(proto: number, internalAddr: number, internalPort: number, remoteAddr: number, remotePort: number): boolean {
+    internalAddr >>>= 0; remoteAddr >>>= 0; internalPort &= 0xffff; remotePort &= 0xffff;
     const f = this.findOut(proto, internalAddr, internalPort, remoteAddr, remotePort);
     if (f === EMPTY) return false;
     this.result.addr = this.externalAddr;
@@ -329,13 +382,15 @@ export class NatTable {
       this.removeFlow(f);
       this.counters.flowsExpired++;
     }
-    for (const list of [...this.mappings.values()]) {
-      for (const m of list) {
-        if (m.leaseExpiresMs !== 0 && m.leaseExpiresMs <= nowMs) {
-          this.removePortMapping(m.protocol, m.externalPort, m.remoteHost);
-          out.push({ kind: 'port-mapping', mapping: m });
-        }
-      }
+    if (this.leases === 0) return out;
+    // Collected first: removing splices the lists being walked.
+    const due: NatPortMapping[] = [];
+    for (const list of this.mappings.values()) {
+      for (const m of list) if (m.leaseExpiresMs !== 0 && m.leaseExpiresMs <= nowMs) due.push(m);
+    }
+    for (const m of due) {
+      this.removePortMapping(m.protocol, m.externalPort, m.remoteHost);
+      out.push({ kind: 'port-mapping', mapping: m });
     }
     return out;
   }
@@ -346,53 +401,75 @@ export class NatTable {
    * Adds a port mapping, or replaces the one with the same (protocol, external port,
    * remote host) when it names the same internal client; another client → conflict.
    * (The IGD applies the spec's overwrite rule before it gets here; this keeps the NAT
-   * consistent on its own.) An external port held by a dynamic flow of another
-   * internal endpoint is a conflict too: ports are never overloaded.
+   * consistent on its own.) An external port held by live flows of another internal
+   * endpoint is a conflict too — ports are never overloaded (RFC 4787 REQ-3) — unless
+   * that endpoint is the one of the mapping being replaced (re-pointing a mapping
+   * takes its port with it). A lease that has already ended at `nowMs` is refused.
+   * The table keeps its own copy of `m`.
    */
-  addPortMapping(m: NatPortMapping): PortMappingResult {
-    const pi = protoIndex(m.protocol);
-    if (pi < 0 || pi === 2 || !(m.externalPort >= 1 && m.externalPort <= 65535) || !(m.internalPort >= 1 && m.internalPort <= 65535)) {
-      return { ok: false, reason: 'invalid' };
+  addPortMapping(m: NatPortMapping, nowMs: number): PortMappingResult {
+    const problem = invalidMapping(m);
+    if (problem !== null) return { ok: false, reason: 'invalid', problem };
+    if (m.leaseExpiresMs !== 0 && m.leaseExpiresMs <= nowMs) {
+      return { ok: false, reason: 'lease-expired', problem: 'leaseExpiresMs is not after nowMs' };
     }
+    const pi = protoIndex(m.protocol);
     const key = (pi << 16) | m.externalPort;
     const list = this.mappings.get(key) ?? [];
     const same = list.findIndex((x) => x.remoteHost === m.remoteHost);
-    if (same >= 0 && list[same]!.internalClient !== m.internalClient) return { ok: false, reason: 'conflict' };
-    const slot = pi * PORTS + m.externalPort;
-    if (this.pRefs[slot]! > 0 && (this.pOwnerAddr[slot] !== m.internalClient || this.pOwnerPort[slot] !== m.internalPort)) {
-      return { ok: false, reason: 'conflict' };
+    const old = same >= 0 ? list[same]! : null;
+    if (old && old.internalClient !== m.internalClient) {
+      return { ok: false, reason: 'conflict', problem: 'the external port is mapped to another internal client' };
     }
-    const entry: NatPortMapping = { ...m };
-    if (same >= 0) {
-      this.unindexInternal(list[same]!);
+    const slot = pi * PORTS + m.externalPort;
+    if (this.pRefs[slot]! > 0) {
+      const owner = (a: number, p: number) => this.pOwnerAddr[slot] === a && this.pOwnerPort[slot] === p;
+      if (!owner(m.internalClient, m.internalPort) && !(old && owner(old.internalClient, old.internalPort))) {
+        return { ok: false, reason: 'conflict', problem: 'the external port is in use by another internal endpoint' };
+      }
+    }
+    const entry: NatPortMapping = {
+      protocol: m.protocol, externalPort: m.externalPort, remoteHost: m.remoteHost, internalClient: m.internalClient,
+      internalPort: m.internalPort, enabled: m.enabled, leaseExpiresMs: m.leaseExpiresMs,
+      ...(m.description !== undefined ? { description: m.description } : {}),
+    };
+    if (old) {
+      this.unindexInternal(old);
+      if (old.leaseExpiresMs !== 0) this.leases--;
       list[same] = entry;
     } else {
       list.push(entry);
       this.pMapped[slot]!++;
     }
-    // Remote-specific mappings before wildcard ones.
+    if (entry.leaseExpiresMs !== 0) this.leases++;
+    // Remote-specific mappings before wildcard ones (stable sort keeps insertion order within each).
     list.sort((a, b) => (a.remoteHost === 0 ? 1 : 0) - (b.remoteHost === 0 ? 1 : 0));
     this.mappings.set(key, list);
     const ik = this.internalKey(pi, m.internalClient, m.internalPort);
     const byInt = this.mappingsByInternal.get(ik) ?? [];
     byInt.push(entry);
     this.mappingsByInternal.set(ik, byInt);
-    return { ok: true, replaced: same >= 0 };
+    return { ok: true, replaced: old !== null };
   }
 
-  /** Removes a port mapping; returns it, or null when there was none. */
+  /**
+   * Removes a port mapping; returns it, or null when there was none. Flows the mapped
+   * host opened through its port keep that port until they end.
+   */
   removePortMapping(protocol: number, externalPort: number, remoteHost: number): NatPortMapping | null {
     const pi = protoIndex(protocol);
-    if (pi < 0) return null;
+    if (pi < 0 || pi === 2) return null;
     const key = (pi << 16) | externalPort;
     const list = this.mappings.get(key);
     const i = list ? list.findIndex((x) => x.remoteHost === remoteHost) : -1;
     if (!list || i < 0) return null;
-    const [m] = list.splice(i, 1);
+    const m = list[i]!;
+    list.splice(i, 1);
     if (list.length === 0) this.mappings.delete(key);
     this.pMapped[pi * PORTS + externalPort]!--;
-    this.unindexInternal(m!);
-    return m!;
+    if (m.leaseExpiresMs !== 0) this.leases--;
+    this.unindexInternal(m);
+    return m;
   }
 
   getPortMapping(protocol: number, externalPort: number, remoteHost: number): NatPortMapping | null {
@@ -411,6 +488,27 @@ export class NatTable {
     const out: FlowInfo[] = [];
     for (let f = 0; f < this.highWater && out.length < limit; f++) if (this.fProto[f] !== 0) out.push(this.info(f));
     return out;
+  }
+
+  /**
+   * How far entries sit from their home slot in the two flow indexes (0 = at home), a
+   * check that lookups stay short after churn. Walks every slot: diagnostics only.
+   */
+  probeStats(): { outMean: number; outMax: number; inMean: number; inMax: number } {
+    const walk = (index: Int32Array, home: (f: number) => number): [number, number] => {
+      let sum = 0, max = 0, n = 0;
+      for (let i = 0; i <= this.outMask; i++) {
+        const f = index[i]!;
+        if (f === EMPTY) continue;
+        const d = (i - home(f)) & this.outMask;
+        sum += d; n++;
+        if (d > max) max = d;
+      }
+      return [n ? sum / n : 0, max];
+    };
+    const [outMean, outMax] = walk(this.outIndex, (f) => this.outSlotHash(this.fProto[f]!, this.fIntAddr[f]!, this.fIntPort[f]!, this.fRemAddr[f]!, this.fRemPort[f]!));
+    const [inMean, inMax] = walk(this.inIndex, (f) => this.inHome(this.fProto[f]!, this.fExtPort[f]!, this.fRemAddr[f]!));
+    return { outMean, outMax, inMean, inMax };
   }
 
   /** Bytes held by the typed arrays (all indexes included). */
@@ -437,7 +535,8 @@ export class NatTable {
     };
     if (proto !== 6) return base;
     const s = this.fState[f]!;
-    const tcpState = s & S_RST ? 'reset' : s & (S_FIN_IN | S_FIN_OUT) ? 'closing'
+    const fins = s & (S_FIN_IN | S_FIN_OUT);
+    const tcpState = s & S_RST ? 'reset' : fins === (S_FIN_IN | S_FIN_OUT) ? 'closing' : fins ? 'half-closed'
       : (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) ? 'established' : s & S_SYN_IN ? 'syn-received' : 'syn-sent';
     return { ...base, tcpState };
   }
@@ -458,7 +557,10 @@ export class NatTable {
   private matchMapping(pi: number, port: number, remote: number): NatPortMapping | null {
     const list = this.mappings.get((pi << 16) | port);
     if (!list) return null;
-    for (const m of list) if (m.remoteHost === remote || m.remoteHost === 0) return m;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      if (m.remoteHost === remote || m.remoteHost === 0) return m;
+    }
     return null;
   }
 
@@ -482,10 +584,16 @@ export class NatTable {
       // A new SYN after a reset or a close starts the connection over.
       if (s & (S_RST | S_FIN_IN | S_FIN_OUT)) s = 0;
       s |= outbound ? S_SYN_OUT : S_SYN_IN;
+      // A SYN-ACK answers the other side's SYN, even one this flow never saw (an inbound
+      // SYN that reached a port mapping before the flow existed).
+      if (tcpFlags & ACK) s |= outbound ? S_SYN_IN : S_SYN_OUT;
     }
     if (tcpFlags & FIN) s |= outbound ? S_FIN_OUT : S_FIN_IN;
     this.fState[f] = s;
-    const established = (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) && (s & (S_RST | S_FIN_IN | S_FIN_OUT)) === 0;
+    // Established: a SYN seen each way, no RST, not closed from both sides (a half-close
+    // can carry data for a long time, so one FIN keeps the established timeout).
+    const established = (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) && (s & S_RST) === 0
+      && (s & (S_FIN_IN | S_FIN_OUT)) !== (S_FIN_IN | S_FIN_OUT);
     this.fExpires[f] = nowMs + (established ? t.tcpEstablishedMs : t.tcpTransitoryMs);
   }
 
@@ -503,9 +611,13 @@ export class NatTable {
     }
   }
 
+  private inHome(proto: number, extPort: number, r: number): number {
+    return hash5(proto, extPort, r, 0x5bd1e995, 0) & this.outMask;
+  }
+
   /** The inIndex slot holding (or to hold) the chain of (proto, extPort, remote addr). */
   private inSlot(proto: number, extPort: number, r: number): number {
-    let i = hash5(proto, extPort, r, 0x5bd1e995, 0) & this.outMask;
+    let i = this.inHome(proto, extPort, r);
     for (;;) {
       const f = this.inIndex[i]!;
       if (f === EMPTY || (this.fExtPort[f] === extPort && this.fRemAddr[f] === r && this.fProto[f] === proto)) return i;
@@ -562,17 +674,23 @@ export class NatTable {
     const a = this.fIntAddr[f]!, ap = this.fIntPort[f]!, r = this.fRemAddr[f]!, rp = this.fRemPort[f]!, ep = this.fExtPort[f]!;
     // outIndex: find the slot, then shift later entries back.
     let i = this.outSlotHash(proto, a, ap, r, rp);
-    while (this.outIndex[i] !== f) i = (i + 1) & this.outMask;
+    while (this.outIndex[i] !== f) {
+      if (this.outIndex[i] === EMPTY) brokenInvariant('a live flow is missing from the outbound index');
+      i = (i + 1) & this.outMask;
+    }
     this.shiftBack(this.outIndex, this.outMask, i, (g) => this.outSlotHash(this.fProto[g]!, this.fIntAddr[g]!, this.fIntPort[g]!, this.fRemAddr[g]!, this.fRemPort[g]!));
     // inIndex chain: unlink; an emptied chain frees its slot.
     const s = this.inSlot(proto, ep, r);
     if (this.inIndex[s] === f) {
       const next = this.fInNext[f]!;
       if (next !== EMPTY) this.inIndex[s] = next;
-      else this.shiftBack(this.inIndex, this.outMask, s, (g) => hash5(this.fProto[g]!, this.fExtPort[g]!, this.fRemAddr[g]!, 0x5bd1e995, 0) & this.outMask);
+      else this.shiftBack(this.inIndex, this.outMask, s, (g) => this.inHome(this.fProto[g]!, this.fExtPort[g]!, this.fRemAddr[g]!));
     } else {
       let p = this.inIndex[s]!;
-      while (this.fInNext[p] !== f) p = this.fInNext[p]!;
+      while (this.fInNext[p] !== f) {
+        if (p === EMPTY) brokenInvariant('a live flow is missing from its inbound chain');
+        p = this.fInNext[p]!;
+      }
       this.fInNext[p] = this.fInNext[f]!;
     }
     const slot = pi * PORTS + ep;
@@ -616,7 +734,7 @@ export class NatTable {
    * address-dependent mapping); else a newly allocated port. -1 when none is free.
    */
   private bindingFor(proto: number, pi: number, a: number, ap: number, r: number): number {
-    if (pi !== 2) {
+    if (pi !== 2 && this.mappingsByInternal.size !== 0) {
       const mapped = this.mappingsByInternal.get(this.internalKey(pi, a, ap));
       if (mapped) {
         for (const m of mapped) {
@@ -694,7 +812,11 @@ export class NatTable {
     let start: number;
     const how = this.config.portAllocation;
     if (how === 'preserve' && internalPort >= lo && internalPort <= hi) start = internalPort;
-    else if (how === 'random') start = lo + Math.floor(this.config.random() * n) % n;
+    else if (how === 'random') {
+      const x = this.config.random();
+      // A source that strays outside [0, 1) must not break allocation.
+      start = lo + (x >= 0 && x < 1 ? Math.floor(x * n) : 0);
+    }
     else {
       const c = this.cursor[pi * 2 + cls]!;
       start = c < lo || c > hi ? (how === 'preserve' && internalPort >= lo && internalPort <= hi ? internalPort : lo) : c;

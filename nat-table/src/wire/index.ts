@@ -1,4 +1,8 @@
-/** Wire views over Uint8Array frames: one file per protocol. */
+/**
+ * Wire views over Uint8Array frames, one file per protocol, and their Reprs. This file
+ * only re-exports: it must not hold logic.
+ */
+export * from './status.js';
 export * from './addr.js';
 export * from './checksum.js';
 export * from './ethernet.js';

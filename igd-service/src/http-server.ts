@@ -1,0 +1,247 @@
+/**
+ * The IGD's HTTP server (Express on node:http): the description, the SCPDs, SOAP control and
+ * GENA event subscription, on one address and port (the gateway's LAN address on its local
+ * port; tests use 127.0.0.1:0).
+ *
+ *   GET  /rootDesc.xml              description.ts (built once at start)
+ *   GET  <SCPDURL>                  scpd.ts
+ *   POST <controlURL>               raw body (≤ bodyLimitBytes, else 413) → soap.ts parse
+ *                                   (malformed → 400, SOAPACTION mismatch → fault 401) →
+ *                                   actions.ts dispatch → response 200 or fault 500
+ *   SUBSCRIBE / UNSUBSCRIBE <eventSubURL>  gena.ts (Node's parser accepts these methods;
+ *                                   Express routes them through app.all + a method check)
+ *
+ * Every UPnP answer is written with res.writeHead (exact Content-Type, EXT, SERVER). Slow
+ * clients are cut off by the headers / request timeouts; connections are bounded. The IGD's
+ * evented-variable changes are published to GENA subscribers.
+ * Must not: parse JSON or any body outside the control URLs, let an exception escape a request
+ * (it becomes 500 / fault 501), or keep the process alive after close().
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { release, type as osType } from 'node:os';
+import express from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
+import { dispatchSoapRequest } from './actions.js';
+import { IGD_SERVICES, IGD_SERVICE_KEYS } from './declaration.js';
+import type { IgdServiceKey } from './declaration.js';
+import { ROOT_DESCRIPTION_PATH, buildRootDescription } from './description.js';
+import type { DeviceInfo } from './device-info.js';
+import { resolveDeviceInfo } from './device-info.js';
+import type { ActionFailureReason } from './faults.js';
+import { UPNP_ERROR, upnpErrorFor } from './faults.js';
+import { GenaPublisher, plainIpv4 } from './gena.js';
+import type { GenaComponents, GenaOptions } from './gena.js';
+import type { Igd } from './igd.js';
+import { buildScpd } from './scpd.js';
+import { buildSoapFault, buildSoapResponse, parseSoapRequest, writeUpnpXml } from './soap.js';
+
+export interface IgdHttpServerOptions {
+  /** Address to listen on (the gateway's LAN address; 127.0.0.1 in tests). */
+  readonly host: string;
+  /** Port; 0 = any free one. */
+  readonly port: number;
+  /** Root device uuid (device-identity.ts): the UDNs of the description derive from it. */
+  readonly rootUuid: string;
+  readonly deviceInfo?: Partial<DeviceInfo>;
+  /** SERVER header. Default `OS/version UPnP/1.0 OpenIGD/0.1`. */
+  readonly server?: string;
+  /** URLBase to put in the description (none by default: URLs are relative to it). */
+  readonly urlBase?: string;
+  /** Largest control request body, bytes; larger → 413. Default 16 KiB. */
+  readonly bodyLimitBytes?: number;
+  /** Time to receive a request's headers, ms. Default 10 000. */
+  readonly headersTimeoutMs?: number;
+  /** Time to receive a whole request, ms. Default 30 000. */
+  readonly requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this, ms. Default 5 000. */
+  readonly keepAliveTimeoutMs?: number;
+  /** Most open connections. Default 128. */
+  readonly maxConnections?: number;
+  /** GENA bounds (the SERVER header is this server's). */
+  readonly gena?: Omit<GenaOptions, 'server'>;
+  /** How often expired subscriptions are swept, ms. Default 30 000. */
+  readonly genaSweepIntervalMs?: number;
+}
+
+/** One control request's outcome, for logs and metrics. */
+export interface IgdActionRecord {
+  readonly service: IgdServiceKey;
+  readonly action: string;
+  readonly client: string;
+  readonly ok: boolean;
+  readonly reason?: ActionFailureReason | 'malformed';
+  readonly code?: number;
+  readonly detail?: string;
+}
+
+export interface IgdHttpServerComponents {
+  readonly igd: Igd;
+  readonly gena?: GenaComponents;
+  /** Told about every control request, after it was answered. */
+  readonly onAction?: (record: IgdActionRecord) => void;
+  /** Mounts more routes (e.g. the admin page at '/') before the 404 fallback. */
+  readonly mount?: (app: Express) => void;
+}
+
+export interface IgdHttpServer {
+  /** `http://host:port` */
+  readonly url: string;
+  /** The LOCATION SSDP announces. */
+  readonly descriptionUrl: string;
+  readonly port: number;
+  readonly gena: GenaPublisher;
+  close(): Promise<void>;
+}
+
+/** `OS/version UPnP/1.0 OpenIGD/0.1` (UDA 1.0 §3.2.1 SERVER). */
+export function upnpServerHeader(productVersion = '0.1'): string {
+  const token = (s: string): string => s.replace(/[\s/]+/g, '-') || 'unknown';
+  return `${token(osType())}/${token(release())} UPnP/1.0 OpenIGD/${token(productVersion)}`;
+}
+
+function writeEmpty(res: ServerResponse, status: number, server: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { ...extra, SERVER: server, 'Content-Length': 0 });
+  res.end();
+}
+
+function firstHeader(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Starts the server; resolves once it listens. Rejects when the address cannot be bound. */
+export async function startIgdHttpServer(options: IgdHttpServerOptions, components: IgdHttpServerComponents): Promise<IgdHttpServer> {
+  const { igd } = components;
+  const server = options.server ?? upnpServerHeader();
+  const description = buildRootDescription(options.rootUuid, resolveDeviceInfo(options.deviceInfo),
+    options.urlBase === undefined ? {} : { urlBase: options.urlBase });
+  const gena = new GenaPublisher((service) => igd.eventedState(service), { ...options.gena, server }, components.gena);
+  const unsubscribeIgd = igd.onStateChange((change) => gena.publish(change.service, change.variables));
+  const report = (record: IgdActionRecord): void => {
+    try {
+      components.onAction?.(record);
+    } catch {
+      // An observer's failure is not the client's.
+    }
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+
+  app.get(ROOT_DESCRIPTION_PATH, (_req, res) => writeUpnpXml(res, 200, description, server));
+
+  for (const service of IGD_SERVICE_KEYS) {
+    const declaration = IGD_SERVICES[service];
+    const scpd = buildScpd(service);
+    app.get(declaration.scpdPath, (_req, res) => writeUpnpXml(res, 200, scpd, server));
+
+    app.post(declaration.controlPath,
+      express.raw({ type: () => true, limit: options.bodyLimitBytes ?? 16 * 1024, inflate: false }),
+      async (req: Request, res: Response) => {
+        const client = plainIpv4(req.socket.remoteAddress ?? '');
+        const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
+        const parsed = parseSoapRequest(body, firstHeader(req, 'soapaction'));
+        if (!parsed.ok) {
+          if (parsed.kind === 'malformed') {
+            writeEmpty(res, 400, server);
+            report({ service, action: '', client, ok: false, reason: 'malformed', detail: parsed.reason });
+          } else {
+            writeUpnpXml(res, 500, buildSoapFault(UPNP_ERROR.invalidAction), server);
+            report({ service, action: '', client, ok: false, reason: 'invalid-action', code: 401, detail: parsed.reason });
+          }
+          return;
+        }
+        const action = parsed.request.actionName;
+        const result = await dispatchSoapRequest(service, parsed.request, { igd, clientAddress: client });
+        if (result.ok) {
+          writeUpnpXml(res, 200, buildSoapResponse(declaration.serviceType, action, result.outArgs), server);
+          report({ service, action, client, ok: true });
+        } else {
+          const error = upnpErrorFor(result.reason);
+          writeUpnpXml(res, 500, buildSoapFault(error), server);
+          report({ service, action, client, ok: false, reason: result.reason, code: error.code, detail: result.detail });
+        }
+      });
+    app.all(declaration.controlPath, (_req, res) => writeEmpty(res, 405, server, { Allow: 'POST' }));
+
+    app.all(declaration.eventSubPath, (req, res) => {
+      if (req.method !== 'SUBSCRIBE' && req.method !== 'UNSUBSCRIBE') {
+        writeEmpty(res, 405, server, { Allow: 'SUBSCRIBE, UNSUBSCRIBE' });
+        return;
+      }
+      const answer = gena.handle(service, {
+        method: req.method, headers: req.headers, sourceAddress: req.socket.remoteAddress ?? '',
+      });
+      if (answer.afterResponse) {
+        let released = false;
+        const release = (): void => {
+          if (released) return;
+          released = true;
+          answer.afterResponse?.();
+        };
+        res.once('finish', release);
+        res.once('close', release);
+      }
+      writeEmpty(res, answer.status, server, { ...answer.headers });
+    });
+  }
+
+  components.mount?.(app);
+  app.use((_req: Request, res: Response) => writeEmpty(res, 404, server));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number'
+      && err.status >= 400 && err.status < 600 ? err.status : 500;
+    writeEmpty(res, status, server);
+  });
+
+  const httpServer = createServer({
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    connectionsCheckingInterval: 1_000,
+  }, app);
+  httpServer.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  httpServer.maxConnections = options.maxConnections ?? 128;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    httpServer.once('error', onError);
+    httpServer.listen(options.port, options.host, () => {
+      httpServer.off('error', onError);
+      resolve();
+    });
+  }).catch(async (e: unknown) => {
+    unsubscribeIgd();
+    await gena.close();
+    throw e;
+  });
+  const sweep = setInterval(() => gena.expire(), options.genaSweepIntervalMs ?? 30_000);
+  sweep.unref();
+
+  const port = (httpServer.address() as AddressInfo).port;
+  const url = `http://${options.host}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    descriptionUrl: `${url}${ROOT_DESCRIPTION_PATH}`,
+    port,
+    gena,
+    close: () => {
+      closing ??= (async () => {
+        clearInterval(sweep);
+        unsubscribeIgd();
+        const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        httpServer.closeAllConnections();
+        await gena.close();
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * SOAP parsing (any envelope prefix, quoted or unquoted SOAPACTION, DTDs refused, corrupt
+ * input never throws) and the exact bytes of a response and of a UPnP fault.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { UPNP_ERROR } from './faults.js';
+import { buildSoapFault, buildSoapResponse, parseSoapActionHeader, parseSoapRequest } from './soap.js';
+import { soapBody } from './test-support.js';
+
+const WANIP = 'urn:schemas-upnp-org:service:WANIPConnection:1';
+const ADD = `"${WANIP}#AddPortMapping"`;
+const ARGS = [
+  ['NewRemoteHost', ''], ['NewExternalPort', '4662'], ['NewProtocol', 'TCP'], ['NewInternalPort', '4662'],
+  ['NewInternalClient', '192.168.1.10'], ['NewEnabled', '1'], ['NewPortMappingDescription', 'eMule &amp; co'],
+  ['NewLeaseDuration', '0'],
+] as const;
+
+test('any envelope prefix: s, SOAP-ENV, a default namespace', () => {
+  for (const prefix of ['s', 'SOAP-ENV', 'soap']) {
+    const r = parseSoapRequest(soapBody(WANIP, 'AddPortMapping', ARGS, prefix), ADD);
+    assert.ok(r.ok, prefix);
+    assert.equal(r.request.serviceType, WANIP);
+    assert.equal(r.request.actionName, 'AddPortMapping');
+    assert.equal(r.request.args.get('NewPortMappingDescription'), 'eMule & co');
+    assert.equal(r.request.args.get('NewRemoteHost'), '');
+    assert.equal(r.request.args.size, 8);
+  }
+  const defaultNs = '<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body>'
+    + `<GetExternalIPAddress xmlns="${WANIP}"/></Body></Envelope>`;
+  const r = parseSoapRequest(defaultNs, `${WANIP}#GetExternalIPAddress`);
+  assert.ok(r.ok);
+  assert.equal(r.request.args.size, 0);
+});
+
+test('SOAPACTION quoted or unquoted; missing, malformed or disagreeing → invalid-action', () => {
+  assert.deepEqual(parseSoapActionHeader(ADD), { serviceType: WANIP, actionName: 'AddPortMapping' });
+  assert.deepEqual(parseSoapActionHeader(` ${WANIP}#AddPortMapping `), { serviceType: WANIP, actionName: 'AddPortMapping' });
+  assert.equal(parseSoapActionHeader('"#AddPortMapping"'), undefined);
+  assert.equal(parseSoapActionHeader(`"${WANIP}#"`), undefined);
+  assert.equal(parseSoapActionHeader(undefined), undefined);
+  const body = soapBody(WANIP, 'AddPortMapping', ARGS);
+  for (const header of [undefined, '', `"${WANIP}#DeletePortMapping"`, '"urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"']) {
+    const r = parseSoapRequest(body, header);
+    assert.equal(r.ok ? 'ok' : r.kind, 'invalid-action', String(header));
+  }
+  assert.equal(parseSoapRequest(body, `${WANIP}#AddPortMapping`).ok, true);
+});
+
+test('arguments: CDATA, prefixed arguments, duplicates and structured values are reported', () => {
+  const body = (inner: string): string => '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+    + `<u:DeletePortMapping xmlns:u="${WANIP}">${inner}</u:DeletePortMapping></s:Body></s:Envelope>`;
+  const header = `${WANIP}#DeletePortMapping`;
+  const cdata = parseSoapRequest(body('<NewRemoteHost><![CDATA[]]></NewRemoteHost><u:NewExternalPort>80</u:NewExternalPort>'), header);
+  assert.ok(cdata.ok);
+  assert.deepEqual([...cdata.request.args], [['NewRemoteHost', ''], ['NewExternalPort', '80']]);
+  const dup = parseSoapRequest(body('<NewExternalPort>80</NewExternalPort><NewExternalPort>81</NewExternalPort>'), header);
+  assert.ok(dup.ok);
+  assert.deepEqual(dup.request.badArgs, ['NewExternalPort']);
+  const nested = parseSoapRequest(body('<NewExternalPort><x>80</x></NewExternalPort>'), header);
+  assert.ok(nested.ok);
+  assert.deepEqual(nested.request.badArgs, ['NewExternalPort']);
+});
+
+test('a header element is skipped; the action is the Body child', () => {
+  const xml = '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:X xmlns:h="urn:h">1</h:X></s:Header>'
+    + `<s:Body><u:GetExternalIPAddress xmlns:u="${WANIP}"></u:GetExternalIPAddress></s:Body></s:Envelope>`;
+  const r = parseSoapRequest(xml, `${WANIP}#GetExternalIPAddress`);
+  assert.ok(r.ok);
+  assert.equal(r.request.actionName, 'GetExternalIPAddress');
+});
+
+test('DTDs and entities are refused, never expanded', () => {
+  const header = `${WANIP}#GetExternalIPAddress`;
+  const bodies = [
+    `<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY x "y">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><u:GetExternalIPAddress xmlns:u="${WANIP}">&x;</u:GetExternalIPAddress></s:Body></s:Envelope>`,
+    `<!doctype x SYSTEM "file:///etc/passwd"><x/>`,
+    `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><u:DeletePortMapping xmlns:u="${WANIP}"><NewRemoteHost>&ext;</NewRemoteHost></u:DeletePortMapping></s:Body></s:Envelope>`,
+  ];
+  for (const body of bodies) {
+    const r = parseSoapRequest(body, header);
+    assert.equal(r.ok ? 'ok' : r.kind, 'malformed', body.slice(0, 40));
+  }
+});
+
+test('malformed envelopes → malformed', () => {
+  const header = `${WANIP}#GetExternalIPAddress`;
+  const full = soapBody(WANIP, 'GetExternalIPAddress', []);
+  const cases = [
+    '', 'not xml', '<a/>', full.slice(0, full.length - 20),
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body></s:Body></s:Envelope>',
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetExternalIPAddress/></s:Body></s:Envelope>',
+    `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><u:A xmlns:u="${WANIP}"/><u:B xmlns:u="${WANIP}"/></s:Body></s:Envelope>`,
+    '<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>',
+    '<x:Envelope><x:Body/></x:Envelope>',
+  ];
+  for (const body of cases) {
+    const r = parseSoapRequest(body, header);
+    assert.equal(r.ok ? 'ok' : r.kind, 'malformed', JSON.stringify(body.slice(0, 60)));
+  }
+  assert.equal(parseSoapRequest(new Uint8Array([0x3c, 0xff, 0xfe, 0x3e]), header).ok, false);
+});
+
+test('property: random bytes and truncated or mutated requests return, never throw', () => {
+  const good = Buffer.from(soapBody(WANIP, 'AddPortMapping', ARGS), 'utf8');
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), fc.option(fc.string(), { nil: undefined }), (bytes, header) => {
+    assert.equal(typeof parseSoapRequest(bytes, header).ok, 'boolean');
+  }), { numRuns: 500 });
+  fc.assert(fc.property(fc.integer({ min: 0, max: good.length }), fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }),
+    (cut, at, byte) => {
+      const mutated = Uint8Array.from(good.subarray(0, cut));
+      if (at < mutated.length) mutated[at] = byte;
+      assert.equal(typeof parseSoapRequest(mutated, ADD).ok, 'boolean');
+    }), { numRuns: 1000 });
+});
+
+test('the response envelope, byte for byte', () => {
+  assert.equal(buildSoapResponse(WANIP, 'GetExternalIPAddress', [['NewExternalIPAddress', '203.0.113.1']]),
+    '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    + 's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+    + `<u:GetExternalIPAddressResponse xmlns:u="${WANIP}"><NewExternalIPAddress>203.0.113.1</NewExternalIPAddress>`
+    + '</u:GetExternalIPAddressResponse></s:Body></s:Envelope>');
+  assert.equal(buildSoapResponse(WANIP, 'AddPortMapping', []),
+    '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    + 's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+    + `<u:AddPortMappingResponse xmlns:u="${WANIP}"></u:AddPortMappingResponse></s:Body></s:Envelope>`);
+  const escaped = buildSoapResponse(WANIP, 'GetSpecificPortMappingEntry', [['NewPortMappingDescription', 'a<b>&c'], ['NewRemoteHost', '']]);
+  assert.match(escaped, /<NewPortMappingDescription>a&lt;b&gt;&amp;c<\/NewPortMappingDescription><NewRemoteHost><\/NewRemoteHost>/);
+});
+
+test('the UPnP fault, byte for byte', () => {
+  assert.equal(buildSoapFault(UPNP_ERROR.conflictInMappingEntry),
+    '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    + 's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault>'
+    + '<faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>'
+    + '<detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>718</errorCode>'
+    + '<errorDescription>ConflictInMappingEntry</errorDescription></UPnPError></detail>'
+    + '</s:Fault></s:Body></s:Envelope>');
+});

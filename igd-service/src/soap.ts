@@ -1,0 +1,190 @@
+/**
+ * SOAP 1.1 as UPnP uses it (UDA 1.0 §3.2): parse a control request, build a response or the
+ * exact UPnP fault, and write either with the headers UPnP clients expect.
+ *
+ *   request   SOAPACTION `"serviceType#action"` (quoted or not) + an Envelope in the SOAP
+ *             namespace under any prefix, holding Body → one action element whose namespace is
+ *             the service type → argument elements (any order, any or no prefix) holding text.
+ *             Parsed with saxes; any DTD (`<!DOCTYPE`, `<!ENTITY`, found in the raw text or by
+ *             the parser) or undeclared entity is refused, never expanded.
+ *   response  200, `<u:ActionResponse xmlns:u="serviceType">` with the out arguments in order.
+ *   fault     500, s:Fault / faultcode s:Client / faultstring UPnPError / detail → UPnPError
+ *             (control-1-0 namespace) → errorCode, errorDescription.
+ *
+ * Must not: throw on any body (malformed input is a `malformed` result: HTTP 400), expand an
+ * entity, or write Content-Type through Express (res.type() drops the quotes around utf-8).
+ */
+import type { ServerResponse } from 'node:http';
+import { SaxesParser } from 'saxes';
+import { create } from 'xmlbuilder2';
+import { SOAP_ENCODING_STYLE, SOAP_ENVELOPE_NAMESPACE, UPNP_CONTROL_NAMESPACE } from './declaration.js';
+import type { UpnpError } from './faults.js';
+
+/** The Content-Type of every UPnP XML answer, quotes included (UDA 1.0 §3.2.1). */
+export const UPNP_XML_CONTENT_TYPE = 'text/xml; charset="utf-8"';
+
+/** A parsed control request. Argument texts are as sent (entities decoded, nothing trimmed). */
+export interface SoapRequest {
+  readonly serviceType: string;
+  readonly actionName: string;
+  readonly args: ReadonlyMap<string, string>;
+  /** Arguments that appeared more than once or held elements instead of text. */
+  readonly badArgs: readonly string[];
+}
+
+export type SoapParseResult =
+  | { readonly ok: true; readonly request: SoapRequest }
+  /** Not a well-formed SOAP envelope: answer HTTP 400. */
+  | { readonly ok: false; readonly kind: 'malformed'; readonly reason: string }
+  /** A SOAP request, but SOAPACTION is missing or disagrees with the body: fault 401. */
+  | { readonly ok: false; readonly kind: 'invalid-action'; readonly reason: string };
+
+/** `serviceType#action` from a SOAPACTION header, quoted or not; undefined when malformed. */
+export function parseSoapActionHeader(header: string | undefined): { serviceType: string; actionName: string } | undefined {
+  if (header === undefined) return undefined;
+  let text = header.trim();
+  if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) text = text.slice(1, -1).trim();
+  const hash = text.lastIndexOf('#');
+  if (hash <= 0 || hash === text.length - 1) return undefined;
+  return { serviceType: text.slice(0, hash), actionName: text.slice(hash + 1) };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const DTD_MARKERS = /<!DOCTYPE|<!ENTITY/i;
+
+function malformed(reason: string): SoapParseResult {
+  return { ok: false, kind: 'malformed', reason };
+}
+
+/**
+ * Parses a control request body and checks it against the SOAPACTION header. `body` is the
+ * raw bytes (UTF-8) or text. Never throws.
+ */
+export function parseSoapRequest(body: Uint8Array | string, soapActionHeader: string | undefined): SoapParseResult {
+  let text: string;
+  if (typeof body === 'string') {
+    text = body;
+  } else {
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return malformed('body is not UTF-8');
+    }
+  }
+  if (DTD_MARKERS.test(text)) return malformed('a DTD is not allowed in a SOAP request');
+
+  const parser = new SaxesParser({ xmlns: true, position: false });
+  let failure: string | undefined;
+  // Element path from the root: 0 Envelope, 1 Header/Body, 2 action, 3 argument, 4+ inside an argument.
+  let depth = -1;
+  let inBody = false;
+  let action: { uri: string; local: string } | undefined;
+  let actionCount = 0;
+  let currentArg: string | undefined;
+  let currentText = '';
+  let currentStructured = false;
+  const args = new Map<string, string>();
+  const badArgs: string[] = [];
+
+  parser.on('error', (e) => {
+    failure ??= `XML: ${e.message}`;
+  });
+  parser.on('doctype', () => {
+    failure ??= 'a DTD is not allowed in a SOAP request';
+  });
+  parser.on('opentag', (tag) => {
+    depth++;
+    if (failure !== undefined) return;
+    if (depth === 0) {
+      if (tag.local !== 'Envelope' || tag.uri !== SOAP_ENVELOPE_NAMESPACE) failure = 'root element is not a SOAP Envelope';
+    } else if (depth === 1) {
+      inBody = tag.local === 'Body' && tag.uri === SOAP_ENVELOPE_NAMESPACE;
+    } else if (depth === 2 && inBody) {
+      actionCount++;
+      if (actionCount > 1) failure = 'Body holds more than one element';
+      else if (tag.uri === '') failure = 'the action element has no namespace';
+      else action = { uri: tag.uri, local: tag.local };
+    } else if (depth === 3 && inBody) {
+      currentArg = tag.local;
+      currentText = '';
+      currentStructured = false;
+    } else if (depth >= 4 && inBody) {
+      currentStructured = true;
+    }
+  });
+  const onText = (t: string): void => {
+    if (depth === 3 && currentArg !== undefined) currentText += t;
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+  parser.on('closetag', () => {
+    if (depth === 3 && inBody && currentArg !== undefined && failure === undefined) {
+      if (args.has(currentArg) || currentStructured) {
+        if (!badArgs.includes(currentArg)) badArgs.push(currentArg);
+      } else {
+        args.set(currentArg, currentText);
+      }
+      currentArg = undefined;
+    }
+    if (depth === 1) inBody = false;
+    depth--;
+  });
+
+  try {
+    parser.write(text).close();
+  } catch (e) {
+    failure ??= `XML: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (failure !== undefined) return malformed(failure);
+  if (!action) return malformed('no action element in a SOAP Body');
+
+  const header = parseSoapActionHeader(soapActionHeader);
+  if (!header) return { ok: false, kind: 'invalid-action', reason: 'missing or malformed SOAPACTION header' };
+  if (header.serviceType !== action.uri || header.actionName !== action.local) {
+    return {
+      ok: false, kind: 'invalid-action',
+      reason: `SOAPACTION ${header.serviceType}#${header.actionName} disagrees with the body's ${action.uri}#${action.local}`,
+    };
+  }
+  return { ok: true, request: { serviceType: action.uri, actionName: action.local, args, badArgs } };
+}
+
+function envelope(): ReturnType<typeof create> {
+  return create({ version: '1.0' })
+    .ele(SOAP_ENVELOPE_NAMESPACE, 's:Envelope')
+    .att(SOAP_ENVELOPE_NAMESPACE, 's:encodingStyle', SOAP_ENCODING_STYLE)
+    .ele(SOAP_ENVELOPE_NAMESPACE, 's:Body');
+}
+
+/** The response envelope of an action: out arguments (already formatted) in the order given. */
+export function buildSoapResponse(serviceType: string, actionName: string, outArgs: readonly (readonly [string, string])[]): string {
+  const response = envelope().ele(serviceType, `u:${actionName}Response`);
+  for (const [name, value] of outArgs) response.ele(name).txt(value);
+  return response.end({ allowEmptyTags: true });
+}
+
+/** The UPnP fault envelope for an error (UDA 1.0 §3.2.2). */
+export function buildSoapFault(error: UpnpError): string {
+  const fault = envelope().ele(SOAP_ENVELOPE_NAMESPACE, 's:Fault');
+  fault.ele('faultcode').txt('s:Client');
+  fault.ele('faultstring').txt('UPnPError');
+  fault.ele('detail').ele(UPNP_CONTROL_NAMESPACE, 'UPnPError')
+    .ele('errorCode').txt(String(error.code)).up()
+    .ele('errorDescription').txt(error.description);
+  return fault.end({ allowEmptyTags: true });
+}
+
+/**
+ * Writes a UPnP XML answer with writeHead: Content-Type with the quoted charset, Content-Length,
+ * `EXT:` (empty, UDA 1.0 §3.2.1) and SERVER. `status` 200 for a response, 500 for a fault.
+ */
+export function writeUpnpXml(res: ServerResponse, status: number, xml: string, server: string): void {
+  const body = Buffer.from(xml, 'utf8');
+  res.writeHead(status, {
+    'Content-Type': UPNP_XML_CONTENT_TYPE,
+    'Content-Length': body.length,
+    EXT: '',
+    SERVER: server,
+  });
+  res.end(body);
+}

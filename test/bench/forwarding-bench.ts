@@ -1,0 +1,175 @@
+/**
+ * Forwarding benchmark (issue 3, acceptance 8): in one run, for each forwarding path —
+ * the kernel's own NAT (nftables masquerade between namespaces), slirp4netns, pasta and
+ * OpenIGD (through the gateway's lab) — `iperf3` TCP throughput client→server (up) and
+ * server→client (down, `-R`), and UDP datagrams per second received by the server with
+ * 64-byte payloads (`-u -l 64 -b 0`). Prints the table, the ratios of OpenIGD to
+ * slirp4netns and to the kernel, and the Node, kernel and tool versions.
+ *
+ *   node test/dist/bench/forwarding-bench.js [--json FILE] [--seconds 5]
+ *        [--paths kernel,slirp4netns,pasta,openigd]
+ *
+ * Needs root. Each path is built in namespaces of its own (prefix `oi-fb…`) and removed
+ * when it is done, even when it fails or the run is interrupted; the run ends only the
+ * processes it started, by pid, and touches nothing outside its namespaces. A path
+ * that cannot run here is printed as "not available (reason)", never with a number.
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus, release } from 'node:os';
+import { Cleanup, sh, uniquePrefix } from '../lib/ns.js';
+import { parseTcpJson, parseUdpJson, runIperf, shutdownIperf, type IperfTest, type Measured } from './lib/iperf.js';
+import { parseBenchOptions, USAGE } from './lib/bench-options.js';
+import { buildPath, PATH_LABELS, type PathName } from './lib/peers.js';
+import { computeRatios, formatRatios, formatTable, type Metric, type PathResult } from './lib/report.js';
+
+/** The whole run must stay under about three minutes; a path is not started past this. */
+const BUDGET_MS = 170_000;
+
+/** Set by SIGINT/SIGTERM: no new path or measurement starts, the current one is torn down. */
+let interrupted = false;
+
+function metricOf<T>(m: Measured<T>, pick: (v: T) => number): Metric {
+  return m.ok ? { ok: true, value: pick(m.value) } : m;
+}
+
+function unavailable(path: PathName, reason: string): PathResult {
+  const none: Metric = { ok: false, reason: 'not measured' };
+  return { path, available: false, reason, description: null, tcpUpBitsPerSecond: none, tcpDownBitsPerSecond: none, udpPacketsPerSecond: none, details: {} };
+}
+
+/** Builds one path, runs the three measurements on it, and always tears it down. */
+async function measurePath(name: PathName, prefix: string, seconds: number, log: (line: string) => void): Promise<PathResult> {
+  const cleanup = new Cleanup();
+  try {
+    const setup = await buildPath(name, prefix, cleanup).catch((e: unknown) => ({
+      ok: false as const, reason: `setup failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
+    }));
+    if (!setup.ok) {
+      log(`${PATH_LABELS[name]}: not available (${setup.reason})`);
+      return unavailable(name, setup.reason);
+    }
+    const { path } = setup;
+    log(`${PATH_LABELS[name]}: ${path.description}`);
+    const test: IperfTest = { serverNs: path.serverNs, serverAddr: path.serverAddr, clientNs: path.clientNs, seconds };
+    // TCP skips its first second (slow start); UDP has none to skip.
+    const upText = await runIperf(test, ['-O', '1']);
+    const up = upText.ok ? parseTcpJson(upText.value) : upText;
+    log(`  TCP up:   ${up.ok ? `${(up.value.bitsPerSecond / 1e9).toFixed(2)} Gbit/s` : up.reason}`);
+    const downText = await runIperf(test, ['-O', '1', '-R']);
+    const down = downText.ok ? parseTcpJson(downText.value) : downText;
+    log(`  TCP down: ${down.ok ? `${(down.value.bitsPerSecond / 1e9).toFixed(2)} Gbit/s` : down.reason}`);
+    const udpText = await runIperf(test, ['-u', '-l', '64', '-b', '0']);
+    const udp = udpText.ok ? parseUdpJson(udpText.value) : udpText;
+    log(`  UDP 64B:  ${udp.ok ? `${Math.round(udp.value.packetsPerSecond)} pkts/s received (${udp.value.packetsSent} sent)` : udp.reason}`);
+    return {
+      path: name,
+      available: true,
+      reason: null,
+      description: path.description,
+      tcpUpBitsPerSecond: metricOf(up, (v) => v.bitsPerSecond),
+      tcpDownBitsPerSecond: metricOf(down, (v) => v.bitsPerSecond),
+      udpPacketsPerSecond: metricOf(udp, (v) => v.packetsPerSecond),
+      details: {
+        tcpUpRetransmits: up.ok ? up.value.retransmits : null,
+        tcpDownRetransmits: down.ok ? down.value.retransmits : null,
+        udpPacketsSent: udp.ok ? udp.value.packetsSent : null,
+        udpPacketsReceived: udp.ok ? udp.value.packetsReceived : null,
+        udpSeconds: udp.ok ? udp.value.seconds : null,
+      },
+    };
+  } finally {
+    await cleanup.run().catch((e: unknown) => {
+      process.exitCode = 1;
+      console.error(`${PATH_LABELS[name]}: cleanup failed: ${e instanceof AggregateError ? e.errors.map(String).join('; ') : String(e)}`);
+    });
+  }
+}
+
+/** First line of a command's output, or null when it cannot run. */
+async function firstLineOf(cmd: string, args: readonly string[]): Promise<string | null> {
+  const r = await sh(null, cmd, args, 5_000);
+  const line = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('Failed to send'));
+  return r.code === -1 && !line ? null : (line ?? null);
+}
+
+/** Versions of the tools the paths use: what each prints, and the Debian package version where there is one. */
+async function toolVersions(): Promise<Record<string, string>> {
+  const packages: Record<string, string> = {};
+  const q = await sh(null, 'dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'iperf3', 'nftables', 'slirp4netns', 'passt'], 5_000);
+  for (const line of q.stdout.split('\n')) {
+    const [pkg, version] = line.trim().split(' ');
+    if (pkg && version) packages[pkg] = version;
+  }
+  const tools: [string, string, string[], string][] = [
+    ['iperf3', 'iperf3', ['--version'], 'iperf3'],
+    ['nft', 'nft', ['--version'], 'nftables'],
+    ['slirp4netns', 'slirp4netns', ['--version'], 'slirp4netns'],
+    ['pasta', 'pasta', ['--version'], 'passt'],
+  ];
+  const out: Record<string, string> = {};
+  for (const [name, cmd, args, pkg] of tools) {
+    const says = await firstLineOf(cmd, args);
+    const deb = packages[pkg];
+    out[name] = says === null && !deb ? 'not installed' : [says, deb ? `deb ${pkg} ${deb}` : null].filter(Boolean).join('; ');
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const parsed = parseBenchOptions(process.argv.slice(2));
+  if (!parsed.ok) {
+    console.error(`forwarding-bench: ${parsed.reason}\n${USAGE}`);
+    return 2;
+  }
+  const { options } = parsed;
+  const prefix = uniquePrefix('fb');
+  // A signal ends the running iperf3 processes; the path being measured then tears
+  // itself down in its own `finally`, so one owner removes what it made.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`forwarding-bench: ${signal}: stopping; removing the namespaces of ${prefix}`);
+    void shutdownIperf();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const startedMs = Date.now();
+  const tools = await toolVersions();
+  const environment = { node: process.version, kernel: release(), cpus: cpus().length, tools };
+  console.log(`forwarding bench: node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs, ${options.seconds} s per test, prefix ${prefix}`);
+  for (const [name, version] of Object.entries(tools)) console.log(`  ${name}: ${version}`);
+
+  const results: PathResult[] = [];
+  for (const name of options.paths) {
+    if (interrupted) return 130;
+    if (Date.now() - startedMs > BUDGET_MS) {
+      results.push(unavailable(name, `skipped: the run passed its ${BUDGET_MS / 1000} s budget`));
+      continue;
+    }
+    results.push(await measurePath(name, prefix, options.seconds, (line) => console.log(line)));
+  }
+  if (interrupted) return 130;
+  const ratios = computeRatios(results);
+  const elapsedSeconds = Math.round((Date.now() - startedMs) / 100) / 10;
+  console.log('');
+  console.log(formatTable(results));
+  console.log('');
+  console.log(formatRatios(ratios));
+  console.log(`(${elapsedSeconds} s)`);
+
+  if (options.jsonPath) {
+    const report = { date: new Date(startedMs).toISOString(), elapsedSeconds, secondsPerTest: options.seconds, environment, results, ratios };
+    await writeFile(options.jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`results written to ${options.jsonPath}`);
+  }
+  return results.some((r) => r.available) ? 0 : 1;
+}
+
+process.exitCode = await main().then(
+  (code) => Math.max(code, Number(process.exitCode ?? 0)),
+  (e: unknown) => {
+    console.error(`forwarding-bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    return 1;
+  },
+);

@@ -1,0 +1,406 @@
+/**
+ * A small UPnP SOAP client for the IGD benchmark: builds the exact envelope of an IGD:1
+ * WANIPConnection action (AddPortMapping, GetGenericPortMappingEntry, DeletePortMapping,
+ * GetExternalIPAddress), posts it with `node:http` (quoted `SOAPACTION` header, optional
+ * keep-alive agent), and reads the answer back as named values or a UPnP fault. It also
+ * finds the WANIPConnection control URL in a device description, and starts the load
+ * worker inside a namespace (`runSoapWorker`), since the client must live in the LAN.
+ *
+ * It must not throw on a bad answer: a fault, an HTTP error, a network error or a
+ * timeout is returned as a `SoapOutcome` with its reason. The response reader is a
+ * lenient extractor for the few flat values these actions return, not a general XML
+ * parser; it never evaluates DTDs or entities beyond the five predefined ones.
+ */
+import { execFile } from 'node:child_process';
+import { request, type Agent } from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+export const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
+export const SOAP_ENCODING = 'http://schemas.xmlsoap.org/soap/encoding/';
+export const WAN_IP_CONNECTION_1 = 'urn:schemas-upnp-org:service:WANIPConnection:1';
+
+/** UPnP error code of GetGenericPortMappingEntry past the last entry (IGD:1 §2.4.14). */
+export const SPECIFIED_ARRAY_INDEX_INVALID = 713;
+
+/** Escapes the five XML special characters in text or attribute content. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/** The inverse of `escapeXml` plus numeric character references; anything else is left as written. */
+export function unescapeXml(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|apos|#\d{1,7}|#x[0-9a-fA-F]{1,6});/g, (whole, name: string) => {
+    switch (name) {
+      case 'amp': return '&';
+      case 'lt': return '<';
+      case 'gt': return '>';
+      case 'quot': return '"';
+      case 'apos': return "'";
+    }
+    const code = name.startsWith('#x') ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
+}
+
+/** One SOAP action call: the service type, the action name and its in-arguments in order. */
+export interface SoapCall {
+  readonly serviceType: string;
+  readonly action: string;
+  readonly args: readonly (readonly [name: string, value: string])[];
+}
+
+/** The exact request body: XML declaration, `s:` envelope with encodingStyle, `u:` action element. */
+export function soapEnvelope(call: SoapCall): string {
+  const args = call.args.map(([name, value]) => `<${name}>${escapeXml(value)}</${name}>`).join('');
+  return '<?xml version="1.0"?>\r\n'
+    + `<s:Envelope xmlns:s="${SOAP_ENVELOPE_NS}" s:encodingStyle="${SOAP_ENCODING}">`
+    + `<s:Body><u:${call.action} xmlns:u="${escapeXml(call.serviceType)}">${args}</u:${call.action}></s:Body>`
+    + '</s:Envelope>\r\n';
+}
+
+/** The `SOAPACTION` header value: the quoted `serviceType#action` (UDA 1.0 §3.2.1). */
+export function soapActionHeader(call: SoapCall): string {
+  return `"${call.serviceType}#${call.action}"`;
+}
+
+export interface PortMapping {
+  /** Empty for any remote host. */
+  readonly remoteHost: string;
+  readonly externalPort: number;
+  readonly protocol: 'TCP' | 'UDP';
+  readonly internalPort: number;
+  readonly internalClient: string;
+  readonly enabled: boolean;
+  readonly description: string;
+  readonly leaseSeconds: number;
+}
+
+export function addPortMappingCall(serviceType: string, m: PortMapping): SoapCall {
+  return {
+    serviceType,
+    action: 'AddPortMapping',
+    args: [
+      ['NewRemoteHost', m.remoteHost],
+      ['NewExternalPort', String(m.externalPort)],
+      ['NewProtocol', m.protocol],
+      ['NewInternalPort', String(m.internalPort)],
+      ['NewInternalClient', m.internalClient],
+      ['NewEnabled', m.enabled ? '1' : '0'],
+      ['NewPortMappingDescription', m.description],
+      ['NewLeaseDuration', String(m.leaseSeconds)],
+    ],
+  };
+}
+
+export function getGenericPortMappingEntryCall(serviceType: string, index: number): SoapCall {
+  return { serviceType, action: 'GetGenericPortMappingEntry', args: [['NewPortMappingIndex', String(index)]] };
+}
+
+export function deletePortMappingCall(serviceType: string, remoteHost: string, externalPort: number, protocol: 'TCP' | 'UDP'): SoapCall {
+  return {
+    serviceType,
+    action: 'DeletePortMapping',
+    args: [['NewRemoteHost', remoteHost], ['NewExternalPort', String(externalPort)], ['NewProtocol', protocol]],
+  };
+}
+
+export function getExternalIpAddressCall(serviceType: string): SoapCall {
+  return { serviceType, action: 'GetExternalIPAddress', args: [] };
+}
+
+/** What one call came to. `values` holds the out-arguments of a success by name. */
+export type SoapOutcome =
+  | { readonly ok: true; readonly status: number; readonly values: Readonly<Record<string, string>> }
+  | { readonly ok: false; readonly kind: 'fault'; readonly status: number; readonly errorCode: number; readonly errorDescription: string }
+  | { readonly ok: false; readonly kind: 'http' | 'network' | 'timeout'; readonly status: number | null; readonly reason: string };
+
+/** Local name of an element name (`u:Foo` → `Foo`). */
+function localName(qname: string): string {
+  const i = qname.indexOf(':');
+  return i < 0 ? qname : qname.slice(i + 1);
+}
+
+/**
+ * The leaf elements (no child elements) directly or deeply inside the first element whose
+ * local name is `container`, by local name, text unescaped. Null if there is no such element.
+ */
+export function leafValues(xml: string, container: string): Record<string, string> | null {
+  const open = new RegExp(`<([A-Za-z_][\\w.-]*:)?${container}(\\s[^>]*)?>`).exec(xml);
+  if (!open) return null;
+  const close = xml.indexOf(`</${open[1] ?? ''}${container}>`, open.index + open[0].length);
+  const inner = xml.slice(open.index + open[0].length, close < 0 ? xml.length : close);
+  const values: Record<string, string> = {};
+  const leaf = /<([A-Za-z_][\w.:-]*)(\s[^>]*)?>([^<]*)<\/\1\s*>|<([A-Za-z_][\w.:-]*)(\s[^>]*)?\/>/g;
+  for (let m = leaf.exec(inner), n = 0; m !== null && n < 1000; m = leaf.exec(inner), n++) {
+    if (m[1] !== undefined) values[localName(m[1])] = unescapeXml(m[3] ?? '');
+    else if (m[4] !== undefined) values[localName(m[4])] = '';
+  }
+  return values;
+}
+
+/** Reads an HTTP status and body as the answer to `action`: its `…Response` values, or a UPnP fault. */
+export function parseSoapResponse(action: string, status: number, body: string): SoapOutcome {
+  if (status === 200) {
+    const values = leafValues(body, `${action}Response`);
+    if (values === null) return { ok: false, kind: 'http', status, reason: `200 without <${action}Response>: ${body.slice(0, 120)}` };
+    return { ok: true, status, values };
+  }
+  const detail = leafValues(body, 'UPnPError');
+  const code = detail?.errorCode !== undefined ? Number(detail.errorCode.trim()) : NaN;
+  if (detail && Number.isInteger(code)) {
+    return { ok: false, kind: 'fault', status, errorCode: code, errorDescription: detail.errorDescription ?? '' };
+  }
+  return { ok: false, kind: 'http', status, reason: `HTTP ${status}: ${body.slice(0, 120)}` };
+}
+
+export interface PostOptions {
+  /** A keep-alive agent to reuse connections, or undefined for a new connection per call. */
+  readonly agent?: Agent;
+  readonly timeoutMs?: number;
+}
+
+/** Largest response body read; a longer one is cut off and reported. */
+const MAX_BODY_BYTES = 1 << 20;
+
+/**
+ * Posts `call` to `controlUrl` (an `http:` URL) and resolves with its outcome; never rejects.
+ * Without an agent the request says `Connection: close`.
+ */
+export function postSoap(controlUrl: string, call: SoapCall, opts: PostOptions = {}): Promise<SoapOutcome> {
+  let url: URL;
+  try {
+    url = new URL(controlUrl);
+  } catch {
+    return Promise.resolve({ ok: false, kind: 'network', status: null, reason: `bad control URL ${JSON.stringify(controlUrl)}` });
+  }
+  if (url.protocol !== 'http:') return Promise.resolve({ ok: false, kind: 'network', status: null, reason: `not an http: URL: ${controlUrl}` });
+  const body = Buffer.from(soapEnvelope(call), 'utf8');
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (o: SoapOutcome) => {
+      if (settled) return;
+      settled = true;
+      resolve(o);
+    };
+    const req = request({
+      host: url.hostname,
+      port: url.port === '' ? 80 : Number(url.port),
+      path: `${url.pathname}${url.search}`,
+      method: 'POST',
+      agent: opts.agent ?? false,
+      headers: {
+        'HOST': url.host,
+        'CONTENT-TYPE': 'text/xml; charset="utf-8"',
+        'CONTENT-LENGTH': String(body.length),
+        'SOAPACTION': soapActionHeader(call),
+        ...(opts.agent ? {} : { CONNECTION: 'close' }),
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY_BYTES) chunks.push(c);
+      });
+      res.on('error', (e) => done({ ok: false, kind: 'network', status: res.statusCode ?? null, reason: e.message }));
+      res.on('end', () => {
+        if (size > MAX_BODY_BYTES) {
+          done({ ok: false, kind: 'http', status: res.statusCode ?? null, reason: `response body over ${MAX_BODY_BYTES} bytes` });
+          return;
+        }
+        done(parseSoapResponse(call.action, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+      });
+    });
+    req.setTimeout(timeoutMs, () => {
+      done({ ok: false, kind: 'timeout', status: null, reason: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    });
+    req.on('error', (e) => done({ ok: false, kind: 'network', status: null, reason: e.message }));
+    req.end(body);
+  });
+}
+
+/** Fetches a URL with GET and resolves with status and body, or a reason; never rejects. */
+export function httpGet(target: string, timeoutMs = 5_000): Promise<{ ok: true; status: number; body: string } | { ok: false; reason: string }> {
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return Promise.resolve({ ok: false, reason: `bad URL ${JSON.stringify(target)}` });
+  }
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (r: { ok: true; status: number; body: string } | { ok: false; reason: string }) => {
+      if (settled) return;
+      settled = true;
+      resolve(r);
+    };
+    const req = request({ host: url.hostname, port: url.port === '' ? 80 : Number(url.port), path: `${url.pathname}${url.search}`, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY_BYTES) chunks.push(c);
+      });
+      res.on('error', (e) => done({ ok: false, reason: e.message }));
+      res.on('end', () => done({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.setTimeout(timeoutMs, () => {
+      done({ ok: false, reason: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    });
+    req.on('error', (e) => done({ ok: false, reason: e.message }));
+    req.end();
+  });
+}
+
+export interface ControlPoint {
+  readonly serviceType: string;
+  readonly controlUrl: string;
+}
+
+/**
+ * Finds the WANIPConnection service (any version) in a device description and resolves
+ * its control URL against `URLBase` if the description has one, else against the URL the
+ * description came from. Returns a reason when there is none.
+ */
+export function findWanIpConnection(descriptionXml: string, descriptionUrl: string): { ok: true; control: ControlPoint } | { ok: false; reason: string } {
+  const services = descriptionXml.match(/<([\w.-]+:)?service(\s[^>]*)?>[\s\S]*?<\/([\w.-]+:)?service>/g) ?? [];
+  for (const block of services) {
+    const v = leafValues(block, 'service');
+    const type = v?.serviceType?.trim();
+    if (!type || !/^urn:schemas-upnp-org:service:WANIPConnection:\d+$/.test(type)) continue;
+    const control = v?.controlURL?.trim();
+    if (!control) return { ok: false, reason: `${type} has no controlURL` };
+    const base = /<([\w.-]+:)?URLBase>([^<]*)</.exec(descriptionXml)?.[2]?.trim();
+    try {
+      return { ok: true, control: { serviceType: type, controlUrl: new URL(control, base || descriptionUrl).href } };
+    } catch {
+      return { ok: false, reason: `cannot resolve controlURL ${JSON.stringify(control)}` };
+    }
+  }
+  return { ok: false, reason: `no WANIPConnection service in ${descriptionUrl} (${services.length} services)` };
+}
+
+/* ---------------------------------------------------------------------------------
+ * The load worker's jobs and results, and how the bench starts it in a namespace.
+ * --------------------------------------------------------------------------------- */
+
+/** Fetch the description, find the control URL, and ask GetExternalIPAddress. */
+export interface DescribeJob { readonly mode: 'describe'; readonly descriptionUrl: string }
+
+/**
+ * Add `count` TCP mappings with external ports `firstPort`, `firstPort + 1`, … (internal
+ * port equal, internal client `internalClient`, lease 0), shared by `clients` concurrent
+ * clients each sending one request at a time, and time every `stepSize` completed adds.
+ * Stops starting new requests after `deadlineMs` from its start.
+ */
+export interface AddJob {
+  readonly mode: 'add';
+  readonly control: ControlPoint;
+  readonly internalClient: string;
+  readonly firstPort: number;
+  readonly count: number;
+  readonly clients: number;
+  readonly stepSize: number;
+  readonly keepAlive: boolean;
+  readonly deadlineMs: number;
+}
+
+/** GetGenericPortMappingEntry from index 0 until 713 (or `maxEntries`, or the deadline). */
+export interface ListJob {
+  readonly mode: 'list';
+  readonly control: ControlPoint;
+  readonly maxEntries: number;
+  readonly keepAlive: boolean;
+  readonly deadlineMs: number;
+}
+
+export type WorkerJob = DescribeJob | AddJob | ListJob;
+
+export interface StepTiming {
+  /** Table size before and after the step (mappings added by this run). */
+  readonly from: number;
+  readonly to: number;
+  readonly ms: number;
+  readonly perSecond: number;
+}
+
+export type WorkerResult =
+  | { readonly ok: true; readonly mode: 'describe'; readonly control: ControlPoint; readonly externalAddress: string }
+  | {
+    readonly ok: true; readonly mode: 'add'; readonly added: number; readonly failed: number;
+    readonly firstFailure: string | null; readonly totalMs: number; readonly steps: readonly StepTiming[];
+    readonly stoppedByDeadline: boolean;
+  }
+  | {
+    readonly ok: true; readonly mode: 'list'; readonly entries: number; readonly totalMs: number;
+    /** How the walk ended: `713`, `max`, `deadline`, or another failure's reason. */
+    readonly end: string;
+  }
+  | { readonly ok: false; readonly reason: string };
+
+/** The compiled worker beside this file. */
+export const WORKER_PATH = fileURLToPath(new URL('./soap-load-worker.js', import.meta.url));
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+/** Checks the worker's last stdout line; a malformed report becomes a reason. */
+export function parseWorkerOutput(stdout: string): WorkerResult {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: `worker printed no JSON: ${line.slice(0, 200)}` };
+  }
+  if (!isObject(v) || typeof v.ok !== 'boolean') return { ok: false, reason: 'worker report has no ok field' };
+  if (!v.ok) return { ok: false, reason: typeof v.reason === 'string' ? v.reason : 'worker failed without a reason' };
+  switch (v.mode) {
+    case 'describe':
+      if (isObject(v.control) && typeof v.control.serviceType === 'string' && typeof v.control.controlUrl === 'string' && typeof v.externalAddress === 'string') {
+        return { ok: true, mode: 'describe', control: { serviceType: v.control.serviceType, controlUrl: v.control.controlUrl }, externalAddress: v.externalAddress };
+      }
+      break;
+    case 'add':
+      if (typeof v.added === 'number' && typeof v.failed === 'number' && typeof v.totalMs === 'number' && Array.isArray(v.steps)
+        && v.steps.every((s) => isObject(s) && ['from', 'to', 'ms', 'perSecond'].every((k) => typeof s[k] === 'number'))) {
+        return {
+          ok: true, mode: 'add', added: v.added, failed: v.failed, totalMs: v.totalMs,
+          firstFailure: typeof v.firstFailure === 'string' ? v.firstFailure : null,
+          steps: v.steps as StepTiming[], stoppedByDeadline: v.stoppedByDeadline === true,
+        };
+      }
+      break;
+    case 'list':
+      if (typeof v.entries === 'number' && typeof v.totalMs === 'number' && typeof v.end === 'string') {
+        return { ok: true, mode: 'list', entries: v.entries, totalMs: v.totalMs, end: v.end };
+      }
+      break;
+  }
+  return { ok: false, reason: `worker report malformed: ${line.slice(0, 200)}` };
+}
+
+/**
+ * Runs one job in the worker inside namespace `ns` (`ip netns exec ns node worker job`).
+ * The worker is killed after `timeoutMs` (give it the job's deadline plus a margin) or
+ * when `signal` aborts. Never rejects.
+ */
+export function runSoapWorker(ns: string, job: WorkerJob, timeoutMs: number, signal?: AbortSignal): Promise<WorkerResult> {
+  return new Promise((resolve) => {
+    execFile('ip', ['netns', 'exec', ns, process.execPath, WORKER_PATH, JSON.stringify(job)], {
+      timeout: timeoutMs, maxBuffer: 4 << 20, killSignal: 'SIGKILL', ...(signal ? { signal } : {}),
+    }, (err, stdout, stderr) => {
+      const out = String(stdout);
+      if (err && out.trim() === '') {
+        const why = signal?.aborted ? 'aborted' : (err as { killed?: boolean }).killed ? `killed after ${timeoutMs} ms` : `exited ${String((err as { code?: unknown }).code ?? err.message)}`;
+        resolve({ ok: false, reason: `worker ${why}: ${String(stderr).trim().split('\n').slice(-3).join(' | ')}` });
+        return;
+      }
+      resolve(parseWorkerOutput(out));
+    });
+  });
+}
