@@ -145,7 +145,7 @@ function header(request: GenaRequest, name: string): string | undefined {
 /** Parses a TIMEOUT header value; undefined when absent or malformed; Infinity for `infinite`. */
 export function parseGenaTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const m = /^\s*Second-(infinite|[0-9]{1,10})\s*$/i.exec(value);
+  const m = /^\s*Second-(infinite|[0-9]{1,20})\s*$/i.exec(value);
   if (!m) return undefined;
   return m[1].toLowerCase() === 'infinite' ? Number.POSITIVE_INFINITY : Number(m[1]);
 }
