@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
+import { parseIpv4 } from '@openigd/nat-table';
 
 const ifName = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' } as const;
 const nsName = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
@@ -165,18 +166,8 @@ function describePattern(schemaPath: string): string {
   return 'expected a.b.c.d';
 }
 
-/** Parses a dotted quad strictly; null when any part is out of range. */
-export function parseDottedQuad(s: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return null;
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const part = Number(m[i]);
-    if (part > 255) return null;
-    n = n * 256 + part;
-  }
-  return n;
-}
+/** Parses a dotted quad strictly (nat-table's parser); null when malformed. */
+export const parseDottedQuad = parseIpv4;
 
 function parseCidr(s: string, field: string): Cidr {
   const [address, len] = s.split('/') as [string, string];
