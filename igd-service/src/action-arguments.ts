@@ -24,7 +24,7 @@ const XML_SPACE = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 const DIGITS = /^[0-9]{1,10}$/;
 const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
 
-export type ValueParse = { ok: true; value: UpnpValue } | { ok: false; reason: string };
+export type UpnpValueParse = { ok: true; value: UpnpValue } | { ok: false; reason: string };
 
 /** True when `text` is a dotted-quad IPv4 address (no leading zeros, each part ≤ 255). */
 export function isDottedQuad(text: string): boolean {
@@ -33,7 +33,7 @@ export function isDottedQuad(text: string): boolean {
 }
 
 /** Parses one argument string as a value of `variable`. Never throws. */
-export function parseUpnpValue(variable: StateVariableDeclaration, raw: string): ValueParse {
+export function parseUpnpValue(variable: StateVariableDeclaration, raw: string): UpnpValueParse {
   switch (variable.dataType) {
     case 'ui2':
     case 'ui4': {
@@ -82,7 +82,7 @@ export function formatUpnpValue(value: UpnpValue): string {
   return String(value);
 }
 
-export type ArgumentsParse =
+export type ActionArgumentsParse =
   | { ok: true; args: Readonly<Record<string, UpnpValue>> }
   | ActionFailure<'invalid-action' | 'invalid-args'>;
 
@@ -96,7 +96,7 @@ export function parseActionArguments(
   actionName: string,
   raw: ReadonlyMap<string, string>,
   duplicates: readonly string[] = [],
-): ArgumentsParse {
+): ActionArgumentsParse {
   const action = findActionDeclaration(service, actionName);
   if (!action) return actionFailure('invalid-action', `${service} declares no action ${actionName}`);
   if (duplicates.length > 0) return actionFailure('invalid-args', `argument ${duplicates[0]} given twice`);

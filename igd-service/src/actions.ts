@@ -159,7 +159,7 @@ export const IGD_ACTION_HANDLERS: IgdActionHandlers = {
   },
 };
 
-export type DispatchResult = { readonly ok: true; readonly outArgs: Array<readonly [string, string]> } | ActionFailure;
+export type ActionDispatchResult = { readonly ok: true; readonly outArgs: Array<readonly [string, string]> } | ActionFailure;
 
 type LooseHandler = (args: Readonly<Record<string, UpnpValue>>, context: ActionContext) =>
   ActionResult<Readonly<Record<string, UpnpValue>>> | Promise<ActionResult<Readonly<Record<string, UpnpValue>>>>;
@@ -175,7 +175,7 @@ export async function dispatchAction(
   rawArgs: ReadonlyMap<string, string>,
   badArgs: readonly string[],
   context: ActionContext,
-): Promise<DispatchResult> {
+): Promise<ActionDispatchResult> {
   const parsed = parseActionArguments(service, actionName, rawArgs, badArgs);
   if (!parsed.ok) return parsed;
   const handlers = IGD_ACTION_HANDLERS[service] as unknown as Readonly<Record<string, LooseHandler>>;
@@ -199,7 +199,7 @@ export async function dispatchAction(
 }
 
 /** Dispatches a parsed SOAP request that arrived at `service`'s control URL. */
-export function dispatchSoapRequest(service: IgdServiceKey, request: SoapRequest, context: ActionContext): Promise<DispatchResult> {
+export function dispatchSoapRequest(service: IgdServiceKey, request: SoapRequest, context: ActionContext): Promise<ActionDispatchResult> {
   if (request.serviceType !== IGD_SERVICES[service].serviceType) {
     return Promise.resolve(actionFailure('invalid-action', `${request.serviceType} is not served at this control URL`));
   }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GENA_SEQ_MAX, GenaPublisher, buildPropertySet, checkCallbacks, parseGenaTimeout, sendNotifyHttp } from './gena.js';
+import { GENA_SEQ_MAX, GenaPublisher, buildPropertySet, checkGenaCallbacks, parseGenaTimeout, sendNotifyHttp } from './gena.js';
 import type { GenaNotify, GenaOptions, GenaRequest } from './gena.js';
 import { ManualClock } from './test-support.js';
 
@@ -116,7 +116,7 @@ test('SUBSCRIBE preconditions: NT must be upnp:event, CALLBACK present and well-
 });
 
 test('CallStranger (CVE-2020-12695): callbacks only to the subscriber\'s own address over http', () => {
-  const ok = (v: string, source = SOURCE) => checkCallbacks(v, source, 4).ok;
+  const ok = (v: string, source = SOURCE) => checkGenaCallbacks(v, source, 4).ok;
   assert.equal(ok(`<http://${SOURCE}:49152/cb>`), true);
   assert.equal(ok(`<http://${SOURCE}:49152/cb>`, `::ffff:${SOURCE}`), true);
   assert.equal(ok(`<http://${SOURCE}/a><http://${SOURCE}:81/b>`), true);

@@ -132,7 +132,7 @@ export function buildPropertySet(variables: ReadonlyArray<readonly [string, stri
 }
 
 /** The address without an IPv4-mapped IPv6 prefix. */
-export function plainIpv4(address: string): string {
+export function stripIpv4MappedPrefix(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
@@ -150,14 +150,14 @@ export function parseGenaTimeout(value: string | undefined): number | undefined 
   return m[1].toLowerCase() === 'infinite' ? Number.POSITIVE_INFINITY : Number(m[1]);
 }
 
-export type CallbackCheck = { ok: true; urls: URL[] } | { ok: false; reason: string };
+export type GenaCallbackCheck = { ok: true; urls: URL[] } | { ok: false; reason: string };
 
 /**
  * Parses a CALLBACK header (`<url>` one or more times) and applies the CallStranger rule:
  * each URL must be http, to the subscriber's own IPv4 address, with no credentials.
  */
-export function checkCallbacks(value: string, sourceAddress: string, maxUrls: number): CallbackCheck {
-  const source = plainIpv4(sourceAddress);
+export function checkGenaCallbacks(value: string, sourceAddress: string, maxUrls: number): GenaCallbackCheck {
+  const source = stripIpv4MappedPrefix(sourceAddress);
   if (value.replace(/<[^<>]*>/g, '').trim() !== '') return { ok: false, reason: 'CALLBACK is not a list of <url>' };
   const urls: URL[] = [];
   for (const match of value.matchAll(/<([^<>]*)>/g)) {
@@ -291,12 +291,12 @@ export class GenaPublisher {
     }
     if (nt === undefined || nt.trim() !== 'upnp:event') return this.refuse(412, 'NT is not upnp:event');
     if (callback === undefined) return this.refuse(412, 'no CALLBACK');
-    const checked = checkCallbacks(callback, request.sourceAddress, this.maxCallbackUrls);
+    const checked = checkGenaCallbacks(callback, request.sourceAddress, this.maxCallbackUrls);
     if (!checked.ok) {
       this.counts.refusedCallStranger++;
       return this.refuse(412, checked.reason);
     }
-    const source = plainIpv4(request.sourceAddress);
+    const source = stripIpv4MappedPrefix(request.sourceAddress);
     const fromSource = [...this.subscriptions.values()].filter((s) => s.sourceAddress === source).length;
     if (this.subscriptions.size >= this.maxSubscriptions || fromSource >= this.maxPerAddress) {
       this.counts.refusedCapacity++;

@@ -31,7 +31,7 @@ import type { DeviceInfo } from './device-info.js';
 import { resolveDeviceInfo } from './device-info.js';
 import type { ActionFailureReason } from './faults.js';
 import { UPNP_ERROR, upnpErrorFor } from './faults.js';
-import { GenaPublisher, plainIpv4 } from './gena.js';
+import { GenaPublisher, stripIpv4MappedPrefix } from './gena.js';
 import type { GenaComponents, GenaOptions } from './gena.js';
 import type { Igd } from './igd.js';
 import { buildScpd } from './scpd.js';
@@ -145,7 +145,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     app.post(declaration.controlPath,
       express.raw({ type: () => true, limit: options.bodyLimitBytes ?? 16 * 1024, inflate: false }),
       async (req: Request, res: Response) => {
-        const client = plainIpv4(req.socket.remoteAddress ?? '');
+        const client = stripIpv4MappedPrefix(req.socket.remoteAddress ?? '');
         const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
         const parsed = parseSoapRequest(body, firstHeader(req, 'soapaction'));
         if (!parsed.ok) {

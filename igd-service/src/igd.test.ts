@@ -93,6 +93,54 @@ test('concurrent adds of one key by two clients: exactly one wins, the other get
   assert.equal(igd.mappingCount(), 1);
 });
 
+test('changes of different keys overlap (their store writes can share a sync); limits count those in flight', async () => {
+  const { igd, store } = await setup({ policy: { maxMappings: 2 } });
+  store.hold();
+  const adds = [1001, 1002, 1003].map((port) => igd.addPortMapping(req({ externalPort: port }), HOST));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(store.waiting(), 2);
+  store.release();
+  assert.deepEqual((await Promise.all(adds)).map(outcome), ['ok', 'ok', 'no-port-maps-available']);
+  assert.equal(igd.mappingCount(), 2);
+});
+
+test('changes of one key wait for each other', async () => {
+  const { igd, store } = await setup();
+  store.hold();
+  const first = igd.addPortMapping(req({ description: 'first' }), HOST);
+  const second = igd.addPortMapping(req({ description: 'second' }), HOST);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(store.waiting(), 1);
+  store.release();
+  assert.deepEqual([outcome(await first), outcome(await second)], ['ok', 'ok']);
+  assert.equal(igd.listMappings()[0].description, 'second');
+});
+
+test('expiry leaves a key whose change is in flight to that change', async () => {
+  const { igd, store, clock, backend } = await setup();
+  await igd.addPortMapping(req({ leaseSeconds: 10 }), HOST);
+  clock.advance(5_000);
+  store.hold();
+  const change = igd.addPortMapping(req({ leaseSeconds: 10, description: 'again' }), HOST);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(backend.rule(req())?.description, 'again');
+  clock.advance(6_000);
+  // The old entry is due, but its key has a change in flight: removing it now would take the
+  // new rule out of the backend.
+  assert.deepEqual(await igd.expire(), []);
+  assert.equal(backend.rule(req())?.description, 'again');
+  assert.equal(outcome(await igd.getSpecificPortMapping(req())), 'no-such-entry');
+  store.release();
+  assert.equal(outcome(await change), 'ok');
+  const found = await igd.getSpecificPortMapping(req());
+  assert.ok(found.ok);
+  assert.equal(found.mapping.description, 'again');
+  assert.equal(found.remainingLeaseSeconds, 4);
+  clock.advance(4_000);
+  assert.equal((await igd.expire()).length, 1);
+  assert.equal(backend.rule(req()), undefined);
+});
+
 test('NewEnabled: a disabled mapping stays listed and the backend gets enabled=false', async () => {
   const { igd, backend } = await setup();
   await igd.addPortMapping(req(), HOST);

@@ -4,19 +4,23 @@
  * and applied to the packet path through a PortMappingBackend (U5–U14).
  *
  *   add     716 wildcard port → expire what is due → overwrite rule (mapping-rules.ts) →
- *           access policy → backend.apply → store.put (durable) → table → events.
+ *           access policy (limits count adds still in flight) → backend.apply → store.put
+ *           (durable) → table → events.
  *           A store failure undoes the backend change and answers action-failed (501): a
  *           success is never answered for a change that is not on disk. An identical re-add
  *           (same everything, lease 0) touches nothing; with a lease it only writes the new
  *           expiry (no backend call, no event): renewals are cheap.
  *   delete  716 → expire due → 714 when absent → policy → store.delete → backend.remove → events.
  *   expire  mappings whose lease ran out leave the table and the backend at once; their store
- *           deletes follow (a failed one is harmless: start() drops expired mappings).
+ *           deletes are issued then and there (so they reach the store before any later put of
+ *           the same key) and a failed one is harmless: start() drops expired mappings.
  *   start   replays the stored mappings into the backend, dropping expired ones; a mapping the
  *           backend refuses stays listed (it is the client's durable intent) and is reported.
  *
- * Changes are serialised (one at a time) so a check and its write cannot interleave with
- * another's. A change of the external address keeps every mapping (they name no external
+ * Changes of one key are serialised (a check and its write never interleave with another
+ * change of that key); changes of different keys overlap, so their store writes can share
+ * one sync (the store's group commit). Expiry leaves a key with a change in flight to that
+ * change. A change of the external address keeps every mapping (they name no external
  * address) and is evented with the connection status. Time comes from the injected clock
  * (wall clock ms, because lease expiry is stored as an absolute time).
  * Must not: answer success before the store resolved, run timers (the owner calls expire()),
@@ -111,7 +115,12 @@ export class Igd {
   private readonly unapplied = new Set<string>();
   private listCache: PortMapping[] | undefined;
   private nextExpiry = Number.POSITIVE_INFINITY;
-  private tail: Promise<void> = Promise.resolve();
+  /** The tail of the queue of changes per key, and how many changes of it are queued or running. */
+  private readonly keyQueues = new Map<string, Promise<void>>();
+  private readonly keyBusy = new Map<string, number>();
+  /** New entries whose store write is in flight, in total and per internal client (for limits). */
+  private pendingCreates = 0;
+  private readonly pendingPerClient = new Map<string, number>();
   private readonly listeners = new Set<(change: IgdStateChange) => void>();
   private readonly lastEvented = new Map<IgdServiceKey, Map<string, string>>();
   private connectedSinceMs = 0;
@@ -206,7 +215,10 @@ export class Igd {
     const ready = await this.readyForRead();
     if (!ready.ok) return ready;
     const mapping = this.mappings.get(igdMappingKey(key));
-    if (!mapping) return actionFailure('no-such-entry', `no mapping ${igdMappingKey(key)}`);
+    // A due mapping still listed has a change in flight that will settle it: it is gone already.
+    if (!mapping || (mapping.expiresAtMs !== 0 && mapping.expiresAtMs <= this.now())) {
+      return actionFailure('no-such-entry', `no mapping ${igdMappingKey(key)}`);
+    }
     return this.lookup(mapping);
   }
 
@@ -272,19 +284,22 @@ export class Igd {
     if (request.externalPort === 0) {
       return Promise.resolve(actionFailure('external-port-wildcard-not-permitted', 'external port 0 (wildcard) is not supported'));
     }
-    return this.serial(async () => {
+    const key = igdMappingKey(request);
+    return this.withKey(key, async () => {
       if (this.state !== 'started') return actionFailure('action-failed', `the IGD is ${this.state}`);
       const nowMs = this.now();
-      await this.expireLocked(nowMs);
-      const key = igdMappingKey(request);
+      this.expireDue(nowMs, key);
       const existing = this.mappings.get(key);
       const decision = decideAddPortMapping(existing, request);
       if (!decision.ok) return decision;
       const isNew = decision.kind === 'create';
-      const policy = checkAccessPolicy(this.policy, request, requester,
-        { total: this.mappings.size, forInternalClient: this.perClient.get(request.internalClient) ?? 0 }, isNew);
+      const counts = {
+        total: this.mappings.size + this.pendingCreates,
+        forInternalClient: (this.perClient.get(request.internalClient) ?? 0) + (this.pendingPerClient.get(request.internalClient) ?? 0),
+      };
+      const policy = checkAccessPolicy(this.policy, request, requester, counts, isNew);
       if (!policy.ok) return policy;
-      if (isNew && this.mappings.size >= MAX_TABLE_ENTRIES) {
+      if (isNew && counts.total >= MAX_TABLE_ENTRIES) {
         return actionFailure('no-port-maps-available', `the table holds ${MAX_TABLE_ENTRIES} mappings, the most a ui2 index can list`);
       }
       const mapping: PortMapping = {
@@ -321,6 +336,7 @@ export class Igd {
           ? actionFailure('conflict', `the packet path holds ${mapping.protocol} ${mapping.externalPort} for another mechanism`)
           : actionFailure('invalid-args', 'the packet path refused the mapping as invalid');
       }
+      if (isNew) this.adjustPending(mapping.internalClient, +1);
       try {
         await this.store.put(mapping);
       } catch (e) {
@@ -328,6 +344,8 @@ export class Igd {
         if (existing && !this.unapplied.has(key)) this.backend.apply(existing);
         else this.backend.remove(mapping);
         return actionFailure('action-failed', `store: ${errorText(e)}`);
+      } finally {
+        if (isNew) this.adjustPending(mapping.internalClient, -1);
       }
       this.unapplied.delete(key);
       this.insert(key, mapping);
@@ -342,10 +360,10 @@ export class Igd {
     if (key.externalPort === 0) {
       return Promise.resolve(actionFailure('external-port-wildcard-not-permitted', 'external port 0 (wildcard) is not supported'));
     }
-    return this.serial(async () => {
+    const k = igdMappingKey(key);
+    return this.withKey(k, async () => {
       if (this.state !== 'started') return actionFailure('action-failed', `the IGD is ${this.state}`);
-      await this.expireLocked(this.now());
-      const k = igdMappingKey(key);
+      this.expireDue(this.now(), k);
       const mapping = this.mappings.get(k);
       if (!mapping) return actionFailure('no-such-entry', `no mapping ${k}`);
       const allowed = checkDeletePolicy(this.policy, mapping, requester);
@@ -366,10 +384,13 @@ export class Igd {
 
   /**
    * Removes every mapping whose lease ended at or before `nowMs` (default: the clock), from the
-   * table and the backend, then from the store. Returns what it removed.
+   * table and the backend at once, and from the store; resolves with what it removed once the
+   * store deletes settled. A key with a change in flight is left to that change.
    */
-  expire(nowMs: number = this.now()): Promise<PortMapping[]> {
-    return this.serial(() => this.expireLocked(nowMs));
+  async expire(nowMs: number = this.now()): Promise<PortMapping[]> {
+    const { removed, stored } = this.expireDue(nowMs);
+    await stored;
+    return removed;
   }
 
   /**
@@ -405,16 +426,32 @@ export class Igd {
 
   // ---- internals -------------------------------------------------------------------------
 
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(op);
-    this.tail = run.then(() => undefined, () => undefined);
+  /** Runs `op` after every earlier change of the same key. */
+  private withKey<T>(key: string, op: () => Promise<T>): Promise<T> {
+    this.keyBusy.set(key, (this.keyBusy.get(key) ?? 0) + 1);
+    const run = (this.keyQueues.get(key) ?? Promise.resolve()).then(op).finally(() => {
+      const busy = (this.keyBusy.get(key) ?? 1) - 1;
+      if (busy > 0) {
+        this.keyBusy.set(key, busy);
+      } else {
+        this.keyBusy.delete(key);
+        this.keyQueues.delete(key);
+      }
+    });
+    this.keyQueues.set(key, run.then(() => undefined, () => undefined));
     return run;
+  }
+
+  private adjustPending(client: string, delta: number): void {
+    this.pendingCreates += delta;
+    const count = (this.pendingPerClient.get(client) ?? 0) + delta;
+    if (count <= 0) this.pendingPerClient.delete(client);
+    else this.pendingPerClient.set(client, count);
   }
 
   private async readyForRead(): Promise<{ ok: true } | ActionFailure<'action-failed'>> {
     if (this.state !== 'started') return actionFailure('action-failed', `the IGD is ${this.state}`);
-    const nowMs = this.now();
-    if (this.nextExpiry <= nowMs) await this.expire(nowMs);
+    this.expireDue(this.now());
     return { ok: true };
   }
 
@@ -423,27 +460,27 @@ export class Igd {
     return { ok: true, mapping, remainingLeaseSeconds: remaining };
   }
 
-  private async expireLocked(nowMs: number): Promise<PortMapping[]> {
-    if (this.nextExpiry > nowMs) return [];
+  /**
+   * Takes every due mapping out of the table and the backend now and issues its store delete.
+   * Skips keys with a change queued, except `ownKey` (the caller holds it). Fast when nothing is due.
+   */
+  private expireDue(nowMs: number, ownKey?: string): { removed: PortMapping[]; stored: Promise<unknown> } {
+    if (this.nextExpiry > nowMs) return { removed: [], stored: Promise.resolve() };
     const removed: PortMapping[] = [];
     for (const [key, mapping] of this.mappings) {
-      if (mapping.expiresAtMs !== 0 && mapping.expiresAtMs <= nowMs) {
-        removed.push(mapping);
-        this.backend.remove(mapping);
-        this.erase(key, mapping, false);
-      }
+      if (mapping.expiresAtMs === 0 || mapping.expiresAtMs > nowMs) continue;
+      if (key !== ownKey && this.keyBusy.has(key)) continue;
+      removed.push(mapping);
+      this.backend.remove(mapping);
+      this.erase(key, mapping, false);
     }
     this.recomputeNextExpiry();
     this.counts.expired += removed.length;
     if (removed.length > 0) this.refreshState();
-    for (const mapping of removed) {
-      try {
-        await this.store.delete(mapping);
-      } catch {
-        this.counts.storeFailures++;
-      }
-    }
-    return removed;
+    const stored = Promise.all(removed.map((mapping) => this.store.delete(mapping).catch(() => {
+      this.counts.storeFailures++;
+    })));
+    return { removed, stored };
   }
 
   /** Puts a mapping in the table (a replacement keeps its index) and keeps counts and next expiry. */
@@ -451,8 +488,9 @@ export class Igd {
     const previous = this.mappings.get(key);
     if (!previous) this.perClient.set(mapping.internalClient, (this.perClient.get(mapping.internalClient) ?? 0) + 1);
     this.mappings.set(key, mapping);
-    if (!previous) this.listCache = undefined;
-    else if (this.listCache) this.listCache[this.listCache.indexOf(previous)] = mapping;
+    const index = previous && this.listCache ? this.listCache.indexOf(previous) : -1;
+    if (this.listCache && index >= 0) this.listCache[index] = mapping;
+    else this.listCache = undefined;
     if (previous && previous.expiresAtMs !== 0 && previous.expiresAtMs <= this.nextExpiry) this.recomputeNextExpiry();
     else if (mapping.expiresAtMs !== 0 && mapping.expiresAtMs < this.nextExpiry) this.nextExpiry = mapping.expiresAtMs;
   }

@@ -71,7 +71,7 @@ export function decideAddPortMapping(existing: PortMapping | undefined, request:
 // ---- access policy ----------------------------------------------------------------------
 
 /** An inclusive port range. */
-export interface PortRange {
+export interface AccessPortRange {
   readonly minimum: number;
   readonly maximum: number;
 }
@@ -84,8 +84,8 @@ export interface PortRange {
 export interface AccessRule {
   readonly action: 'allow' | 'deny';
   readonly clients: string;
-  readonly externalPorts?: PortRange;
-  readonly internalPorts?: PortRange;
+  readonly externalPorts?: AccessPortRange;
+  readonly internalPorts?: AccessPortRange;
 }
 
 export interface AccessPolicy {
@@ -108,7 +108,7 @@ export interface AccessPolicy {
 }
 
 /** The counts a limit is checked against, before the request. */
-export interface MappingCounts {
+export interface AccessMappingCounts {
   readonly total: number;
   readonly forInternalClient: number;
 }
@@ -136,7 +136,7 @@ export function addressInBlock(address: string, block: string): boolean {
   return ((a & mask) >>> 0) === ((b & mask) >>> 0);
 }
 
-function inRange(port: number, range: PortRange | undefined): boolean {
+function inRange(port: number, range: AccessPortRange | undefined): boolean {
   return range === undefined || (port >= range.minimum && port <= range.maximum);
 }
 
@@ -160,7 +160,7 @@ export function checkAccessPolicy(
   policy: AccessPolicy,
   request: PortMappingRequest,
   requester: string,
-  counts: MappingCounts,
+  counts: AccessMappingCounts,
   isNew: boolean,
 ): PolicyDecision {
   if (policy.clientsMapOnlyThemselves && request.internalClient !== requester) {

@@ -8,13 +8,34 @@ import { connect } from 'node:net';
 import { SaxesParser } from 'saxes';
 import type { MappingKey, MappingStore, PortMapping } from './types.js';
 
-/** A MappingStore in a Map; `failPuts` / `failDeletes` make the next writes reject. */
+/**
+ * A MappingStore in a Map; `failPuts` / `failDeletes` make the next writes reject; `hold()`
+ * keeps puts pending (as a slow disk would) until `release()`.
+ */
 export class MemoryMappingStore implements MappingStore {
   readonly data = new Map<string, PortMapping>();
   failPuts = 0;
   failDeletes = 0;
   puts = 0;
   deletes = 0;
+  private held: Array<() => void> | undefined;
+
+  /** Puts wait from now on until release(). */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** How many puts are waiting. */
+  waiting(): number {
+    return this.held?.length ?? 0;
+  }
+
+  /** Lets every waiting put finish, and later ones run at once. */
+  release(): void {
+    const waiting = this.held ?? [];
+    this.held = undefined;
+    for (const go of waiting) go();
+  }
 
   constructor(initial: readonly PortMapping[] = []) {
     for (const m of initial) this.data.set(storeKey(m), m);
@@ -29,8 +50,18 @@ export class MemoryMappingStore implements MappingStore {
       this.failPuts--;
       return Promise.reject(new Error('disk full (test)'));
     }
-    this.puts++;
-    this.data.set(storeKey(mapping), mapping);
+    const write = (): void => {
+      this.puts++;
+      this.data.set(storeKey(mapping), mapping);
+    };
+    if (this.held) {
+      const held = this.held;
+      return new Promise((resolve) => held.push(() => {
+        write();
+        resolve();
+      }));
+    }
+    write();
     return Promise.resolve();
   }
 
