@@ -14,19 +14,10 @@
 import { isDottedQuad } from './action-arguments.js';
 import type { ActionFailure } from './faults.js';
 import { actionFailure } from './faults.js';
-import type { MappingProtocol, PortMapping } from './types.js';
+import type { PortMapping } from './types.js';
 
 /** What an AddPortMapping asks for, arguments already validated. */
-export interface PortMappingRequest {
-  readonly remoteHost: string;
-  readonly externalPort: number;
-  readonly protocol: MappingProtocol;
-  readonly internalPort: number;
-  readonly internalClient: string;
-  readonly enabled: boolean;
-  readonly description: string;
-  readonly leaseSeconds: number;
-}
+export type PortMappingRequest = Omit<PortMapping, 'expiresAtMs'>;
 
 export type AddDecision =
   | { readonly ok: true; readonly kind: 'create' }

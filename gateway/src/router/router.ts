@@ -78,6 +78,7 @@ export class Router {
   private rx: FrameBatch | null = null;
   private rxIndex = 0;
   private readonly scratchUsed = [0, 0, 0];
+  private wallMs = 0;
   private icmpTokens = 100;
   private icmpRefillMs = 0;
 
@@ -127,11 +128,12 @@ export class Router {
       const off = rx.offsets[i]!;
       const len = rx.lengths[i]!;
       this.rxIndex = i;
-      if (tap) tap.write(rx.buffer, off, len, Date.now());
+      if (tap) tap.write(rx.buffer, off, len, this.wallMs);
       this.frame(port, rx.buffer, off, len, nowMs);
     }
     this.flush(rx.buffer);
     this.rx = null;
+    this.wallMs = 0;
   }
 
   /** Periodic work: ARP retries for frames still waiting. */
@@ -157,14 +159,14 @@ export class Router {
       const tap = this.taps[p];
       const f = this.fwd[p]!;
       if (f.count > 0 && rxBuf) {
-        if (tap) for (let i = 0; i < f.count; i++) tap.write(rxBuf, f.offsets[i]!, f.lengths[i]!, Date.now());
+        if (tap) for (let i = 0; i < f.count; i++) tap.write(rxBuf, f.offsets[i]!, f.lengths[i]!, this.wallMs || Date.now());
         f.buffer = rxBuf;
         link.writeBatch(f);
       }
       f.count = 0;
       const g = this.gen[p]!;
       if (g.count > 0) {
-        if (tap) for (let i = 0; i < g.count; i++) tap.write(this.scratch[p]!, g.offsets[i]!, g.lengths[i]!, Date.now());
+        if (tap) for (let i = 0; i < g.count; i++) tap.write(this.scratch[p]!, g.offsets[i]!, g.lengths[i]!, this.wallMs || Date.now());
         link.writeBatch(g);
       }
       g.count = 0;
