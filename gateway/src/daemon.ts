@@ -18,6 +18,7 @@ import { DhcpServer, type DhcpLease } from './dhcp/dhcp-server.js';
 import { startAdminServer, type AdminServer } from './admin/admin-api.js';
 import { PcapWriter } from './capture/pcap-writer.js';
 import { createLogger, type Logger } from './log.js';
+import { startIgdRuntime, type IgdRuntime } from './igd/igd-runtime.js';
 
 /** A stable, locally administered MAC derived from a name (so hosts' ARP caches survive restarts). */
 export function derivedMac(name: string): Uint8Array {
@@ -63,6 +64,8 @@ function leaseFile(stateDir: string, log: Logger) {
 export interface RunningDaemon {
   readonly router: Router;
   readonly table: NatTable;
+  /** The IGD control plane; null with `igd.enabled: false`. */
+  readonly igd: IgdRuntime | null;
   stop(): Promise<void>;
 }
 
@@ -130,14 +133,29 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   const now = (): number => performance.now() - t0;
   router.start(now);
 
+  let igd: IgdRuntime | null = null;
   const timer = setInterval(() => {
     const ms = now();
     const gone = table.expire(ms);
     if (gone.length) log.debug('flows expired', { count: gone.length });
     dhcp?.expire(Date.now());
     router.tick(ms);
+    igd?.tick();
   }, 1000);
   closers.push(() => clearInterval(timer));
+
+  if (config.igd.enabled) {
+    try {
+      igd = await startIgdRuntime(config, {
+        table, lanAddr, wanAddr: () => router.addrs.wanAddr, wanCounters: () => links[1]!.counters, natNow: now, log,
+      });
+    } catch (e) {
+      for (const c of closers.reverse()) await c();
+      throw e;
+    }
+    const running = igd;
+    closers.push(() => running.stop());
+  }
 
   let admin: AdminServer | null = null;
   if (config.admin) {
@@ -148,17 +166,21 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
         nat: { mapping: nat.config.mapping, filtering: nat.config.filtering, portAllocation: nat.config.portAllocation, hairpinning: nat.config.hairpinning },
         dhcpLeases: dhcp?.leases().map((l) => ({ mac: l.mac, address: ipv4ToString(l.addr), expiresAt: new Date(l.expiresAtMs).toISOString(), offered: l.offered })) ?? [],
         ...router.status(),
+        igd: igd?.status() ?? null,
       }),
       flows: (limit) => table.snapshot(limit).map((f) => ({
         protocol: f.protocol === 6 ? 'tcp' : f.protocol === 17 ? 'udp' : 'icmp',
         internal: `${ipv4ToString(f.internalAddr)}:${f.internalPort}`, external: `${ipv4ToString(f.externalAddr)}:${f.externalPort}`,
         remote: `${ipv4ToString(f.remoteAddr)}:${f.remotePort}`, expiresInMs: Math.round(f.expiresMs - now()), ...(f.tcpState ? { tcpState: f.tcpState } : {}),
       })),
-      mappings: () => table.listPortMappings().map((m) => ({ ...m, remoteHost: m.remoteHost ? ipv4ToString(m.remoteHost) : '', internalClient: ipv4ToString(m.internalClient) })),
+      mappings: () => igd
+        ? igd.igd.listMappings().map((m) => ({ ...m, expiresAt: m.expiresAtMs ? new Date(m.expiresAtMs).toISOString() : null }))
+        : table.listPortMappings().map((m) => ({ ...m, remoteHost: m.remoteHost ? ipv4ToString(m.remoteHost) : '', internalClient: ipv4ToString(m.internalClient) })),
       setWan: async (c) => {
         const addr = parseIpv4(c.address)!;
         const gw = c.gateway ? parseIpv4(c.gateway)! : router.addrs.wanGateway;
         router.setWan(addr, c.prefixLength, gw);
+        igd?.externalAddressChanged();
         log.info('wan address changed', { address: `${c.address}/${c.prefixLength}`, gateway: ipv4ToString(gw) });
       },
     });
@@ -172,7 +194,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   });
 
   return {
-    router, table,
+    router, table, igd,
     stop: async () => {
       for (const c of closers.reverse()) await c();
     },

@@ -1,7 +1,7 @@
 /**
  * @openigd/gateway — the daemon: links, router, DHCP, config, CLI, lab.
  */
-export { labUp, labDown, labRecord, LAB_DEFAULT_DIR, LAB_DEFAULT_PREFIX, type LabOptions, type LabRecord } from './lab/lab.js';
+export { labUp, labDown, labRecord, labRestartDaemon, LAB_DEFAULT_DIR, LAB_DEFAULT_PREFIX, type LabOptions, type LabRecord } from './lab/lab.js';
 export { loadConfig, parseConfig, checkConfig, ConfigError, CONFIG_SCHEMA, type GatewayConfig } from './config/config.js';
 export { startDaemon, runDaemon, type RunningDaemon } from './daemon.js';
 export { Router, PORT, type RouterAddresses } from './router/router.js';

@@ -89,6 +89,7 @@ export const CONFIG_SCHEMA = {
         friendlyName: { type: 'string', maxLength: 64 },
         notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
         maxMappings: { type: 'integer', minimum: 1, maximum: 65_535 },
+        secureMode: { type: 'boolean' },
       },
     },
     log: {
@@ -118,7 +119,9 @@ export interface GatewayConfig {
   readonly admin?: { readonly socket: string };
   readonly capture?: { readonly dir: string };
   readonly igd: { readonly enabled: boolean; readonly httpPort: number; readonly friendlyName: string;
-    readonly notifyIntervalSeconds: number; readonly maxMappings: number };
+    readonly notifyIntervalSeconds: number; readonly maxMappings: number;
+    /** Clients may map only their own address (miniupnpd's secure_mode); off by default. */
+    readonly secureMode: boolean };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
 }
 
@@ -201,7 +204,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     local: { tap: string; netns?: string; mac?: string };
     nat?: Record<string, unknown>; offload?: boolean; state: string;
     admin?: { socket: string }; capture?: { dir: string };
-    igd?: { enabled?: boolean; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number };
+    igd?: { enabled?: boolean; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number; secureMode?: boolean };
     log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
   };
   const raw = data as Raw;
@@ -264,7 +267,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     igd: {
       enabled: raw.igd?.enabled ?? true, httpPort: raw.igd?.httpPort ?? 5000,
       friendlyName: raw.igd?.friendlyName ?? 'OpenIGD', notifyIntervalSeconds: raw.igd?.notifyIntervalSeconds ?? 600,
-      maxMappings: raw.igd?.maxMappings ?? 4096,
+      maxMappings: raw.igd?.maxMappings ?? 4096, secureMode: raw.igd?.secureMode ?? false,
     },
     log: { level: raw.log?.level ?? 'info' },
   };

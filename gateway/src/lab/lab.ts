@@ -79,6 +79,38 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Starts the daemon in the gateway namespace and wires its TAPs into the lab (the LAN TAP
+ * onto the bridge, the next hop's address on the WAN TAP); resolves with its pid once it
+ * logs that it runs. `spawned` records the pid at once, so a failure is still cleaned up.
+ */
+async function spawnDaemon(dir: string, ns: LabRecord['namespaces'], configPath: string, wanGateway: string,
+  log: (line: string) => void, spawned: (pid: number) => Promise<void>): Promise<number> {
+  const logPath = join(dir, 'openigd.log');
+  const logFile = await open(logPath, 'a');
+  const logStart = (await logFile.stat()).size;
+  const child = spawn('ip', ['netns', 'exec', ns.gw, process.execPath, CLI, 'run', '--config', configPath], {
+    detached: true, stdio: ['ignore', logFile.fd, logFile.fd],
+  });
+  child.unref();
+  await logFile.close();
+  const pid = child.pid ?? 0;
+  await spawned(pid);
+  log(`daemon started (pid ${pid}), log ${logPath}`);
+  const alive = () => pidAlive(pid);
+  const tapIn = (n: string, dev: string) => async () => (await ip(n, '-o', 'link', 'show').catch(() => '')).includes(` ${dev}:`);
+  await waitFor('the LAN and WAN TAPs', async () => (await tapIn(ns.lan, 'oi-lan0')()) && (await tapIn(ns.inet, 'oi-wan0')()), 15_000, alive);
+  await ip(ns.lan, 'link', 'set', 'oi-lan0', 'master', 'br0', 'up');
+  await ip(ns.inet, 'addr', 'add', `${wanGateway}/24`, 'dev', 'oi-wan0');
+  await ip(ns.inet, 'link', 'set', 'oi-wan0', 'up');
+  const running = async (): Promise<boolean> => {
+    const text = await readFile(logPath, 'utf8').catch(() => '');
+    return text.slice(logStart).includes('"msg":"openigd running"');
+  };
+  await waitFor('the daemon to report it runs', running, 15_000, alive);
+  return pid;
+}
+
 /** Builds the lab and starts the daemon in it. Tears down a previous lab of the same prefix first. */
 export async function labUp(opts: LabOptions): Promise<LabRecord> {
   const log = opts.log ?? (() => {});
@@ -129,20 +161,9 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
     ].join('\n') + '\n';
     await writeFile(configPath, config);
 
-    const logFile = await open(join(dir, 'openigd.log'), 'a');
-    const child = spawn('ip', ['netns', 'exec', ns.gw, process.execPath, CLI, 'run', '--config', configPath], {
-      detached: true, stdio: ['ignore', logFile.fd, logFile.fd],
+    const pid = await spawnDaemon(dir, ns, configPath, wanGateway, log, async (daemonPid) => {
+      await writeFile(join(dir, 'lab.json'), JSON.stringify({ ...partial, daemonPid }));
     });
-    child.unref();
-    await logFile.close();
-    const pid = child.pid ?? 0;
-    await writeFile(join(dir, 'lab.json'), JSON.stringify({ ...partial, daemonPid: pid }));
-    log(`daemon started (pid ${pid}), log ${join(dir, 'openigd.log')}`);
-    const tapIn = (n: string, dev: string) => async () => (await ip(n, '-o', 'link', 'show').catch(() => '')).includes(` ${dev}:`);
-    await waitFor('the LAN and WAN TAPs', async () => (await tapIn(ns.lan, 'oi-lan0')()) && (await tapIn(ns.inet, 'oi-wan0')()), 15_000, () => pidAlive(pid));
-    await ip(ns.lan, 'link', 'set', 'oi-lan0', 'master', 'br0', 'up');
-    await ip(ns.inet, 'addr', 'add', `${wanGateway}/24`, 'dev', 'oi-wan0');
-    await ip(ns.inet, 'link', 'set', 'oi-wan0', 'up');
 
     const hostAddresses: Record<string, string> = {};
     if (opts.dhcp !== false) {
@@ -185,6 +206,28 @@ export async function labDown(prefix: string, baseDir: string): Promise<void> {
   const existing = new Set(await listNetns());
   for (const n of Object.values(ns)) if (existing.has(n)) await run('ip', ['netns', 'delete', n]);
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Stops the lab's daemon with `signal` (SIGTERM: a clean stop; SIGKILL: a crash) and
+ * starts it again with the same config and state, as a restart of the gateway would.
+ */
+export async function labRestartDaemon(prefix: string, baseDir: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
+  log: (line: string) => void = () => {}): Promise<LabRecord> {
+  const rec = await labRecord(prefix, baseDir);
+  if (!rec) throw new Error(`lab ${prefix}: not up`);
+  if (rec.daemonPid > 0 && pidAlive(rec.daemonPid)) {
+    process.kill(rec.daemonPid, signal);
+    for (let i = 0; i < 200 && pidAlive(rec.daemonPid); i++) await new Promise((r) => setTimeout(r, 50));
+    if (pidAlive(rec.daemonPid)) throw new Error(`lab ${prefix}: daemon ${rec.daemonPid} did not stop on ${signal}`);
+  }
+  const recordPath = join(rec.dir, 'lab.json');
+  let next: LabRecord = { ...rec, daemonPid: 0 };
+  await spawnDaemon(rec.dir, rec.namespaces, rec.configPath, rec.wanGateway, log, async (pid) => {
+    next = { ...rec, daemonPid: pid };
+    await writeFile(recordPath, JSON.stringify(next, null, 2));
+  });
+  return next;
 }
 
 /** Reads the record of a running lab, or null. */

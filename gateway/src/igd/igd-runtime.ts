@@ -1,0 +1,165 @@
+/**
+ * The IGD control plane inside the daemon: device identity and mapping store in the
+ * state directory, the Igd replayed into the NAT, the HTTP server (descriptions, SOAP,
+ * GENA, the status page) and SSDP, all on the gateway's LAN address — which lives on
+ * the local port's kernel side, so only LAN hosts reach them.
+ *
+ * Start order matters: identity (BOOTID) before SSDP; the store is loaded and replayed
+ * before the HTTP server accepts a request; SSDP announces only once the description
+ * it points at is served. Stop order is the reverse, with ssdp:byebye first.
+ */
+import { createHash } from 'node:crypto';
+import type { Request, Response } from 'express';
+import {
+  FileMappingStore, Igd, SsdpAdvertiser, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
+  ssdpServerString, startDeviceIdentity, startIgdHttpServer, IGD_SERVICE_KEYS,
+  type IgdHttpServer, type IgdStats, type GenaStats, type SsdpCounters, type PortMapping,
+} from '@openigd/igd-service';
+import type { NatTable } from '@openigd/nat-table';
+import type { GatewayConfig } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { LinkCounters } from '../link/link.js';
+import { NatPortMappingBackend } from './nat-backend.js';
+
+export interface IgdRuntimeParts {
+  readonly table: NatTable;
+  readonly lanAddr: number;
+  readonly wanAddr: () => number;
+  readonly wanCounters: () => LinkCounters;
+  /** The NAT table's clock, ms. */
+  readonly natNow: () => number;
+  readonly log: Logger;
+}
+
+export interface IgdRuntime {
+  readonly igd: Igd;
+  readonly backend: NatPortMappingBackend;
+  readonly http: IgdHttpServer;
+  readonly rootUuid: string;
+  /** Called every second by the daemon: ends leases that ran out. */
+  tick(): void;
+  /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */
+  externalAddressChanged(): void;
+  status(): { url: string; descriptionUrl: string; rootUuid: string; bootId: number; configId: number;
+    stats: IgdStats; ssdp: SsdpCounters; gena: GenaStats };
+  stop(): Promise<void>;
+}
+
+/** What the description documents say, digested: CONFIGID changes when it does (UDA 1.1). */
+function configFingerprint(friendlyName: string): string {
+  const h = createHash('sha256');
+  h.update(buildRootDescription('00000000-0000-0000-0000-000000000000', resolveDeviceInfo({ friendlyName })));
+  for (const s of IGD_SERVICE_KEYS) h.update(buildScpd(s));
+  return h.digest('hex').slice(0, 32);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The presentation page: what the gateway is and which mappings it holds, read-only. */
+function statusPage(friendlyName: string, igd: Igd, now: number): string {
+  const rows = igd.listMappings().map((m: PortMapping) => {
+    const lease = m.expiresAtMs === 0 ? 'static' : `${Math.max(0, Math.round((m.expiresAtMs - now) / 1000))} s`;
+    return `<tr><td>${m.protocol}</td><td>${m.externalPort}</td><td>${escapeHtml(m.remoteHost || '*')}</td>`
+      + `<td>${escapeHtml(m.internalClient)}:${m.internalPort}</td><td>${m.enabled ? 'yes' : 'no'}</td>`
+      + `<td>${lease}</td><td>${escapeHtml(m.description)}</td></tr>`;
+  }).join('\n');
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>${escapeHtml(friendlyName)}</title></head>
+<body><h1>${escapeHtml(friendlyName)}</h1>
+<p>External address: ${escapeHtml(igd.externalAddress() || 'none')} (${igd.connectionStatus()})</p>
+<h2>Port mappings (${igd.mappingCount()})</h2>
+<table border="1"><tr><th>Protocol</th><th>External port</th><th>Remote host</th><th>Internal client</th><th>Enabled</th><th>Lease</th><th>Description</th></tr>
+${rows}
+</table></body></html>
+`;
+}
+
+export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimeParts): Promise<IgdRuntime> {
+  const { log } = parts;
+  const lanAddress = config.lan.address.address;
+  const identity = await startDeviceIdentity({ directory: config.state, configFingerprint: configFingerprint(config.igd.friendlyName) });
+  const store = new FileMappingStore({ directory: config.state });
+  const backend = new NatPortMappingBackend(parts.table, {
+    lanAddr: parts.lanAddr, lanPrefixLength: config.lan.address.prefixLength,
+    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters, now: parts.natNow,
+  });
+  const igd = new Igd({
+    rootUuid: identity.rootUuid,
+    policy: { maxMappings: config.igd.maxMappings, clientsMapOnlyThemselves: config.igd.secureMode },
+  }, { store, backend });
+  const closers: (() => Promise<void> | void)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.error('igd: error while stopping', { error: String(e) });
+      }
+    }
+  };
+  closers.push(() => store.close());
+  try {
+    // A corrupt or unreadable store rejects here and stops the daemon: never run on a guess.
+    const report = await igd.start();
+    closers.push(() => igd.close());
+    log.info('igd: mappings replayed', { replayed: report.replayed, expired: report.expired, refused: report.refused.length });
+    for (const r of report.refused) {
+      log.warn('igd: stored mapping not forwarding', { protocol: r.mapping.protocol, externalPort: r.mapping.externalPort, reason: r.reason });
+    }
+
+    const server = ssdpServerString();
+    const http = await startIgdHttpServer({
+      host: lanAddress, port: config.igd.httpPort, rootUuid: identity.rootUuid, server,
+      deviceInfo: { friendlyName: config.igd.friendlyName, serialNumber: identity.rootUuid.slice(0, 8) },
+    }, {
+      igd,
+      onAction: (r) => {
+        if (r.ok) log.debug('igd: action', { service: r.service, action: r.action, client: r.client });
+        else log.info('igd: action failed', { service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null });
+      },
+      mount: (app) => {
+        app.get('/', (_req: Request, res: Response) => {
+          res.type('html').send(statusPage(config.igd.friendlyName, igd, Date.now()));
+        });
+      },
+    });
+    closers.push(() => http.close());
+
+    const notifyIntervalMs = config.igd.notifyIntervalSeconds * 1000;
+    const ssdp = new SsdpAdvertiser({
+      lanAddress, lanPrefixLength: config.lan.address.prefixLength, location: http.descriptionUrl,
+      devices: igdAdvertisedDevices(identity.rootUuid), server, bootId: identity.bootId, configId: identity.configId,
+      // max-age must exceed twice the announce period (UDA 1.1 §1.1.2) and be at least 1800 s.
+      maxAgeSeconds: Math.max(1800, config.igd.notifyIntervalSeconds * 3), notifyIntervalMs,
+    });
+    await ssdp.start();
+    closers.push(() => ssdp.stop());
+
+    let expiring = false;
+    log.info('igd running', { description: http.descriptionUrl, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
+    return {
+      igd, backend, http, rootUuid: identity.rootUuid,
+      tick: () => {
+        const next = igd.nextExpiryMs();
+        if (expiring || next === undefined || next > Date.now()) return;
+        expiring = true;
+        void igd.expire().then((gone) => {
+          if (gone.length) log.info('igd: leases ended', { count: gone.length });
+        }, (e: unknown) => log.error('igd: expiry failed', { error: String(e) })).finally(() => {
+          expiring = false;
+        });
+      },
+      externalAddressChanged: () => backend.externalAddressChanged(),
+      status: () => ({
+        url: http.url, descriptionUrl: http.descriptionUrl, rootUuid: identity.rootUuid, bootId: identity.bootId,
+        configId: identity.configId, stats: igd.stats(), ssdp: ssdp.counters(), gena: http.gena.stats(),
+      }),
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

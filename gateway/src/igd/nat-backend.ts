@@ -1,0 +1,88 @@
+/**
+ * igd-service's PortMappingBackend over nat-table: what the IGD decides lands in the
+ * NAT's port-mapping index that the packet path reads (miniupnpd's commonrdr.h idea,
+ * one small API). Leases are the IGD's to expire (on the wall clock, as stored): the NAT
+ * holds every mapping as static and loses it when the IGD calls `remove`.
+ */
+import { ipv4ToString, parseIpv4, type NatTable } from '@openigd/nat-table';
+import type { MappingKey, PortMapping, PortMappingBackend, WanCounters } from '@openigd/igd-service';
+import type { LinkCounters } from '../link/link.js';
+
+export interface NatBackendOptions {
+  /** The gateway's LAN address and prefix: internal clients must be inside that subnet. */
+  readonly lanAddr: number;
+  readonly lanPrefixLength: number;
+  /** The WAN link's counters (U16: the real ones). */
+  readonly wanCounters: () => LinkCounters;
+  /** The current WAN address (u32), 0 while there is none. */
+  readonly wanAddr: () => number;
+  /** The NAT table's clock, ms. */
+  readonly now: () => number;
+}
+
+const PROTOCOL = { TCP: 6, UDP: 17 } as const;
+
+function prefixMask(length: number): number {
+  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+}
+
+export class NatPortMappingBackend implements PortMappingBackend {
+  private readonly listeners = new Set<(address: string) => void>();
+  private readonly lanMask: number;
+  private readonly lanNet: number;
+
+  constructor(private readonly table: NatTable, private readonly options: NatBackendOptions) {
+    this.lanMask = prefixMask(options.lanPrefixLength);
+    this.lanNet = (options.lanAddr & this.lanMask) >>> 0;
+  }
+
+  apply(mapping: PortMapping): { ok: true } | { ok: false; reason: 'port-in-use' | 'invalid' } {
+    const internalClient = parseIpv4(mapping.internalClient);
+    const remoteHost = mapping.remoteHost === '' ? 0 : parseIpv4(mapping.remoteHost);
+    if (internalClient === null || remoteHost === null) return { ok: false, reason: 'invalid' };
+    // Only hosts of the LAN (its broadcast address included, and the gateway itself):
+    // the network address, and anything beyond the LAN, would forward into nowhere.
+    if (((internalClient & this.lanMask) >>> 0) !== this.lanNet || internalClient === this.lanNet) {
+      return { ok: false, reason: 'invalid' };
+    }
+    const r = this.table.addPortMapping({
+      protocol: PROTOCOL[mapping.protocol], externalPort: mapping.externalPort, remoteHost, internalClient,
+      internalPort: mapping.internalPort, enabled: mapping.enabled, leaseExpiresMs: 0, description: mapping.description,
+    }, this.options.now());
+    if (r.ok) return { ok: true };
+    return { ok: false, reason: r.reason === 'conflict' ? 'port-in-use' : 'invalid' };
+  }
+
+  remove(key: MappingKey): void {
+    const remoteHost = key.remoteHost === '' ? 0 : parseIpv4(key.remoteHost);
+    if (remoteHost === null) return;
+    this.table.removePortMapping(PROTOCOL[key.protocol], key.externalPort, remoteHost);
+  }
+
+  externalAddress(): string {
+    const a = this.options.wanAddr();
+    return a === 0 ? '' : ipv4ToString(a);
+  }
+
+  counters(): WanCounters {
+    const c = this.options.wanCounters();
+    return { bytesSent: c.txBytes, bytesReceived: c.rxBytes, packetsSent: c.txFrames, packetsReceived: c.rxFrames };
+  }
+
+  linkUp(): boolean {
+    return true;
+  }
+
+  onExternalAddressChange(listener: (address: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Tells the listeners (the IGD: evented ExternalIPAddress) that the WAN address changed. */
+  externalAddressChanged(): void {
+    const address = this.externalAddress();
+    for (const l of [...this.listeners]) l(address);
+  }
+}
