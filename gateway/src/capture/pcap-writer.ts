@@ -4,11 +4,21 @@
  * one synchronous write per batch (or when the chunk fills), so capture costs a copy
  * and no allocation per frame. A write error stops the capture and is reported once;
  * it never stops forwarding.
+ *
+ * A frame whose L4 checksum is offloaded (`FrameFlag.csumPartial`: the field holds only
+ * the pseudo-header sum) is recorded with that checksum completed, as the device that
+ * puts it on a wire would complete it, so a capture shows what the peer receives. The
+ * completion is made in the copy in the chunk; the caller's frame (which is forwarded
+ * with its partial checksum) is never written to. GSO super-frames are recorded whole,
+ * as `tcpdump` on an interface with TSO shows them.
  */
 import { openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { FrameFlag, onesComplementSum } from '../link/index.js';
 
 const LINKTYPE_ETHERNET = 1;
 const CHUNK_BYTES = 1 << 20;
+/** Where the checksum field sits in a UDP header (TCP's is at 16). */
+const UDP_CHECKSUM_OFFSET = 6;
 
 export class PcapWriter {
   private fd: number;
@@ -31,10 +41,16 @@ export class PcapWriter {
     writeSync(this.fd, new Uint8Array(h.buffer));
   }
 
-  /** Records one frame seen at `nowMs` (wall clock). The bytes are copied; the caller keeps its buffer. */
-  write(frame: Uint8Array, offset: number, length: number, nowMs: number): void {
+  /**
+   * Records the frame `frame[offset, offset + length)` seen at `nowMs` (wall clock, ms).
+   * `flags`, `csumStart` and `csumOffset` are the frame's offload metadata as in a
+   * FrameBatch (csumStart from the start of the frame, csumOffset from csumStart): with
+   * `FrameFlag.csumPartial` the recorded copy gets the completed checksum. The bytes are
+   * copied and the caller's buffer is only read.
+   */
+  write(frame: Uint8Array, offset: number, length: number, nowMs: number, flags = 0, csumStart = 0, csumOffset = 0): void {
     if (this.failed) return;
-    const caplen = Math.min(length, this.snapLength);
+    const caplen = Math.min(length, this.snapLength, CHUNK_BYTES - 16);
     if (this.used + 16 + caplen > CHUNK_BYTES) this.flush();
     const sec = Math.floor(nowMs / 1000);
     const usec = Math.floor((nowMs - sec * 1000) * 1000);
@@ -43,8 +59,26 @@ export class PcapWriter {
     this.view.setUint32(this.used + 8, caplen, true);
     this.view.setUint32(this.used + 12, length, true);
     this.chunk.set(frame.subarray(offset, offset + caplen), this.used + 16);
+    if ((flags & FrameFlag.csumPartial) !== 0) this.completeChecksum(frame, offset, length, caplen, csumStart, csumOffset);
     this.used += 16 + caplen;
     this.frames++;
+  }
+
+  /**
+   * Completes the partial checksum of the frame just copied (at `used + 16`): the sum
+   * runs over the caller's frame, all `length` bytes of it from `csumStart`, the field
+   * counted as it stands (the pseudo-header sum), so a frame cut short by the snap
+   * length still gets its right checksum. A UDP result of 0 is written 0xffff (RFC 768).
+   * A range that does not fit the frame leaves the copy as it is.
+   */
+  private completeChecksum(frame: Uint8Array, offset: number, length: number, caplen: number, csumStart: number, csumOffset: number): void {
+    const field = csumStart + csumOffset;
+    if (csumStart < 0 || csumOffset < 0 || field + 2 > length) return;
+    let csum = ~onesComplementSum(frame, offset + csumStart, offset + length) & 0xffff;
+    if (csum === 0 && csumOffset === UDP_CHECKSUM_OFFSET) csum = 0xffff;
+    const at = this.used + 16 + field;
+    if (field < caplen) this.chunk[at] = csum >> 8;
+    if (field + 1 < caplen) this.chunk[at + 1] = csum & 0xff;
   }
 
   /** Writes out what is buffered; call after each batch. */

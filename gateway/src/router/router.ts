@@ -24,7 +24,9 @@ import {
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
   isMulticast,
 } from '@openigd/nat-table';
-import { BATCH_SLOTS, SLOT_SIZE, FrameFlag, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link } from '../link/index.js';
+import {
+  BATCH_SLOTS, SLOT_SIZE, FrameFlag, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
+} from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp } from '../dhcp/dhcp-message.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
@@ -49,11 +51,22 @@ export interface RouterAddresses {
 
 /** Something that records frames (pcap capture); called per frame, flushed per batch. */
 export interface FrameTap {
-  write(buf: Uint8Array, offset: number, length: number, nowMs: number): void;
+  /**
+   * Records `buf[offset, offset + length)` seen at `nowMs` (wall clock). `flags`,
+   * `csumStart`, `csumOffset` are the frame's offload metadata (see FrameBatch): a
+   * frame with `FrameFlag.csumPartial` carries a partial L4 checksum that the tap may
+   * complete in its own copy. The tap only reads `buf`: the frame is forwarded as it is.
+   */
+  write(buf: Uint8Array, offset: number, length: number, nowMs: number, flags: number, csumStart: number, csumOffset: number): void;
   flush(): void;
 }
 
 export type DropCounters = Record<string, number>;
+
+/** Hands frame `i` of `batch`, with its offload metadata, to a capture. */
+function tapFrame(tap: FrameTap, batch: FrameBatch, i: number, nowMs: number): void {
+  tap.write(batch.buffer, batch.offsets[i]!, batch.lengths[i]!, nowMs, batch.flags[i]!, batch.csumStart[i]!, batch.csumOffset[i]!);
+}
 
 function mask(prefixLength: number): number {
   return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
@@ -78,7 +91,9 @@ export class Router {
   private rx: FrameBatch | null = null;
   private rxIndex = 0;
   private readonly scratchUsed = [0, 0, 0];
+  /** Wall clock (ms) of the batch in hand, for capture stamps; 0 between batches or without captures. */
   private wallMs = 0;
+  private readonly capturing: boolean;
   private icmpTokens = 100;
   private icmpRefillMs = 0;
 
@@ -90,6 +105,7 @@ export class Router {
     private readonly taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
   ) {
     this.translator = new Translator(table);
+    this.capturing = taps.some((t) => t !== null);
   }
 
   /** Starts reading all three links; `now` gives the router's monotonic ms clock. */
@@ -124,12 +140,12 @@ export class Router {
   handle(port: PortId, rx: FrameBatch, nowMs: number): void {
     const tap = this.taps[port];
     this.rx = rx;
+    // One wall-clock read per batch, for the capture stamps (and none without captures).
+    this.wallMs = this.capturing ? Date.now() : 0;
+    if (tap) for (let i = 0; i < rx.count; i++) tapFrame(tap, rx, i, this.wallMs);
     for (let i = 0; i < rx.count; i++) {
-      const off = rx.offsets[i]!;
-      const len = rx.lengths[i]!;
       this.rxIndex = i;
-      if (tap) tap.write(rx.buffer, off, len, this.wallMs);
-      this.frame(port, rx.buffer, off, len, nowMs);
+      this.frame(port, rx.buffer, rx.offsets[i]!, rx.lengths[i]!, nowMs);
     }
     this.flush(rx.buffer);
     this.rx = null;
@@ -159,14 +175,14 @@ export class Router {
       const tap = this.taps[p];
       const f = this.fwd[p]!;
       if (f.count > 0 && rxBuf) {
-        if (tap) for (let i = 0; i < f.count; i++) tap.write(rxBuf, f.offsets[i]!, f.lengths[i]!, this.wallMs || Date.now());
         f.buffer = rxBuf;
+        if (tap) for (let i = 0; i < f.count; i++) tapFrame(tap, f, i, this.wallMs || Date.now());
         link.writeBatch(f);
       }
       f.count = 0;
       const g = this.gen[p]!;
       if (g.count > 0) {
-        if (tap) for (let i = 0; i < g.count; i++) tap.write(this.scratch[p]!, g.offsets[i]!, g.lengths[i]!, this.wallMs || Date.now());
+        if (tap) for (let i = 0; i < g.count; i++) tapFrame(tap, g, i, this.wallMs || Date.now());
         link.writeBatch(g);
       }
       g.count = 0;
@@ -288,6 +304,14 @@ export class Router {
     if (mac) {
       eth.setDst(mac);
       return this.forwardFrame(side, off, len);
+    }
+    // A held frame goes out later as one we made, without offload metadata: a partial
+    // checksum is completed now, and a GSO super-frame is not held (TCP sends it again).
+    const flags = this.frameFlags;
+    if (isGso(flags)) return this.count('arp-pending-gso');
+    if ((flags & FrameFlag.csumPartial) !== 0) {
+      const rx = this.rx!;
+      if (!completeChecksum(buf, off, len, rx.csumStart[this.rxIndex]!, rx.csumOffset[this.rxIndex]!)) return this.count('bad-csum-range');
     }
     if (this.neighbours[side].hold(nextHop, buf.subarray(off, off + len), nowMs)) this.sendArpRequest(side, nextHop);
   }
