@@ -24,6 +24,7 @@
  * Must not: resolve a change before it is on disk, keep a mapping in memory that is not on
  * disk, or touch files other than its own two (and their temp files).
  */
+import { constants as fsConstants } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -87,6 +88,9 @@ interface Pending {
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
+
+/** Appends, created if missing, each write durable before it returns (O_DSYNC). */
+const JOURNAL_OPEN_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_DSYNC;
 
 /** Most changes written by one group commit. */
 const MAX_BATCH_RECORDS = 4096;
@@ -366,8 +370,9 @@ export class FileMappingStore implements MappingStore {
     const batch = this.queue.splice(0, MAX_BATCH_RECORDS);
     const bytes = concat(batch.map((p) => p.line));
     try {
+      // The journal is opened O_DSYNC: a write returns once its data is on stable storage,
+      // as write + fdatasync would, in one trip through the thread pool instead of two.
       await writeAll(handle, bytes);
-      await handle.datasync();
     } catch (cause) {
       const error = new StoreIoError(this.journalPath, 'append', { cause });
       this.stop(error);
@@ -451,7 +456,7 @@ export class FileMappingStore implements MappingStore {
 
   private async openJournal(): Promise<FileHandle> {
     try {
-      return await open(this.journalPath, 'a', 0o600);
+      return await open(this.journalPath, JOURNAL_OPEN_FLAGS, 0o600);
     } catch (cause) {
       throw new StoreIoError(this.journalPath, 'open', { cause });
     }

@@ -12,6 +12,8 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
@@ -20,6 +22,7 @@ import { admin } from '../lib/admin.js';
 
 const DIR = '/run/openigd-lab';
 const PROBE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'port-probe.py');
+const CLI = join(dirname(createRequire(import.meta.url).resolve('@openigd/gateway')), 'cli.js');
 const WAN_IP_CONNECTION = 'urn:schemas-upnp-org:service:WANIPConnection:1';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
@@ -166,5 +169,34 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     await probe('tcp', '203.0.113.7', 18080, 8080, { expect: true });
     await probe('udp', '203.0.113.7', 19090, 9090, { expect: true });
     await events.stop();
+  });
+
+  test('a corrupt mapping store stops the daemon with a clear message and is left untouched (U14)', async () => {
+    const journal = join(lab.dir, 'state', 'mappings.journal');
+    const good = await readFile(journal, 'utf8');
+    const lines = good.split('\n');
+    assert.ok(lines.length > 10, 'the journal holds the earlier mappings');
+    // Flip one digit inside the fifth record: its checksum no longer matches.
+    lines[4] = lines[4]!.replace(/"externalPort":(\d)/, (_m, d: string) => `"externalPort":${(Number(d) + 1) % 10}`);
+    const bad = lines.join('\n');
+    assert.notEqual(bad, good);
+    process.kill(lab.daemonPid, 'SIGTERM');
+    await until('the daemon to stop', async () => {
+      try {
+        process.kill(lab.daemonPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000);
+    await writeFile(journal, bad);
+    const r = await sh(lab.namespaces.gw, process.execPath, [CLI, 'run', '--config', lab.configPath], 30_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /mappings\.journal line 5 is corrupt: checksum mismatch; it was left untouched \(ERR_STORE_CORRUPT\)/);
+    assert.equal(await readFile(journal, 'utf8'), bad, 'the store was not rewritten');
+    // Put back, the gateway comes up with every mapping.
+    await writeFile(journal, good);
+    lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
+    assert.ok(parseUpnpcList(await upnpc('-l')).some((m) => m.externalPort === 18080));
   });
 });
