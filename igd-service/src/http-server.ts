@@ -115,6 +115,47 @@ function firstHeader(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * Reads a control request's body, at most `limit` bytes (413 beyond, decided by
+ * Content-Length before reading when it is given); a compressed body is refused (415).
+ * A small reader of our own: body-parser cost a sixth of a request's CPU time here.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<{ ok: true; body: Uint8Array } | { ok: false; status: number }> {
+  const encoding = firstHeader(req, 'content-encoding');
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return Promise.resolve({ ok: false, status: 415 });
+  const declared = firstHeader(req, 'content-length');
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    return Promise.resolve({ ok: false, status: 413 });
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (result: { ok: true; body: Uint8Array } | { ok: false; status: number }): void => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+      if (!result.ok) req.resume();
+      resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) finish({ ok: false, status: 413 });
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+    const onError = (): void => finish({ ok: false, status: 400 });
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
+  });
+}
+
 /** Starts the server; resolves once it listens. Rejects when the address cannot be bound. */
 export async function startIgdHttpServer(options: IgdHttpServerOptions, components: IgdHttpServerComponents): Promise<IgdHttpServer> {
   const { igd } = components;
@@ -131,6 +172,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     }
   };
 
+  const bodyLimit = options.bodyLimitBytes ?? 16 * 1024;
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -142,33 +184,36 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     const scpd = buildScpd(service);
     app.get(declaration.scpdPath, (_req, res) => writeUpnpXml(res, 200, scpd, server));
 
-    app.post(declaration.controlPath,
-      express.raw({ type: () => true, limit: options.bodyLimitBytes ?? 16 * 1024, inflate: false }),
-      async (req: Request, res: Response) => {
-        const client = stripIpv4MappedPrefix(req.socket.remoteAddress ?? '');
-        const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
-        const parsed = parseSoapRequest(body, firstHeader(req, 'soapaction'));
-        if (!parsed.ok) {
-          if (parsed.kind === 'malformed') {
-            writeEmpty(res, 400, server);
-            report({ service, action: '', client, ok: false, reason: 'malformed', detail: parsed.reason });
-          } else {
-            writeUpnpXml(res, 500, buildSoapFault(UPNP_ERROR.invalidAction), server);
-            report({ service, action: '', client, ok: false, reason: 'invalid-action', code: 401, detail: parsed.reason });
-          }
-          return;
-        }
-        const action = parsed.request.actionName;
-        const result = await dispatchSoapRequest(service, parsed.request, { igd, clientAddress: client });
-        if (result.ok) {
-          writeUpnpXml(res, 200, buildSoapResponse(declaration.serviceType, action, result.outArgs), server);
-          report({ service, action, client, ok: true });
+    app.post(declaration.controlPath, async (req: Request, res: Response) => {
+      const read = await readBody(req, bodyLimit);
+      if (!read.ok) {
+        writeEmpty(res, read.status, server, { Connection: 'close' });
+        return;
+      }
+      const body = read.body;
+      const client = stripIpv4MappedPrefix(req.socket.remoteAddress ?? '');
+      const parsed = parseSoapRequest(body, firstHeader(req, 'soapaction'));
+      if (!parsed.ok) {
+        if (parsed.kind === 'malformed') {
+          writeEmpty(res, 400, server);
+          report({ service, action: '', client, ok: false, reason: 'malformed', detail: parsed.reason });
         } else {
-          const error = upnpErrorFor(result.reason);
-          writeUpnpXml(res, 500, buildSoapFault(error), server);
-          report({ service, action, client, ok: false, reason: result.reason, code: error.code, detail: result.detail });
+          writeUpnpXml(res, 500, buildSoapFault(UPNP_ERROR.invalidAction), server);
+          report({ service, action: '', client, ok: false, reason: 'invalid-action', code: 401, detail: parsed.reason });
         }
-      });
+        return;
+      }
+      const action = parsed.request.actionName;
+      const result = await dispatchSoapRequest(service, parsed.request, { igd, clientAddress: client });
+      if (result.ok) {
+        writeUpnpXml(res, 200, buildSoapResponse(declaration.serviceType, action, result.outArgs), server);
+        report({ service, action, client, ok: true });
+      } else {
+        const error = upnpErrorFor(result.reason);
+        writeUpnpXml(res, 500, buildSoapFault(error), server);
+        report({ service, action, client, ok: false, reason: result.reason, code: error.code, detail: result.detail });
+      }
+    });
     app.all(declaration.controlPath, (_req, res) => writeEmpty(res, 405, server, { Allow: 'POST' }));
 
     app.all(declaration.eventSubPath, (req, res) => {

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UPNP_ERROR } from './faults.js';
-import { buildSoapFault, buildSoapResponse, parseSoapActionHeader, parseSoapRequest } from './soap.js';
+import { SaxesParser } from 'saxes';
+import { buildSoapFault, buildSoapResponse, escapeXmlText, parseSoapActionHeader, parseSoapRequest } from './soap.js';
 import { soapBody } from './test-support.js';
 
 const WANIP = 'urn:schemas-upnp-org:service:WANIPConnection:1';
@@ -137,4 +138,24 @@ test('the UPnP fault, byte for byte', () => {
     + '<detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>718</errorCode>'
     + '<errorDescription>ConflictInMappingEntry</errorDescription></UPnPError></detail>'
     + '</s:Fault></s:Body></s:Envelope>');
+});
+
+test('any text survives a response: an XML parser reads back exactly the value, minus characters XML forbids', () => {
+  // eslint-disable-next-line no-control-regex
+  const forbidden = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (value) => {
+    const xml = buildSoapResponse(WANIP, 'GetSpecificPortMappingEntry', [['NewPortMappingDescription', value]]);
+    const parser = new SaxesParser();
+    let text = '';
+    let inArg = false;
+    parser.on('error', (e) => {
+      throw e;
+    });
+    parser.on('opentag', (t) => { inArg = t.name === 'NewPortMappingDescription'; });
+    parser.on('closetag', () => { inArg = false; });
+    parser.on('text', (t) => { if (inArg) text += t; });
+    parser.write(xml).close();
+    assert.equal(text, value.replace(forbidden, ''));
+    assert.equal(escapeXmlText(value).includes('<'), false);
+  }), { numRuns: 2000 });
 });

@@ -16,7 +16,6 @@
  */
 import type { ServerResponse } from 'node:http';
 import { SaxesParser } from 'saxes';
-import { create } from 'xmlbuilder2';
 import { SOAP_ENCODING_STYLE, SOAP_ENVELOPE_NAMESPACE, UPNP_CONTROL_NAMESPACE } from './declaration.js';
 import type { UpnpError } from './faults.js';
 
@@ -149,29 +148,37 @@ export function parseSoapRequest(body: Uint8Array | string, soapActionHeader: st
   return { ok: true, request: { serviceType: action.uri, actionName: action.local, args, badArgs } };
 }
 
-function envelope(): ReturnType<typeof create> {
-  return create({ version: '1.0' })
-    .ele(SOAP_ENVELOPE_NAMESPACE, 's:Envelope')
-    .att(SOAP_ENVELOPE_NAMESPACE, 's:encodingStyle', SOAP_ENCODING_STYLE)
-    .ele(SOAP_ENVELOPE_NAMESPACE, 's:Body');
+/*
+ * Responses and faults are built as strings: their shape is fixed, and only argument values
+ * (already formatted by the dispatcher) and the service type vary. xmlbuilder2 took a fifth
+ * of a request's CPU time here; these templates give the same bytes (soap.test.ts compares).
+ */
+const ENVELOPE_OPEN = `<?xml version="1.0"?><s:Envelope xmlns:s="${SOAP_ENVELOPE_NAMESPACE}" `
+  + `s:encodingStyle="${SOAP_ENCODING_STYLE}"><s:Body>`;
+const ENVELOPE_CLOSE = '</s:Body></s:Envelope>';
+/** Characters XML 1.0 does not allow at all (§2.2), lone surrogates included: dropped. */
+// eslint-disable-next-line no-control-regex
+const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\r': '&#xD;' };
+
+/** Text (or a double-quoted attribute value) as XML: `&`, `<`, `>`, `"` and CR escaped, invalid characters dropped. */
+export function escapeXmlText(text: string): string {
+  return text.replace(XML_INVALID, '').replace(/[&<>"\r]/g, (c) => XML_ESCAPES[c]!);
 }
 
 /** The response envelope of an action: out arguments (already formatted) in the order given. */
 export function buildSoapResponse(serviceType: string, actionName: string, outArgs: readonly (readonly [string, string])[]): string {
-  const response = envelope().ele(serviceType, `u:${actionName}Response`);
-  for (const [name, value] of outArgs) response.ele(name).txt(value);
-  return response.end({ allowEmptyTags: true });
+  let out = `${ENVELOPE_OPEN}<u:${actionName}Response xmlns:u="${escapeXmlText(serviceType)}">`;
+  for (const [name, value] of outArgs) out += `<${name}>${escapeXmlText(value)}</${name}>`;
+  return `${out}</u:${actionName}Response>${ENVELOPE_CLOSE}`;
 }
 
 /** The UPnP fault envelope for an error (UDA 1.0 §3.2.2). */
 export function buildSoapFault(error: UpnpError): string {
-  const fault = envelope().ele(SOAP_ENVELOPE_NAMESPACE, 's:Fault');
-  fault.ele('faultcode').txt('s:Client');
-  fault.ele('faultstring').txt('UPnPError');
-  fault.ele('detail').ele(UPNP_CONTROL_NAMESPACE, 'UPnPError')
-    .ele('errorCode').txt(String(error.code)).up()
-    .ele('errorDescription').txt(error.description);
-  return fault.end({ allowEmptyTags: true });
+  return `${ENVELOPE_OPEN}<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>`
+    + `<detail><UPnPError xmlns="${UPNP_CONTROL_NAMESPACE}"><errorCode>${error.code}</errorCode>`
+    + `<errorDescription>${escapeXmlText(error.description)}</errorDescription></UPnPError></detail>`
+    + `</s:Fault>${ENVELOPE_CLOSE}`;
 }
 
 /**
