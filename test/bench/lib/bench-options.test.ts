@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { parseBenchOptions } from './bench-options.js';
 
 test('defaults: every path, 5 s, no JSON', () => {
-  assert.deepEqual(parseBenchOptions([]), { ok: true, options: { jsonPath: null, seconds: 5, paths: ['kernel', 'slirp4netns', 'pasta', 'openigd'] } });
+  assert.deepEqual(parseBenchOptions([]), { ok: true, options: { jsonPath: null, seconds: 5, paths: ['kernel', 'slirp4netns', 'pasta', 'openigd', 'openigd-offload'] } });
 });
 
 test('--json, --seconds and --paths (run in the fixed order)', () => {
-  const r = parseBenchOptions(['--json', '/tmp/x.json', '--seconds', '3', '--paths', 'openigd, kernel']);
-  assert.deepEqual(r, { ok: true, options: { jsonPath: '/tmp/x.json', seconds: 3, paths: ['kernel', 'openigd'] } });
+  const r = parseBenchOptions(['--json', '/tmp/x.json', '--seconds', '3', '--paths', 'openigd-offload,openigd, kernel']);
+  assert.deepEqual(r, { ok: true, options: { jsonPath: '/tmp/x.json', seconds: 3, paths: ['kernel', 'openigd', 'openigd-offload'] } });
 });
 
 test('bad input is a reason, not an exception', () => {

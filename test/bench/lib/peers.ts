@@ -7,6 +7,7 @@
  *   slirp4netns  inner (tap0 of slirp4netns) → slirp4netns running in "outer" → server in outer
  *   pasta        inner (tap0 of pasta)       → pasta running in "outer"       → server in outer
  *   openigd      the gateway's lab: h1 (DHCP) ─ LAN ─ OpenIGD daemon ─ WAN ─ inet (server)
+ *   openigd-offload  the same with `offload: true` (TSO and checksum offload on the TAPs)
  *
  * In the slirp4netns and pasta paths the server listens on a veth address of the outer
  * namespace (198.51.100.20, not loopback), so their sockets stay on this machine.
@@ -23,14 +24,18 @@ import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { background, must, sh, until, isRoot, type Cleanup } from '../../lib/ns.js';
 
-export const PATH_NAMES = ['kernel', 'slirp4netns', 'pasta', 'openigd'] as const;
+export const PATH_NAMES = ['kernel', 'slirp4netns', 'pasta', 'openigd', 'openigd-offload'] as const;
 export type PathName = (typeof PATH_NAMES)[number];
+
+/** The OpenIGD paths: the same lab, with the TAPs' offloads (`offload:` in the config) off and on. */
+export const OPENIGD_PATHS = ['openigd', 'openigd-offload'] as const satisfies readonly PathName[];
 
 export const PATH_LABELS = {
   kernel: 'kernel NAT',
   slirp4netns: 'slirp4netns',
   pasta: 'pasta',
-  openigd: 'OpenIGD',
+  openigd: 'OpenIGD, offload off',
+  'openigd-offload': 'OpenIGD, offload on',
 } as const satisfies Record<PathName, string>;
 
 export interface ForwardingPath {
@@ -189,22 +194,26 @@ function firstLine(e: unknown): string {
 
 /**
  * 4. OpenIGD: the gateway's lab; the client in h1 (DHCP address), the server in inet.
+ * With `offload` the daemon opens its LAN and WAN TAPs with TSO/checksum offloads (GSO
+ * super-frames and partial checksums pass through it); without, the kernel hands it
+ * plain frames with complete checksums.
  * The gateway is imported here, not at the top, so that a gateway that does not load
  * (native addon not built) makes this one path "not available" instead of the run fail.
  */
-async function openIgdPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> {
+async function openIgdPath(name: 'openigd' | 'openigd-offload', prefix: string, cleanup: Cleanup): Promise<PathSetup> {
+  const offload = name === 'openigd-offload';
   let gateway: typeof import('@openigd/gateway');
   try {
     gateway = await import('@openigd/gateway');
   } catch (e) {
     return { ok: false, reason: `cannot load @openigd/gateway: ${firstLine(e)}` };
   }
-  const labPrefix = `${prefix}-l`;
+  const labPrefix = `${prefix}-${offload ? 'lo' : 'l'}`;
   // labDown is safe to run for a lab that never came up or came down already.
   cleanup.add(() => gateway.labDown(labPrefix, LAB_DIR));
   let lab: Awaited<ReturnType<typeof gateway.labUp>>;
   try {
-    lab = await gateway.labUp({ prefix: labPrefix, dir: LAB_DIR, nat: { preset: 'rfc' } });
+    lab = await gateway.labUp({ prefix: labPrefix, dir: LAB_DIR, nat: { preset: 'rfc' }, extraConfig: `offload: ${offload}` });
   } catch (e) {
     return { ok: false, reason: `lab up failed: ${firstLine(e)}` };
   }
@@ -214,8 +223,8 @@ async function openIgdPath(prefix: string, cleanup: Cleanup): Promise<PathSetup>
   return {
     ok: true,
     path: {
-      name: 'openigd', clientNs: h1, serverNs: inet, serverAddr: server,
-      description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN ─ OpenIGD pid ${lab.daemonPid} in ${gw} (preset rfc) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
+      name, clientNs: h1, serverNs: inet, serverAddr: server,
+      description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN ─ OpenIGD pid ${lab.daemonPid} in ${gw} (preset rfc, offload ${offload ? 'on' : 'off'}) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
     },
   };
 }
@@ -227,6 +236,7 @@ export async function buildPath(name: PathName, prefix: string, cleanup: Cleanup
     case 'kernel': return kernelPath(prefix, cleanup);
     case 'slirp4netns': return slirpPath(prefix, cleanup);
     case 'pasta': return pastaPath(prefix, cleanup);
-    case 'openigd': return openIgdPath(prefix, cleanup);
+    case 'openigd':
+    case 'openigd-offload': return openIgdPath(name, prefix, cleanup);
   }
 }

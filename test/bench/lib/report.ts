@@ -1,11 +1,11 @@
 /**
  * The forwarding benchmark's results as data, and their presentation: the table
- * (path | TCP up | TCP down | UDP 64 B packets/s), the ratios of OpenIGD to slirp4netns
- * and to the kernel, and the issue's target (OpenIGD ≥ slirp4netns in TCP, ≥ 2× its
+ * (path | TCP up | TCP down | UDP 64 B packets/s), the ratios of OpenIGD (offload off
+ * and on) to slirp4netns and to the kernel, and the issue's target (OpenIGD ≥ slirp4netns in TCP, ≥ 2× its
  * UDP packet rate). Pure: no I/O, and a missing or failed number is shown with its
  * reason, never replaced by a made-up one.
  */
-import { PATH_LABELS, type PathName } from './peers.js';
+import { OPENIGD_PATHS, PATH_LABELS, type PathName } from './peers.js';
 
 export type Metric = { readonly ok: true; readonly value: number } | { readonly ok: false; readonly reason: string };
 
@@ -28,9 +28,11 @@ export interface RatioSet {
   readonly udp: number | null;
 }
 
+/** The ratios of one OpenIGD path (offload off or on) to the peers. */
 export interface Ratios {
-  readonly openigdOverSlirp4netns: RatioSet;
-  readonly openigdOverKernel: RatioSet;
+  readonly path: PathName;
+  readonly overSlirp4netns: RatioSet;
+  readonly overKernel: RatioSet;
   /** The issue's target; null when a number it needs is missing. */
   readonly target: { readonly tcpAtLeastSlirp: boolean | null; readonly udpAtLeastTwiceSlirp: boolean | null };
 }
@@ -45,21 +47,29 @@ function ratio(a: Metric | undefined, b: Metric | undefined): number | null {
   return x !== null && y !== null && y > 0 ? x / y : null;
 }
 
-/** Ratios of OpenIGD's numbers to slirp4netns's and the kernel's; null where either is missing. */
-export function computeRatios(results: readonly PathResult[]): Ratios {
+/**
+ * For each OpenIGD path in `results` (offload off, on), its ratios to slirp4netns and
+ * to the kernel, and the target verdict; null where either number is missing.
+ */
+export function computeRatios(results: readonly PathResult[]): Ratios[] {
   const by = (name: PathName) => results.find((r) => r.path === name && r.available);
-  const oi = by('openigd');
   const slirp = by('slirp4netns');
   const kernel = by('kernel');
-  const set = (other: PathResult | undefined): RatioSet => ({
-    tcpUp: ratio(oi?.tcpUpBitsPerSecond, other?.tcpUpBitsPerSecond),
-    tcpDown: ratio(oi?.tcpDownBitsPerSecond, other?.tcpDownBitsPerSecond),
-    udp: ratio(oi?.udpPacketsPerSecond, other?.udpPacketsPerSecond),
-  });
-  const overSlirp = set(slirp);
-  const tcpAtLeastSlirp = overSlirp.tcpUp === null || overSlirp.tcpDown === null ? null : overSlirp.tcpUp >= 1 && overSlirp.tcpDown >= 1;
-  const udpAtLeastTwiceSlirp = overSlirp.udp === null ? null : overSlirp.udp >= 2;
-  return { openigdOverSlirp4netns: overSlirp, openigdOverKernel: set(kernel), target: { tcpAtLeastSlirp, udpAtLeastTwiceSlirp } };
+  const out: Ratios[] = [];
+  for (const name of OPENIGD_PATHS) {
+    if (!results.some((r) => r.path === name)) continue;
+    const oi = by(name);
+    const set = (other: PathResult | undefined): RatioSet => ({
+      tcpUp: ratio(oi?.tcpUpBitsPerSecond, other?.tcpUpBitsPerSecond),
+      tcpDown: ratio(oi?.tcpDownBitsPerSecond, other?.tcpDownBitsPerSecond),
+      udp: ratio(oi?.udpPacketsPerSecond, other?.udpPacketsPerSecond),
+    });
+    const overSlirp = set(slirp);
+    const tcpAtLeastSlirp = overSlirp.tcpUp === null || overSlirp.tcpDown === null ? null : overSlirp.tcpUp >= 1 && overSlirp.tcpDown >= 1;
+    const udpAtLeastTwiceSlirp = overSlirp.udp === null ? null : overSlirp.udp >= 2;
+    out.push({ path: name, overSlirp4netns: overSlirp, overKernel: set(kernel), target: { tcpAtLeastSlirp, udpAtLeastTwiceSlirp } });
+  }
+  return out;
 }
 
 const grouped = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
@@ -96,14 +106,19 @@ export function formatTable(results: readonly PathResult[]): string {
   return [...out, ...notes].join('\n');
 }
 
-/** The ratio and target lines under the table. */
-export function formatRatios(ratios: Ratios): string {
-  const s = ratios.openigdOverSlirp4netns;
-  const k = ratios.openigdOverKernel;
+/** The ratio and target lines under the table, for each OpenIGD path. */
+export function formatRatios(ratios: readonly Ratios[]): string {
   const verdict = (v: boolean | null) => (v === null ? 'n/a' : v ? 'met' : 'NOT met');
-  return [
-    `OpenIGD / slirp4netns: TCP up ${times(s.tcpUp)}, TCP down ${times(s.tcpDown)}, UDP ${times(s.udp)}`,
-    `OpenIGD / kernel NAT:  TCP up ${times(k.tcpUp)}, TCP down ${times(k.tcpDown)}, UDP ${times(k.udp)}`,
-    `target (issue 3): TCP ≥ slirp4netns both ways: ${verdict(ratios.target.tcpAtLeastSlirp)}; UDP ≥ 2× slirp4netns: ${verdict(ratios.target.udpAtLeastTwiceSlirp)}`,
-  ].join('\n');
+  const lines: string[] = [];
+  for (const r of ratios) {
+    const s = r.overSlirp4netns;
+    const k = r.overKernel;
+    const label = PATH_LABELS[r.path];
+    lines.push(
+      `${label} / slirp4netns: TCP up ${times(s.tcpUp)}, TCP down ${times(s.tcpDown)}, UDP ${times(s.udp)}`,
+      `${label} / kernel NAT:  TCP up ${times(k.tcpUp)}, TCP down ${times(k.tcpDown)}, UDP ${times(k.udp)}`,
+      `  target (issue 3): TCP ≥ slirp4netns both ways: ${verdict(r.target.tcpAtLeastSlirp)}; UDP ≥ 2× slirp4netns: ${verdict(r.target.udpAtLeastTwiceSlirp)}`,
+    );
+  }
+  return lines.join('\n');
 }
