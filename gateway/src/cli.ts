@@ -2,7 +2,7 @@
 /**
  * `openigd` — the command line.
  *   openigd run --config FILE            run the gateway in the foreground
- *   openigd lab up [--prefix P] [--preset NAME] [--dir D]
+ *   openigd lab up [--prefix P] [--preset NAME] [--wan-dhcp] [--dir D]
  *   openigd lab down [--prefix P] [--dir D]
  *   openigd lab status [--prefix P] [--dir D]
  * Exits non-zero with one line on stderr for a bad config or a missing capability.
@@ -14,7 +14,7 @@ import { runDaemon } from './daemon.js';
 
 const USAGE = `usage:
   openigd run --config FILE
-  openigd lab up|down|status [--prefix P] [--preset NAME] [--dir D]`;
+  openigd lab up|down|status [--prefix P] [--preset NAME] [--wan-dhcp] [--dir D]`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -56,12 +56,13 @@ async function main(argv: string[]): Promise<void> {
     if (sub === 'up') {
       checkCapabilities();
       const preset = flag(rest, '--preset');
-      const rec = await labUp({ prefix, dir, ...(preset ? { nat: { preset } } : {}), log: (l) => console.log(`lab: ${l}`) });
+      const wanDhcp = rest.includes('--wan-dhcp');
+      const rec = await labUp({ prefix, dir, ...(preset ? { nat: { preset } } : {}), wanDhcp, log: (l) => console.log(`lab: ${l}`) });
       const n = rec.namespaces;
       console.log(`
 The lab is up. The gateway runs in namespace ${n.gw} (pid ${rec.daemonPid}); its log: ${rec.dir}/openigd.log
   LAN hosts:   ${n.h1} (${rec.hostAddresses.h1 ?? '?'}), ${n.h2} (${rec.hostAddresses.h2 ?? '?'}); gateway ${rec.lanAddress}
-  WAN:         ${rec.wanAddress} via ${rec.wanGateway}; internet server ${rec.servers.join(' and ')} in ${n.inet}
+  WAN:         ${rec.wanAddress ? `${rec.wanAddress} via ${rec.wanGateway}` : `by DHCP from udhcpd in ${n.inet} (see /status)`}; internet server ${rec.servers.join(' and ')} in ${n.inet}
 
 Try:
   ip netns exec ${n.h1} ping -c 3 ${rec.servers[0]}

@@ -15,6 +15,7 @@ import { TapLink } from './link/tap-link.js';
 import type { Link } from './link/link.js';
 import { Router, type FrameTap } from './router/router.js';
 import { DhcpServer, type DhcpLease } from './dhcp/dhcp-server.js';
+import { DhcpClient } from './dhcp/dhcp-client.js';
 import { startAdminServer, type AdminServer } from './admin/admin-api.js';
 import { PcapWriter } from './capture/pcap-writer.js';
 import { createLogger, type Logger } from './log.js';
@@ -73,12 +74,14 @@ export interface RunningDaemon {
 export async function startDaemon(config: GatewayConfig, log: Logger = createLogger(config.log.level)): Promise<RunningDaemon> {
   const nat = resolveNatConfig(config.nat as NatConfigInput);
   if (!nat.ok) throw new ConfigError(`nat.${nat.field}`, nat.problem);
-  if (config.wan.address === 'dhcp') throw new ConfigError('wan.address', '"dhcp" is not supported yet: give a.b.c.d/n and wan.gateway');
-  if (!config.wan.gateway) throw new ConfigError('wan.gateway', 'is required with a static wan.address');
+  const wanStatic = config.wan.address === 'dhcp' ? null : config.wan.address;
+  if (wanStatic && !config.wan.gateway) throw new ConfigError('wan.gateway', 'is required with a static wan.address');
   await mkdir(config.state, { recursive: true });
 
   const lanAddr = parseIpv4(config.lan.address.address)!;
-  const wanAddr = parseIpv4(config.wan.address.address)!;
+  // With `wan.address: dhcp` the WAN has no address (and forwards nothing) until a lease.
+  const wanAddr = wanStatic ? parseIpv4(wanStatic.address)! : 0;
+  const configuredGateway = config.wan.gateway ? parseIpv4(config.wan.gateway)! : 0;
   const table = new NatTable(nat.config);
   table.setExternalAddress(wanAddr);
   const lanMac = config.lan.mac ? parseMac(config.lan.mac)! : derivedMac(`${config.lan.tap}:lan`);
@@ -126,7 +129,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
 
   const router = new Router({
     lanAddr, lanPrefixLength: config.lan.address.prefixLength, lanMac,
-    wanAddr, wanPrefixLength: config.wan.address.prefixLength, wanGateway: parseIpv4(config.wan.gateway)!, wanMac,
+    wanAddr, wanPrefixLength: wanStatic?.prefixLength ?? 0, wanGateway: configuredGateway, wanMac,
     localMac, localKernelMac, wanMtu: config.wan.mtu,
   }, table, [links[0]!, links[1]!, links[2]!], dhcp, taps);
   const t0 = performance.now();
@@ -140,9 +143,32 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
     if (gone.length) log.debug('flows expired', { count: gone.length });
     dhcp?.expire(Date.now());
     router.tick(ms);
+    wanDhcp?.tick(ms);
     igd?.tick();
   }, 1000);
   closers.push(() => clearInterval(timer));
+
+  let wanDhcp: DhcpClient | null = null;
+  if (!wanStatic) {
+    const client = new DhcpClient({ mac: wanMac, hostName: 'openigd' }, {
+      send: (m, to) => router.sendWanDhcp(m, to),
+      lease: (l) => {
+        if (l) {
+          const gw = l.router || configuredGateway;
+          router.setWan(l.address, l.prefixLength, gw);
+          log.info('wan lease', { address: `${ipv4ToString(l.address)}/${l.prefixLength}`, gateway: ipv4ToString(gw), server: ipv4ToString(l.server), seconds: l.leaseSeconds });
+        } else {
+          router.setWan(0, 0, configuredGateway);
+          log.warn('wan lease lost: forwarding stops until a new one');
+        }
+        igd?.externalAddressChanged();
+      },
+    });
+    router.setWanDhcpClient((m, ms) => client.receive(m, ms));
+    client.start(now());
+    wanDhcp = client;
+    closers.push(() => client.release());
+  }
 
   if (config.igd.enabled) {
     try {
@@ -166,6 +192,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
         nat: { mapping: nat.config.mapping, filtering: nat.config.filtering, portAllocation: nat.config.portAllocation, hairpinning: nat.config.hairpinning },
         dhcpLeases: dhcp?.leases().map((l) => ({ mac: l.mac, address: ipv4ToString(l.addr), expiresAt: new Date(l.expiresAtMs).toISOString(), offered: l.offered })) ?? [],
         ...router.status(),
+        wanDhcp: wanDhcp ? { state: wanDhcp.state, ...wanDhcp.counters } : null,
         igd: igd?.status() ?? null,
       }),
       flows: (limit) => table.snapshot(limit).map((f) => ({
@@ -189,7 +216,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
 
   log.info('openigd running', {
     lan: `${config.lan.tap} ${config.lan.address.address}/${config.lan.address.prefixLength}`,
-    wan: `${config.wan.tap} ${config.wan.address.address}/${config.wan.address.prefixLength} via ${config.wan.gateway}`,
+    wan: wanStatic ? `${config.wan.tap} ${wanStatic.address}/${wanStatic.prefixLength} via ${config.wan.gateway}` : `${config.wan.tap} by DHCP`,
     local: config.local.tap, nat: `${nat.config.mapping}/${nat.config.filtering}`, admin: config.admin?.socket ?? null,
   });
 

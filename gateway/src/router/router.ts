@@ -28,7 +28,7 @@ import {
   BATCH_SLOTS, SLOT_SIZE, FrameFlag, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
 } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
-import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp } from '../dhcp/dhcp-message.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage } from '../dhcp/dhcp-message.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
 
 export const PORT = { lan: 0, wan: 1, local: 2 } as const;
@@ -96,6 +96,8 @@ export class Router {
   private readonly capturing: boolean;
   private icmpTokens = 100;
   private icmpRefillMs = 0;
+  /** The WAN's DHCP client (`wan.address: dhcp`): hears DHCP replies arriving on the WAN. */
+  private wanDhcp: ((message: DhcpMessage, nowMs: number) => void) | null = null;
 
   constructor(
     readonly addrs: RouterAddresses,
@@ -106,6 +108,36 @@ export class Router {
   ) {
     this.translator = new Translator(table);
     this.capturing = taps.some((t) => t !== null);
+  }
+
+  /** Hands DHCP replies on the WAN (UDP 67 → 68, to us or broadcast) to a DHCP client. */
+  setWanDhcpClient(receive: ((message: DhcpMessage, nowMs: number) => void) | null): void {
+    this.wanDhcp = receive;
+  }
+
+  /**
+   * Sends a DHCP client message out of the WAN, from our WAN address (0.0.0.0 while we have
+   * none) to `to` (its MAC when known, else Ethernet broadcast) or to everyone.
+   */
+  sendWanDhcp(message: DhcpMessage, to: number | 'broadcast'): void {
+    const a = this.addrs;
+    const dhcpLen = dhcpBufferLength(message);
+    const total = 14 + 20 + 8 + dhcpLen;
+    const o = this.alloc(PORT.wan, total);
+    if (o < 0) return;
+    const s = this.scratch[PORT.wan]!;
+    const dstAddr = to === 'broadcast' ? 0xffffffff : to;
+    const dstMac = to === 'broadcast' ? BROADCAST_MAC : this.neighbours[PORT.wan].lookup(to, 0) ?? BROADCAST_MAC;
+    emitEthernet({ dst: dstMac, src: a.wanMac, etherType: ETHERTYPE.ipv4 }, s, o);
+    emitIpv4({ srcAddr: a.wanAddr, dstAddr, protocol: 17, payloadLength: 8 + dhcpLen, ttl: 64 }, s, o + 14);
+    emitUdpHeader({ srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT, payloadLength: dhcpLen }, s, o + 34);
+    emitDhcp(message, s, o + 42);
+    const u = this.udp;
+    u.attach(s, o + 34, 8 + dhcpLen);
+    u.fillChecksum(a.wanAddr, dstAddr);
+    this.emitGenerated(PORT.wan, o, total);
+    // Inside a batch (an answer to an OFFER), the batch's own flush writes it.
+    if (this.rx === null) this.flush(null);
   }
 
   /** Starts reading all three links; `now` gives the router's monotonic ms clock. */
@@ -248,7 +280,7 @@ export class Router {
       const waiting = this.neighbours[side].learn(sender, arp.senderMac(), nowMs);
       for (const f of waiting) this.sendHeld(side, f, arp.senderMac());
     }
-    if (arp.operation === ARP_OPERATION.request && target === ourAddr) {
+    if (arp.operation === ARP_OPERATION.request && target === ourAddr && ourAddr !== 0) {
       this.sendArpReply(side, ourMac, ourAddr, arp.senderMac(), sender);
     }
   }
@@ -334,6 +366,7 @@ export class Router {
     if (group) return this.count('lan-group-not-ip-local');
     if (dst === a.wanAddr && ip.protocol === 1 && this.isEchoRequest()) return this.echoReply(PORT.lan, buf, off, len, nowMs);
     if (this.inLan(dst)) return this.count('lan-to-lan');
+    if (a.wanAddr === 0) return this.count('wan-no-address');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
     if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, 0, 0, a.lanAddr);
     if (ip.totalLength > a.wanMtu && dst !== a.wanAddr && !isGso(this.frameFlags)) {
@@ -356,9 +389,14 @@ export class Router {
   }
 
   private isDhcpRequest(buf: Uint8Array): boolean {
+    return this.isUdpPorts(buf, DHCP_CLIENT_PORT, DHCP_SERVER_PORT);
+  }
+
+  /** The packet in hand is an unfragmented UDP datagram from `srcPort` to `dstPort` (this.udp attached). */
+  private isUdpPorts(buf: Uint8Array, srcPort: number, dstPort: number): boolean {
     const ip = this.ip;
     if (ip.isFragment || this.udp.attach(buf, ip.payloadOffset, ip.payloadLength) !== 'ok') return false;
-    return this.udp.dstPort === DHCP_SERVER_PORT && this.udp.srcPort === DHCP_CLIENT_PORT;
+    return this.udp.dstPort === dstPort && this.udp.srcPort === srcPort;
   }
 
   private isEchoRequest(): boolean {
@@ -406,6 +444,12 @@ export class Router {
 
   private fromWan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
     const eth = this.eth, ip = this.ip, a = this.addrs;
+    if (this.wanDhcp && ip.protocol === 17 && (eth.dstEquals(a.wanMac) || eth.dstEquals(BROADCAST_MAC))
+      && (ip.dstAddr === a.wanAddr || ip.dstAddr === 0xffffffff || a.wanAddr === 0) && this.isUdpPorts(buf, DHCP_SERVER_PORT, DHCP_CLIENT_PORT)) {
+      const msg = parseDhcp(this.udp.payload());
+      if (typeof msg === 'string') return this.count(`wan-dhcp-${msg}`);
+      return this.wanDhcp(msg, nowMs);
+    }
     if (!eth.dstEquals(a.wanMac)) return this.count(eth.isGroup() ? 'wan-group' : 'wan-not-for-us');
     if (ip.dstAddr !== a.wanAddr) return this.count('wan-not-our-address');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
