@@ -12,7 +12,7 @@ import { status } from '../lib/admin.js';
 const DIR = '/run/openigd-lab';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
-describe('WAN address by DHCP (N7, U4)', { skip }, () => {
+describe('WAN address by DHCP, the external address the IGD reports (U4)', { skip }, () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
