@@ -11,5 +11,6 @@ export {
   adjustPartialChecksum,
 } from './vnet-header.js';
 export { GsoSegmenter, SegmentError, MAX_SEGMENTS } from './gso.js';
+export { UdpCoalescer, MAX_COALESCED } from './udp-coalesce.js';
 export { MemoryLink, type MemoryLinkOptions } from './memory-link.js';
 export { TapLink, loadTapAddon, type TapAddon, type TapLinkOptions } from './tap-link.js';

@@ -33,12 +33,14 @@ export interface LinkCounters {
   txSoftwareGso: number;
   /** Partial checksums this link completed in software because its device has no offload. */
   txSoftwareCsum: number;
+  /** Super-frames this link wrote in place of runs of UDP datagrams (their datagrams count in txFrames). */
+  txCoalesced: number;
 }
 
 export function newCounters(): LinkCounters {
   return {
     rxFrames: 0, rxBytes: 0, rxBatches: 0, rxDrops: 0, rxGsoFrames: 0,
-    txFrames: 0, txBytes: 0, txBatches: 0, txDrops: 0, txSoftwareGso: 0, txSoftwareCsum: 0,
+    txFrames: 0, txBytes: 0, txBatches: 0, txDrops: 0, txSoftwareGso: 0, txSoftwareCsum: 0, txCoalesced: 0,
   };
 }
 

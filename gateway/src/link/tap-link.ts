@@ -9,7 +9,9 @@
  * forwarded GSO super-frame or partial checksum continues out of this TAP. With
  * `offloads` the kernel may also send us super-frames (TSO/USO) and partial checksums;
  * without `vnetHdr`, frames written with such metadata are segmented and checksummed
- * here in software.
+ * here in software. With `offloads` (and `coalesceUdp`, the default), runs of small UDP
+ * datagrams of one flow are written as one USO super-frame that the kernel segments
+ * again (udp-coalesce.ts): one syscall for the run instead of one per datagram.
  *
  * It must not throw on a bad frame (dropped and counted), keep the caller's batch after
  * `writeBatch`, or leave the fd in the event loop after `close`.
@@ -18,7 +20,8 @@ import { createRequire } from 'node:module';
 import { FrameFlag, createFrameBatch, isGso, type FrameBatch } from './frame-batch.js';
 import { GsoSegmenter } from './gso.js';
 import { BATCH_SLOTS, LinkError, newCounters, type Link } from './link.js';
-import { VNET_HDR_BYTES, VnetHdrStatus, completeChecksum, decodeVnetHdr, encodeVnetHdr } from './vnet-header.js';
+import { UdpCoalescer } from './udp-coalesce.js';
+import { VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, completeChecksum, decodeVnetHdr, encodeVnetHdr } from './vnet-header.js';
 import { ip } from '../lab/sh.js';
 
 /** The addon's functions, as gateway/native/tap.c defines them. */
@@ -67,6 +70,11 @@ export interface TapLinkOptions {
   readonly kernelAddresses?: readonly string[];
   /** Brings the kernel side up (default true). */
   readonly up?: boolean;
+  /**
+   * With `offloads`, writes runs of UDP datagrams of one flow as one USO super-frame
+   * that the kernel segments (default true); see udp-coalesce.ts.
+   */
+  readonly coalesceUdp?: boolean;
 }
 
 /** Frames the TS side stages per addon write call. */
@@ -94,6 +102,11 @@ export class TapLink implements Link {
   private readonly txLengths = new Int32Array(TX_CHUNK);
   private readonly txHdrs: Uint8Array;
   private readonly segmenter: GsoSegmenter | null;
+  /** Merges runs of UDP datagrams into USO super-frames on write (offloads on); null when off or refused. */
+  private coalescer: UdpCoalescer | null;
+  private readonly superOffsets = new Int32Array(1);
+  private readonly superLengths = new Int32Array(1);
+  private readonly superHdr = new Uint8Array(VNET_HDR_BYTES);
   private readerId = 0;
   private started = false;
   private closed = false;
@@ -116,6 +129,7 @@ export class TapLink implements Link {
     this.rx = createFrameBatch(this.maxBatchFrames, this.rxBuffer);
     this.txHdrs = new Uint8Array(this.vnetHdr ? TX_CHUNK * VNET_HDR_BYTES : 0);
     this.segmenter = this.vnetHdr ? null : new GsoSegmenter();
+    this.coalescer = this.offloads && (options.coalesceUdp ?? true) ? new UdpCoalescer() : null;
   }
 
   /**
@@ -213,6 +227,21 @@ export class TapLink implements Link {
         continue;
       }
       const flags = batch.flags[i]!;
+      if (hdrs && this.coalescer) {
+        const run = this.coalescer.coalesce(batch, i);
+        if (run >= 2) {
+          // Frames staged before the run go first: the order on the wire is kept.
+          sent += this.flush(buf, staged, hdrs);
+          staged = 0;
+          const got = this.writeSuperFrame();
+          if (got >= 0) {
+            sent += got;
+            i += run - 1;
+            continue;
+          }
+          // Refused: coalescing is now off, and this frame and the rest go one by one.
+        }
+      }
       if (!hdrs && flags !== 0) {
         if (isGso(flags)) {
           sent += this.flush(buf, staged, null);
@@ -246,6 +275,41 @@ export class TapLink implements Link {
     if (this.readerId) this.tap.stopReader(this.readerId);
     this.readerId = 0;
     this.tap.closeTap(this.fd);
+  }
+
+  /**
+   * Writes the super-frame the coalescer just built. Returns how many datagrams went out
+   * (all of them, or 0 when the device queue was full: counted as drops like any frame
+   * that did not fit), or -1 when the kernel refused it (no USO on TAPs): coalescing is
+   * then turned off for this link and nothing is counted.
+   */
+  private writeSuperFrame(): number {
+    const co = this.coalescer!;
+    const c = this.counters;
+    const h = this.superHdr;
+    h.fill(0);
+    h[0] = FrameFlag.csumPartial;
+    h[1] = VirtioGso.udpL4;
+    h[2] = UdpCoalescer.hdrLen;
+    h[4] = co.gsoSize & 0xff;
+    h[5] = co.gsoSize >> 8;
+    h[6] = UdpCoalescer.csumStart;
+    h[8] = UdpCoalescer.csumOffset;
+    this.superOffsets[0] = 0;
+    this.superLengths[0] = co.length;
+    const written = this.tap.writeBatch(this.fd, co.buffer, this.superOffsets, this.superLengths, 1, h);
+    if (written === 1) {
+      c.txFrames += co.segments;
+      c.txBytes += co.frameBytes;
+      c.txCoalesced++;
+      return co.segments;
+    }
+    if (this.superLengths[0]! < 0) {
+      this.coalescer = null;
+      return -1;
+    }
+    c.txDrops += co.segments;
+    return 0;
   }
 
   /** Writes a software-segmented super-frame; 1 when every segment went out. */

@@ -92,13 +92,15 @@ export class EthernetFrame {
     return b[o] === mac[0] && b[o + 1] === mac[1] && b[o + 2] === mac[2] && b[o + 3] === mac[3]
       && b[o + 4] === mac[4] && b[o + 5] === mac[5];
   }
-  /** Copies the first 6 bytes of `mac` into the destination field. */
+  /** Copies the first 6 bytes of `mac` into the destination field (per frame on the hot path: no subarray). */
   setDst(mac: Uint8Array): void {
-    this.buf.set(mac.subarray(0, 6), this.offset + DST);
+    const b = this.buf, o = this.offset + DST;
+    b[o] = mac[0]!; b[o + 1] = mac[1]!; b[o + 2] = mac[2]!; b[o + 3] = mac[3]!; b[o + 4] = mac[4]!; b[o + 5] = mac[5]!;
   }
   /** Copies the first 6 bytes of `mac` into the source field. */
   setSrc(mac: Uint8Array): void {
-    this.buf.set(mac.subarray(0, 6), this.offset + SRC);
+    const b = this.buf, o = this.offset + SRC;
+    b[o] = mac[0]!; b[o + 1] = mac[1]!; b[o + 2] = mac[2]!; b[o + 3] = mac[3]!; b[o + 4] = mac[4]!; b[o + 5] = mac[5]!;
   }
 }
 
