@@ -13,7 +13,14 @@ import { uniquePrefix, sh, must, background, Cleanup, isRoot } from '../lib/ns.j
 
 const DIR = '/run/openigd-lab';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
-const BAD = 'ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0';
+/**
+ * Frames with a bad checksum. A TCP checksum of 0xffff where 0x0000 was computed is
+ * not one: both are ones' complement zero and a receiver accepts either (RFC 1624 §3);
+ * Linux's skb_checksum_help writes 0xffff (CSUM_MANGLED_0) when it completes a checksum
+ * that comes out 0, and tshark marks that frame (`tcp.checksum.ffff`) as well as failing
+ * it — about one kernel-sent segment in 65,536.
+ */
+const BAD = 'ip.checksum.status == 0 || (tcp.checksum.status == 0 && !tcp.checksum.ffff) || udp.checksum.status == 0 || icmp.checksum.status == 0';
 const GOOD = 'tcp.checksum.status == 1';
 const TSHARK_OPTS = ['-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'];
 
