@@ -117,6 +117,15 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     await probe('udp', lab.wanAddress, 7002, 7002, { expect: false, source: lab.servers[1]! });
   });
 
+  test('a lease runs out: the mapping is removed and forwards nothing; lease 0 stays (U6, U14)', async () => {
+    assert.match(await upnpc('-a', h1Addr, '9191', '19191', 'UDP', '3'), /is redirected to internal [\d.]+:9191 \(duration=3\)/);
+    assert.ok(parseUpnpcList(await upnpc('-l')).some((m) => m.externalPort === 19191));
+    await until('the 3 s lease to end', async () => !parseUpnpcList(await upnpc('-l')).some((m) => m.externalPort === 19191), 15_000, 500);
+    const { json } = await admin(lab.adminSocket, 'GET', '/mappings');
+    assert.ok(!(json as { externalPort: number }[]).some((m) => m.externalPort === 19191), 'gone from the gateway too');
+    await probe('udp', lab.wanAddress, 19191, 9191, { expect: false, source: lab.servers[1]! });
+  });
+
   test('mappings survive SIGTERM and a restart, and forward again (U14)', async () => {
     lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
     const listed = parseUpnpcList(await upnpc('-l'));
