@@ -62,6 +62,9 @@ function leaseFile(stateDir: string, log: Logger) {
   };
 }
 
+/** Captured frames are kept whole: GSO super-frames (offload on) reach 64 KiB plus headers. */
+const CAPTURE_SNAP_BYTES = 262_144;
+
 export interface RunningDaemon {
   readonly router: Router;
   readonly table: NatTable;
@@ -121,7 +124,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
     await mkdir(config.capture.dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     for (const [i, name] of [[0, 'lan'], [1, 'wan']] as const) {
-      const w = new PcapWriter(join(config.capture.dir, `${name}-${stamp}.pcap`), 65535, (e) => log.error('capture write failed', { port: name, error: e.message }));
+      const w = new PcapWriter(join(config.capture.dir, `${name}-${stamp}.pcap`), CAPTURE_SNAP_BYTES, (e) => log.error('capture write failed', { port: name, error: e.message }));
       taps[i] = w;
       closers.push(() => w.close());
     }

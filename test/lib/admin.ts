@@ -29,6 +29,7 @@ export interface GatewayStatus {
   lan: { mac: string };
   wan: { mac: string; address: string };
   nat: Record<string, unknown>;
+  fragments: Record<'lan' | 'wan', { inProgress: number; fragments: number; reassembled: number; evicted: number }>;
 }
 
 export async function status(socketPath: string): Promise<GatewayStatus> {

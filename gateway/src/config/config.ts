@@ -260,7 +260,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     },
     local: { tap: raw.local.tap, ...(raw.local.netns ? { netns: raw.local.netns } : {}), ...(raw.local.mac ? { mac: raw.local.mac } : {}) },
     nat: raw.nat ?? { preset: 'rfc' },
-    offload: raw.offload ?? false,
+    offload: raw.offload ?? true,
     state: raw.state,
     ...(raw.admin ? { admin: raw.admin } : {}),
     ...(raw.capture ? { capture: raw.capture } : {}),

@@ -22,7 +22,7 @@
 import {
   ArpPacket, ARP_OPERATION, BROADCAST_MAC, EthernetFrame, ETHERTYPE, IcmpPacket, ICMP_TYPE, Ipv4Packet, UdpPacket,
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
-  isMulticast,
+  isMulticast, Reassembler, fragmentIpv4,
 } from '@openigd/nat-table';
 import {
   BATCH_SLOTS, SLOT_SIZE, FrameFlag, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
@@ -74,7 +74,7 @@ function mask(prefixLength: number): number {
 
 export class Router {
   readonly drops: DropCounters = {};
-  readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0 };
+  readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0, reassembled: 0, fragmentsSent: 0 };
   readonly neighbours: [NeighbourCache, NeighbourCache] = [new NeighbourCache(), new NeighbourCache()];
   private readonly translator: Translator;
   private readonly eth = new EthernetFrame();
@@ -96,6 +96,8 @@ export class Router {
   private readonly capturing: boolean;
   private icmpTokens = 100;
   private icmpRefillMs = 0;
+  /** Fragments being put back together, from the LAN and from the WAN (the NAT needs whole datagrams). */
+  private readonly reassembly: readonly [Reassembler, Reassembler] = [new Reassembler(), new Reassembler()];
   /** The WAN's DHCP client (`wan.address: dhcp`): hears DHCP replies arriving on the WAN. */
   private wanDhcp: ((message: DhcpMessage, nowMs: number) => void) | null = null;
 
@@ -186,6 +188,7 @@ export class Router {
 
   /** Periodic work: ARP retries for frames still waiting. */
   tick(nowMs: number): void {
+    for (const r of this.reassembly) r.expire(nowMs);
     for (const side of [PORT.lan, PORT.wan] as const) {
       for (const addr of this.neighbours[side].due(nowMs)) this.sendArpRequest(side, addr);
     }
@@ -369,9 +372,11 @@ export class Router {
     if (a.wanAddr === 0) return this.count('wan-no-address');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
     if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, 0, 0, a.lanAddr);
+    if (ip.isFragment) return this.fragmentFromLan(nowMs);
     if (ip.totalLength > a.wanMtu && dst !== a.wanAddr && !isGso(this.frameFlags)) {
       if (ip.dontFragment) return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, 4, a.wanMtu, a.lanAddr);
-      return this.count('too-big');
+      // Bigger than the WAN carries and fragmenting allowed: translated whole, sent in pieces.
+      return this.outboundDatagram(buf, ip.offset, ip.totalLength, nowMs);
     }
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
@@ -457,6 +462,7 @@ export class Router {
       // Echo requests to our address: ours to answer (no flow can claim a request).
       return this.echoReply(PORT.wan, buf, off, len, nowMs);
     }
+    if (ip.isFragment) return this.fragmentFromWan(nowMs);
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('inbound', buf, ip.offset, ip.totalLength, nowMs, partial);
     if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
@@ -468,6 +474,90 @@ export class Router {
     if (to === a.lanAddr) return this.toLocal(buf, off, len, false);
     if (!this.inLan(to)) return this.count('mapping-outside-lan');
     this.sendIp(PORT.lan, buf, off, len, to, nowMs);
+  }
+
+  // ------------------------------------------------------------------ fragments
+
+  /**
+   * A fragment from the LAN: held until its datagram is whole, which is then translated
+   * like any packet and sent on, in fragments again where the way out needs them.
+   */
+  private fragmentFromLan(nowMs: number): void {
+    const r = this.reassembly[0].add(this.ip, nowMs);
+    if (r.kind === 'pending') return;
+    if (r.kind === 'drop') return this.count(`fragment-${r.reason}`);
+    this.stats.reassembled++;
+    this.outboundDatagram(r.buf, r.offset, r.length, nowMs);
+  }
+
+  /** A whole datagram from the LAN, not in the receive buffer or too big for one frame: NAT, then out. */
+  private outboundDatagram(buf: Uint8Array, ipOff: number, ipLen: number, nowMs: number): void {
+    const ip = this.ip, a = this.addrs;
+    const v = this.translator.translate('outbound', buf, ipOff, ipLen, nowMs, false);
+    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    ip.attach(buf, ipOff, ipLen);
+    ip.decrementTtl();
+    if (v === VERDICT.hairpin) {
+      this.stats.hairpinned++;
+      return this.sendDatagram(ip.dstAddr === a.lanAddr ? PORT.local : PORT.lan, buf, ipOff, ipLen, ip.dstAddr, nowMs);
+    }
+    this.stats.forwardedOutbound++;
+    this.sendDatagram(PORT.wan, buf, ipOff, ipLen, this.wanNextHop(ip.dstAddr), nowMs);
+  }
+
+  /** A fragment from the WAN: reassembled, then translated inbound as a whole. */
+  private fragmentFromWan(nowMs: number): void {
+    const r = this.reassembly[1].add(this.ip, nowMs);
+    if (r.kind === 'pending') return;
+    if (r.kind === 'drop') return this.count(`fragment-${r.reason}`);
+    this.stats.reassembled++;
+    const ip = this.ip, a = this.addrs;
+    const v = this.translator.translate('inbound', r.buf, r.offset, r.length, nowMs, false);
+    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    ip.attach(r.buf, r.offset, r.length);
+    if (ip.ttl <= 1) return this.count('wan-ttl-expired');
+    ip.decrementTtl();
+    const to = ip.dstAddr;
+    this.stats.forwardedInbound++;
+    if (to === a.lanAddr) return this.sendDatagram(PORT.local, r.buf, r.offset, r.length, to, nowMs);
+    if (!this.inLan(to)) return this.count('mapping-outside-lan');
+    this.sendDatagram(PORT.lan, r.buf, r.offset, r.length, to, nowMs);
+  }
+
+  /**
+   * Sends an IPv4 datagram held outside the receive buffer out of `port`, fragmented to the
+   * port's MTU when it does not fit (RFC 791), through the scratch buffer. The next hop's
+   * MAC must be known; if not, it is asked for and this datagram is dropped (counted).
+   */
+  private sendDatagram(port: PortId, buf: Uint8Array, ipOff: number, ipLen: number, nextHop: number, nowMs: number): void {
+    const a = this.addrs;
+    let dstMac: Uint8Array | null;
+    if (port === PORT.local) dstMac = a.localKernelMac;
+    else if (port === PORT.lan && (nextHop === this.lanBroadcast || nextHop === 0xffffffff)) dstMac = BROADCAST_MAC;
+    else dstMac = this.neighbours[port].lookup(nextHop, nowMs);
+    if (!dstMac) {
+      this.sendArpRequest(port as 0 | 1, nextHop);
+      return this.count('fragment-no-neighbour');
+    }
+    const mac = dstMac;
+    const srcMac = port === PORT.wan ? a.wanMac : port === PORT.lan ? a.lanMac : a.localMac;
+    const mtu = port === PORT.wan ? a.wanMtu : this.links[port]!.mtu;
+    const s = this.scratch[port]!;
+    let failed = false;
+    const n = fragmentIpv4(buf, ipOff, ipLen, mtu, (header, payload) => {
+      const length = 14 + header.length + payload.length;
+      const o = failed ? -1 : this.alloc(port, length);
+      if (o < 0) {
+        failed = true;
+        return;
+      }
+      emitEthernet({ dst: mac, src: srcMac, etherType: ETHERTYPE.ipv4 }, s, o);
+      s.set(header, o + 14);
+      s.set(payload, o + 14 + header.length);
+      this.emitGenerated(port, o, length);
+    });
+    if (n === 0) return this.count('fragment-cannot-split');
+    if (n > 1) this.stats.fragmentsSent += n;
   }
 
   // ------------------------------------------------------------------ local
@@ -538,6 +628,7 @@ export class Router {
       links: Object.fromEntries(this.links.map((l, i) => [PORT_NAMES[i], { name: l.name, ...l.counters }])),
       neighbours: { lan: this.neighbours[0].size, wan: this.neighbours[1].size, heldDropped: this.neighbours[0].dropped + this.neighbours[1].dropped },
       nat: { flows: this.table.size, ...this.table.counters },
+      fragments: { lan: { inProgress: this.reassembly[0].size, ...this.reassembly[0].counters }, wan: { inProgress: this.reassembly[1].size, ...this.reassembly[1].counters } },
     };
   }
 }

@@ -12,3 +12,4 @@ export { L4Packet } from './l4.js';
 export * from './udp.js';
 export * from './tcp.js';
 export * from './icmp.js';
+export * from './fragment.js';
