@@ -123,21 +123,9 @@ export class Router {
    */
   sendWanDhcp(message: DhcpMessage, to: number | 'broadcast'): void {
     const a = this.addrs;
-    const dhcpLen = dhcpBufferLength(message);
-    const total = 14 + 20 + 8 + dhcpLen;
-    const o = this.alloc(PORT.wan, total);
-    if (o < 0) return;
-    const s = this.scratch[PORT.wan]!;
     const dstAddr = to === 'broadcast' ? 0xffffffff : to;
     const dstMac = to === 'broadcast' ? BROADCAST_MAC : this.neighbours[PORT.wan].lookup(to, 0) ?? BROADCAST_MAC;
-    emitEthernet({ dst: dstMac, src: a.wanMac, etherType: ETHERTYPE.ipv4 }, s, o);
-    emitIpv4({ srcAddr: a.wanAddr, dstAddr, protocol: 17, payloadLength: 8 + dhcpLen, ttl: 64 }, s, o + 14);
-    emitUdpHeader({ srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT, payloadLength: dhcpLen }, s, o + 34);
-    emitDhcp(message, s, o + 42);
-    const u = this.udp;
-    u.attach(s, o + 34, 8 + dhcpLen);
-    u.fillChecksum(a.wanAddr, dstAddr);
-    this.emitGenerated(PORT.wan, o, total);
+    this.emitDhcpFrame(PORT.wan, message, { dstMac, srcMac: a.wanMac, srcAddr: a.wanAddr, dstAddr, srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT });
     // Inside a batch (an answer to an OFFER), the batch's own flush writes it.
     if (this.rx === null) this.flush(null);
   }
@@ -426,23 +414,31 @@ export class Router {
     void nowMs;
     if (!reply) return;
     const a = this.addrs;
-    const dhcpLen = dhcpBufferLength(reply);
-    const total = 14 + 20 + 8 + dhcpLen;
-    const o = this.alloc(PORT.lan, total);
-    if (o < 0) return;
-    const s = this.scratch[PORT.lan]!;
     // RFC 2131 §4.1: broadcast when the client asked for it or has no address yet (NAK always).
     const broadcast = (reply.flags & 0x8000) !== 0 || reply.messageType === 6;
     const dstAddr = broadcast ? 0xffffffff : reply.yiaddr || reply.ciaddr;
-    emitEthernet({ dst: broadcast ? BROADCAST_MAC : reply.chaddr, src: a.lanMac, etherType: ETHERTYPE.ipv4 }, s, o);
-    emitIpv4({ srcAddr: a.lanAddr, dstAddr, protocol: 17, payloadLength: 8 + dhcpLen, ttl: 64 }, s, o + 14);
-    emitUdpHeader({ srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT, payloadLength: dhcpLen }, s, o + 34);
-    emitDhcp(reply, s, o + 42);
-    const u = this.udp;
-    u.attach(s, o + 34, 8 + dhcpLen);
-    u.fillChecksum(a.lanAddr, dstAddr);
-    this.emitGenerated(PORT.lan, o, total);
+    const dstMac = broadcast ? BROADCAST_MAC : reply.chaddr;
+    if (!this.emitDhcpFrame(PORT.lan, reply, { dstMac, srcMac: a.lanMac, srcAddr: a.lanAddr, dstAddr, srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT })) return;
     this.stats.dhcpReplies++;
+  }
+
+  /** Builds a DHCP message in an Ethernet/IPv4/UDP frame in `port`'s scratch and queues it; false when there was no room. */
+  private emitDhcpFrame(port: PortId, message: DhcpMessage, h: {
+    dstMac: Uint8Array; srcMac: Uint8Array; srcAddr: number; dstAddr: number; srcPort: number; dstPort: number;
+  }): boolean {
+    const dhcpLen = dhcpBufferLength(message);
+    const total = 14 + 20 + 8 + dhcpLen;
+    const o = this.alloc(port, total);
+    if (o < 0) return false;
+    const s = this.scratch[port]!;
+    emitEthernet({ dst: h.dstMac, src: h.srcMac, etherType: ETHERTYPE.ipv4 }, s, o);
+    emitIpv4({ srcAddr: h.srcAddr, dstAddr: h.dstAddr, protocol: 17, payloadLength: 8 + dhcpLen, ttl: 64 }, s, o + 14);
+    emitUdpHeader({ srcPort: h.srcPort, dstPort: h.dstPort, payloadLength: dhcpLen }, s, o + 34);
+    emitDhcp(message, s, o + 42);
+    this.udp.attach(s, o + 34, 8 + dhcpLen);
+    this.udp.fillChecksum(h.srcAddr, h.dstAddr);
+    this.emitGenerated(port, o, total);
+    return true;
   }
 
   // ------------------------------------------------------------------ WAN
