@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Finds the compiled test files and runs them with Node's own test runner, so the
 // summary lines are node --test's. Node 20 takes no glob arguments, hence this file.
-//   --unit   only the unit tests beside the code (packages' dist/)
+//   --unit   only the unit tests beside the code (packages' dist/, and the bench harness's)
 //   --e2e    only the end-to-end tests (test/dist/e2e)
 //   other arguments are substrings a test file's path must contain.
 import { readdirSync, statSync, existsSync } from 'node:fs';
@@ -26,7 +26,7 @@ function walk(dir, out) {
 }
 
 const roots = [];
-if (!e2eOnly) roots.push('nat-table/dist', 'igd-service/dist', 'gateway/dist');
+if (!e2eOnly) roots.push('nat-table/dist', 'igd-service/dist', 'gateway/dist', 'test/dist/bench/lib');
 if (!unitOnly) roots.push('test/dist/e2e');
 let files = roots.flatMap((r) => walk(join(root, r), [])).sort();
 if (filters.length) files = files.filter((f) => filters.some((s) => f.includes(s)));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { parseBenchOptions } from './bench-options.js';
 
 test('defaults: every path, 5 s, no JSON', () => {
-  assert.deepEqual(parseBenchOptions([]), { ok: true, options: { jsonPath: null, seconds: 5, paths: ['kernel', 'slirp4netns', 'pasta', 'openigd', 'openigd-offload'] } });
+  assert.deepEqual(parseBenchOptions([]), { ok: true, options: { jsonPath: null, seconds: 5, paths: ['kernel', 'slirp4netns', 'slirp4netns-65520', 'pasta', 'openigd', 'openigd-offload'] } });
 });
 
 test('--json, --seconds and --paths (run in the fixed order)', () => {

@@ -4,7 +4,8 @@
  * thing under test.
  *
  *   kernel       client ─veth─ router (ip_forward + nftables masquerade) ─veth─ server
- *   slirp4netns  inner (tap0 of slirp4netns) → slirp4netns running in "outer" → server in outer
+ *   slirp4netns  inner (tap0 of slirp4netns, its default MTU 1500) → slirp4netns running in "outer" → server in outer
+ *   slirp4netns-65520  the same with `--mtu=65520` (fewer, larger TCP segments)
  *   pasta        inner (tap0 of pasta)       → pasta running in "outer"       → server in outer
  *   openigd      the gateway's lab: h1 (DHCP) ─ LAN ─ OpenIGD daemon ─ WAN ─ inet (server)
  *   openigd-offload  the same with `offload: true` (TSO and checksum offload on the TAPs)
@@ -24,7 +25,7 @@ import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { background, must, sh, until, isRoot, type Cleanup } from '../../lib/ns.js';
 
-export const PATH_NAMES = ['kernel', 'slirp4netns', 'pasta', 'openigd', 'openigd-offload'] as const;
+export const PATH_NAMES = ['kernel', 'slirp4netns', 'slirp4netns-65520', 'pasta', 'openigd', 'openigd-offload'] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 
 /** The OpenIGD paths: the same lab, with the TAPs' offloads (`offload:` in the config) off and on. */
@@ -32,7 +33,8 @@ export const OPENIGD_PATHS = ['openigd', 'openigd-offload'] as const satisfies r
 
 export const PATH_LABELS = {
   kernel: 'kernel NAT',
-  slirp4netns: 'slirp4netns',
+  slirp4netns: 'slirp4netns (MTU 1500)',
+  'slirp4netns-65520': 'slirp4netns, MTU 65520',
   pasta: 'pasta',
   openigd: 'OpenIGD, offload off',
   'openigd-offload': 'OpenIGD, offload on',
@@ -137,16 +139,20 @@ async function kernelPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> 
   };
 }
 
-/** 2. slirp4netns attached to the inner namespace, running in the outer one. */
-async function slirpPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> {
+/**
+ * 2. slirp4netns attached to the inner namespace, running in the outer one; at its default
+ * MTU (1500: what `slirp4netns --configure` gives without `--mtu`, and what the issue's
+ * figures were measured with) or at 65520.
+ */
+async function slirpPath(prefix: string, cleanup: Cleanup, mtu: 1500 | 65520): Promise<PathSetup> {
   const missing = await missingTools(['ip', 'slirp4netns']);
   if (missing) return { ok: false, reason: missing };
-  const outer = `${prefix}-so`;
-  const inner = `${prefix}-si`;
+  const outer = `${prefix}-s${mtu === 1500 ? '' : 'j'}o`;
+  const inner = `${prefix}-s${mtu === 1500 ? '' : 'j'}i`;
   await addOuterNamespace(outer, cleanup);
   await addNamespace(inner, cleanup);
   const slirp = background(outer, 'slirp4netns', [
-    '--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', `/run/netns/${inner}`, 'tap0',
+    '--configure', `--mtu=${mtu}`, '--disable-host-loopback', '--netns-type=path', `/run/netns/${inner}`, 'tap0',
   ]);
   cleanup.add(() => slirp.stop());
   const exited = () => (slirp.child.exitCode !== null || slirp.child.signalCode !== null ? `slirp4netns exited: ${slirp.output().trim()}` : null);
@@ -154,8 +160,8 @@ async function slirpPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> {
   return {
     ok: true,
     path: {
-      name: 'slirp4netns', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR,
-      description: `${inner} (tap0 ${addr}, MTU 65520) → slirp4netns pid ${slirp.child.pid} in ${outer} → ${SERVER_ADDR}`,
+      name: mtu === 1500 ? 'slirp4netns' : 'slirp4netns-65520', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR,
+      description: `${inner} (tap0 ${addr}, MTU ${mtu}) → slirp4netns pid ${slirp.child.pid} in ${outer} → ${SERVER_ADDR}`,
     },
   };
 }
@@ -234,7 +240,8 @@ export async function buildPath(name: PathName, prefix: string, cleanup: Cleanup
   if (!isRoot()) return { ok: false, reason: 'needs root (network namespaces)' };
   switch (name) {
     case 'kernel': return kernelPath(prefix, cleanup);
-    case 'slirp4netns': return slirpPath(prefix, cleanup);
+    case 'slirp4netns': return slirpPath(prefix, cleanup, 1500);
+    case 'slirp4netns-65520': return slirpPath(prefix, cleanup, 65520);
     case 'pasta': return pastaPath(prefix, cleanup);
     case 'openigd':
     case 'openigd-offload': return openIgdPath(name, prefix, cleanup);

@@ -81,5 +81,5 @@ test('the first column fits a path that is not available', () => {
   const lines = formatTable([measured('pasta', ok(1e9), ok(1e9), ok(1)), missing('slirp4netns', 'slirp4netns not installed')]).split('\n');
   assert.equal(lines[1]!.indexOf('|'), lines[0]!.indexOf('|'));
   assert.equal(lines[3]!.indexOf('|'), lines[0]!.indexOf('|'));
-  assert.equal(lines[3], `slirp4netns | not available (slirp4netns not installed)`);
+  assert.equal(lines[3], `slirp4netns (MTU 1500) | not available (slirp4netns not installed)`);
 });
