@@ -394,6 +394,8 @@ export class Router {
 
   private isEchoRequest(): boolean {
     const ip = this.ip;
+    // A fragment is not an echo request, whatever its first byte: it goes to reassembly.
+    if (ip.isFragment) return false;
     return this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.type === ICMP_TYPE.echoRequest;
   }
 
@@ -569,7 +571,36 @@ export class Router {
       return this.forwardFrame(PORT.lan, off, len);
     }
     if (this.inLan(dst)) return this.sendIp(PORT.lan, buf, off, len, dst, nowMs);
+    if (this.isMappedReply(buf)) return this.localReplyToWan(buf, off, len, nowMs);
     this.count('local-to-wan');
+  }
+
+  /**
+   * The packet from the local port answers a flow that a port mapping to the gateway's own
+   * LAN address let in (a service of ours published on the WAN). Only such flows: our own
+   * services never open connections to the WAN.
+   */
+  private isMappedReply(buf: Uint8Array): boolean {
+    const ip = this.ip;
+    if ((ip.protocol !== 6 && ip.protocol !== 17) || ip.isFragment || ip.payloadLength < 4) return false;
+    const o = ip.payloadOffset;
+    const srcPort = (buf[o]! << 8) | buf[o + 1]!;
+    const dstPort = (buf[o + 2]! << 8) | buf[o + 3]!;
+    return this.table.peekOutbound(ip.protocol, ip.srcAddr, srcPort, ip.dstAddr, dstPort)
+      || this.table.isMappedEndpoint(ip.protocol, ip.srcAddr, srcPort, ip.dstAddr);
+  }
+
+  private localReplyToWan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const ip = this.ip, eth = this.eth;
+    if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
+    const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
+    const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
+    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    if (v === VERDICT.hairpin) return this.count('local-hairpin');
+    ip.attach(buf, eth.payloadOffset, eth.payloadLength);
+    ip.decrementTtl();
+    this.stats.forwardedOutbound++;
+    this.sendIp(PORT.wan, buf, off, len, this.wanNextHop(ip.dstAddr), nowMs);
   }
 
   // ------------------------------------------------------------------ ICMP

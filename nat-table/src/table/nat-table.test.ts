@@ -572,3 +572,19 @@ test('out-of-range numbers are reduced to address and port widths, never a new f
   assert.equal(t.size, 1);
   assert.equal(inn(t, UDP, S1 - 2 ** 32, 53, 5000 + 65536), `${H1}:5000`);
 });
+
+test('isMappedEndpoint: an enabled mapping whose internal side is the endpoint, admitting the remote', () => {
+  const t = table();
+  t.addPortMapping({ protocol: 6, externalPort: 8443, remoteHost: 0, internalClient: H1, internalPort: 443, enabled: true, leaseExpiresMs: 0 }, 0);
+  t.addPortMapping({ protocol: 17, externalPort: 5000, remoteHost: S1, internalClient: H2, internalPort: 5000, enabled: true, leaseExpiresMs: 0 }, 0);
+  t.addPortMapping({ protocol: 17, externalPort: 6000, remoteHost: 0, internalClient: H3, internalPort: 6000, enabled: false, leaseExpiresMs: 0 }, 0);
+  assert.equal(t.isMappedEndpoint(6, H1, 443, S2), true);
+  assert.equal(t.isMappedEndpoint(17, H1, 443, S2), false, 'another protocol');
+  assert.equal(t.isMappedEndpoint(6, H1, 444, S2), false, 'another port');
+  assert.equal(t.isMappedEndpoint(17, H2, 5000, S1), true);
+  assert.equal(t.isMappedEndpoint(17, H2, 5000, S2), false, 'the mapping admits only S1');
+  assert.equal(t.isMappedEndpoint(17, H3, 6000, S1), false, 'disabled');
+  assert.equal(t.isMappedEndpoint(1, H1, 443, S1), false, 'ICMP has no mappings');
+  t.removePortMapping(6, 8443, 0);
+  assert.equal(t.isMappedEndpoint(6, H1, 443, S2), false, 'removed');
+});

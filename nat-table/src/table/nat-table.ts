@@ -477,6 +477,18 @@ export class NatTable {
     return this.mappings.get((pi << 16) | externalPort)?.find((x) => x.remoteHost === remoteHost) ?? null;
   }
 
+  /**
+   * True when an enabled port mapping has `internalAddr:internalPort` as its internal side
+   * and admits `remoteAddr` (a wildcard remote host, or that one): traffic from that
+   * endpoint to that remote is the mapped service's own.
+   */
+  isMappedEndpoint(protocol: number, internalAddr: number, internalPort: number, remoteAddr: number): boolean {
+    const pi = protoIndex(protocol);
+    if (pi < 0 || pi === 2) return false;
+    const list = this.mappingsByInternal.get(this.internalKey(pi, internalAddr >>> 0, internalPort & 0xffff));
+    return list?.some((m) => m.enabled && (m.remoteHost === 0 || m.remoteHost === remoteAddr >>> 0)) ?? false;
+  }
+
   listPortMappings(): NatPortMapping[] {
     return [...this.mappings.values()].flat();
   }
