@@ -70,9 +70,12 @@ Try:
   ip netns exec ${n.h1} curl http://${rec.servers[0]}:8000/
   ip netns exec ${n.h1} upnpc -i -s                       # the IGD, seen from a LAN host
   ip netns exec ${n.h1} upnpc -i -a ${rec.hostAddresses.h1 ?? '<h1>'} 8080 18080 TCP
+  ip netns exec ${n.h1} upnpc -i -l                       # list the mappings
+  ip netns exec ${n.h1} curl http://${rec.lanAddress}:5000/    # the gateway's status page
   curl --unix-socket ${rec.adminSocket} http://x/status     # admin API
   curl --unix-socket ${rec.adminSocket} http://x/flows
-  node gateway/dist/cli.js lab down                       # remove everything
+  curl --unix-socket ${rec.adminSocket} http://x/mappings
+  npm run stop                                            # remove everything (node gateway/dist/cli.js lab down)
 `);
       return;
     }
