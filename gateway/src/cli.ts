@@ -75,7 +75,7 @@ Try:
   curl --unix-socket ${rec.adminSocket} http://x/status     # admin API
   curl --unix-socket ${rec.adminSocket} http://x/flows
   curl --unix-socket ${rec.adminSocket} http://x/mappings
-  npm run stop                                            # remove everything (node gateway/dist/cli.js lab down)
+  ${prefix === LAB_DEFAULT_PREFIX ? 'npm run stop                                           ' : `node gateway/dist/cli.js lab down --prefix ${prefix}`} # remove everything
 `);
       return;
     }
