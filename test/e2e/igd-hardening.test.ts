@@ -45,6 +45,10 @@ describe('the IGD under bad input (U1, U2, hardening)', { skip }, () => {
     }
     assert.equal(answers['request-line-only'], '400', 'a request line without Host is refused');
 
+    // The gateway itself cannot be published on the WAN by a LAN client.
+    const self = await sh(h1, 'upnpc', ['-i', '-a', lab.lanAddress, '5000', '15000', 'TCP'], 30_000);
+    assert.match(self.stdout + self.stderr, /606/, 'AddPortMapping to the gateway\'s own address: Action not authorized');
+
     const after2 = (await status(lab.adminSocket)) as unknown as IgdStatus;
     const malformed = (s: IgdStatus) => Object.values(s.igd.ssdp.malformed).reduce((a, b) => a + b, 0);
     assert.ok(malformed(after2) - malformed(before) >= 100, `SSDP malformed drops counted: ${JSON.stringify(after2.igd.ssdp)}`);

@@ -87,7 +87,11 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   });
   const igd = new Igd({
     rootUuid: identity.rootUuid,
-    policy: { maxMappings: config.igd.maxMappings, clientsMapOnlyThemselves: config.igd.secureMode },
+    policy: {
+      maxMappings: config.igd.maxMappings, clientsMapOnlyThemselves: config.igd.secureMode,
+      // A LAN client may not publish the gateway itself (its IGD, DHCP, SSDP) on the WAN: 606.
+      rules: [{ action: 'deny', clients: `${lanAddress}/32` }],
+    },
   }, { store, backend });
   const closers: (() => Promise<void> | void)[] = [];
   const stopAll = async (): Promise<void> => {
