@@ -2,7 +2,8 @@
  * Bad input against the running daemon's IGD, from a LAN host (issue 4, hardening; quality
  * bar "bad input"): malformed SSDP datagrams are dropped and counted, malformed HTTP/SOAP
  * requests get 4xx or a fault or a closed connection, and afterwards the gateway still
- * answers `upnpc`, with its mappings as they were.
+ * answers `upnpc`, with its mappings as they were. Permission rules from the config (B3)
+ * refuse what they do not allow, and nobody may map the gateway itself.
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +26,8 @@ describe('the IGD under bad input (U1, U2, hardening)', { skip }, () => {
   test('malformed SSDP and HTTP from the LAN: counted drops and 4xx, no crash, state intact', async () => {
     const prefix = uniquePrefix('h');
     cleanup.add(() => labDown(prefix, DIR));
-    const lab = await labUp({ prefix, dir: DIR });
+    // miniupnpd's default permission rules: only ports ≥ 1024, only the LAN.
+    const lab = await labUp({ prefix, dir: DIR, extraConfig: 'igd: { rules: ["allow 1024-65535 192.168.1.0/24 1024-65535", "deny 0-65535 0.0.0.0/0 0-65535"] }' });
     const h1 = lab.namespaces.h1;
     const h1Addr = lab.hostAddresses.h1!;
     await must(h1, 'upnpc', ['-i', '-a', h1Addr, '8080', '18080', 'TCP'], 30_000);
@@ -45,6 +47,9 @@ describe('the IGD under bad input (U1, U2, hardening)', { skip }, () => {
     }
     assert.equal(answers['request-line-only'], '400', 'a request line without Host is refused');
 
+    // The permission rules: internal port 80 is refused, as miniupnpd's defaults would.
+    const low = await sh(h1, 'upnpc', ['-i', '-a', h1Addr, '80', '18081', 'TCP'], 30_000);
+    assert.match(low.stdout + low.stderr, /606/, 'internal port 80 is outside the allowed 1024-65535');
     // The gateway itself cannot be published on the WAN by a LAN client.
     const self = await sh(h1, 'upnpc', ['-i', '-a', lab.lanAddress, '5000', '15000', 'TCP'], 30_000);
     assert.match(self.stdout + self.stderr, /606/, 'AddPortMapping to the gateway\'s own address: Action not authorized');

@@ -64,3 +64,21 @@ test('broken YAML and non-mappings are a clear error, never a throw of another k
     }
   }
 });
+
+test('igd.rules in miniupnpd syntax: parsed in order; a bad rule names its index', () => {
+  const c = parseConfig(`${good}igd:\n  rules:\n    - allow 1024-65535 192.168.1.0/24 1024-65535\n    - deny 0-65535 0.0.0.0/0 0-65535\n    - allow 8080 192.168.1.100 80\n  defaultAction: deny\n`);
+  assert.deepEqual(c.igd.rules, [
+    { action: 'allow', externalPorts: { minimum: 1024, maximum: 65535 }, clients: '192.168.1.0/24', internalPorts: { minimum: 1024, maximum: 65535 } },
+    { action: 'deny', externalPorts: { minimum: 0, maximum: 65535 }, clients: '0.0.0.0/0', internalPorts: { minimum: 0, maximum: 65535 } },
+    { action: 'allow', externalPorts: { minimum: 8080, maximum: 8080 }, clients: '192.168.1.100/32', internalPorts: { minimum: 80, maximum: 80 } },
+  ]);
+  assert.equal(c.igd.defaultAction, 'deny');
+  assert.deepEqual(parseConfig(good).igd.rules, []);
+  assert.equal(parseConfig(good).igd.defaultAction, 'allow');
+  const bad = (rule: string) => problem(`${good}igd: { rules: ["${rule}"] }\n`);
+  assert.equal(bad('permit 1-2 10.0.0.0/8 1-2'), 'igd.rules[0]: "permit 1-2 10.0.0.0/8 1-2" is not "allow|deny EXT-PORTS ADDRESS[/LEN] INT-PORTS"');
+  assert.equal(bad('allow 2000-1000 10.0.0.0/8 1-2'), 'igd.rules[0]: external ports 2000-1000 are not a range within 0-65535');
+  assert.equal(bad('allow 1-2 10.0.0.300/8 1-2'), 'igd.rules[0]: 10.0.0.300 is not an IPv4 address');
+  assert.equal(bad('allow 1-2 10.0.0.0/40 1-2'), 'igd.rules[0]: /40 is not a prefix length');
+  assert.equal(bad('allow 1-2 10.0.0.0/8 1-70000'), 'igd.rules[0]: internal ports 1-70000 are not a range within 0-65535');
+});

@@ -90,6 +90,8 @@ export const CONFIG_SCHEMA = {
         notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
         maxMappings: { type: 'integer', minimum: 1, maximum: 65_535 },
         secureMode: { type: 'boolean' },
+        rules: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 200 } },
+        defaultAction: { enum: ['allow', 'deny'] },
       },
     },
     log: {
@@ -100,6 +102,32 @@ export const CONFIG_SCHEMA = {
 } as const;
 
 export interface Cidr { readonly address: string; readonly prefixLength: number }
+
+/** One permission rule: which internal clients may map which external and internal ports. */
+export interface IgdRule {
+  readonly action: 'allow' | 'deny';
+  readonly externalPorts: { readonly minimum: number; readonly maximum: number };
+  readonly clients: string;
+  readonly internalPorts: { readonly minimum: number; readonly maximum: number };
+}
+
+/** `allow 1024-65535 192.168.1.0/24 1024-65535` (miniupnpd's syntax; a single port or address is allowed). */
+export function parseIgdRule(text: string, field: string): IgdRule {
+  const m = /^\s*(allow|deny)\s+(\d{1,5})(?:-(\d{1,5}))?\s+(\d{1,3}(?:\.\d{1,3}){3})(?:\/(\d{1,2}))?\s+(\d{1,5})(?:-(\d{1,5}))?\s*$/.exec(text);
+  if (!m) throw new ConfigError(field, `"${text}" is not "allow|deny EXT-PORTS ADDRESS[/LEN] INT-PORTS"`);
+  const range = (lo: string, hi: string | undefined, what: string) => {
+    const minimum = Number(lo), maximum = Number(hi ?? lo);
+    if (minimum < 0 || maximum > 65535 || minimum > maximum) throw new ConfigError(field, `${what} ports ${lo}-${hi ?? lo} are not a range within 0-65535`);
+    return { minimum, maximum };
+  };
+  if (parseDottedQuad(m[4]!) === null) throw new ConfigError(field, `${m[4]} is not an IPv4 address`);
+  const len = m[5] === undefined ? 32 : Number(m[5]);
+  if (len > 32) throw new ConfigError(field, `/${m[5]} is not a prefix length`);
+  return {
+    action: m[1] as 'allow' | 'deny', externalPorts: range(m[2]!, m[3], 'external'), clients: `${m[4]}/${len}`,
+    internalPorts: range(m[6]!, m[7], 'internal'),
+  };
+}
 
 export interface GatewayConfig {
   readonly lan: {
@@ -121,7 +149,11 @@ export interface GatewayConfig {
   readonly igd: { readonly enabled: boolean; readonly httpPort: number; readonly friendlyName: string;
     readonly notifyIntervalSeconds: number; readonly maxMappings: number;
     /** Clients may map only their own address (miniupnpd's secure_mode); off by default. */
-    readonly secureMode: boolean };
+    readonly secureMode: boolean;
+    /** Permission rules, first match decides (miniupnpd's `allow|deny ext-ports client/len int-ports`). */
+    readonly rules: readonly IgdRule[];
+    /** When no rule matches. Default allow. */
+    readonly defaultAction: 'allow' | 'deny' };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
 }
 
@@ -204,7 +236,8 @@ export function checkConfig(data: unknown): GatewayConfig {
     local: { tap: string; netns?: string; mac?: string };
     nat?: Record<string, unknown>; offload?: boolean; state: string;
     admin?: { socket: string }; capture?: { dir: string };
-    igd?: { enabled?: boolean; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number; secureMode?: boolean };
+    igd?: { enabled?: boolean; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number; secureMode?: boolean;
+      rules?: string[]; defaultAction?: 'allow' | 'deny' };
     log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
   };
   const raw = data as Raw;
@@ -268,6 +301,8 @@ export function checkConfig(data: unknown): GatewayConfig {
       enabled: raw.igd?.enabled ?? true, httpPort: raw.igd?.httpPort ?? 5000,
       friendlyName: raw.igd?.friendlyName ?? 'OpenIGD', notifyIntervalSeconds: raw.igd?.notifyIntervalSeconds ?? 600,
       maxMappings: raw.igd?.maxMappings ?? 4096, secureMode: raw.igd?.secureMode ?? false,
+      rules: (raw.igd?.rules ?? []).map((r, i) => parseIgdRule(r, `igd.rules[${i}]`)),
+      defaultAction: raw.igd?.defaultAction ?? 'allow',
     },
     log: { level: raw.log?.level ?? 'info' },
   };

@@ -90,7 +90,8 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     policy: {
       maxMappings: config.igd.maxMappings, clientsMapOnlyThemselves: config.igd.secureMode,
       // A LAN client may not publish the gateway itself (its IGD, DHCP, SSDP) on the WAN: 606.
-      rules: [{ action: 'deny', clients: `${lanAddress}/32` }],
+      rules: [{ action: 'deny', clients: `${lanAddress}/32` }, ...config.igd.rules],
+      defaultAction: config.igd.defaultAction,
     },
   }, { store, backend });
   const closers: (() => Promise<void> | void)[] = [];
