@@ -384,6 +384,16 @@ const drops = (r: Rig): Record<string, number> => ({ ...r.router.drops });
 
 // ------------------------------------------------------------------ tests
 
+
+/** The echo reply the gateway makes of `request` in place: addresses swapped, TTL 64, type 0, checksums filled. */
+function echoReplyTo(request: Uint8Array, src: number, dst: number): Uint8Array {
+  const want = request.slice();
+  put32(want, 12, src);
+  put32(want, 16, dst);
+  want[8] = 64;
+  want[20] = 0;
+  return fillChecksums(want);
+}
 describe('ARP', () => {
   it('answers who-has for its LAN address on the LAN and its WAN address on the WAN, and nothing else', async (t) => {
     const r = rig(t);
@@ -636,24 +646,14 @@ describe('forwarding through the NAT', () => {
     r.wan.send(frame(WAN_MAC, GW_MAC, fromWan));
     await r.settle();
     const wanReply = r.wan.one('echo reply on the WAN');
-    const wantWan = fromWan.slice();
-    put32(wantWan, 12, WAN_ADDR);
-    put32(wantWan, 16, REMOTE);
-    wantWan[8] = 64;
-    wantWan[20] = 0;
     assert.ok(checksumsOk(ipOf(wanReply)));
-    assert.equal(hex(wanReply), hex(frame(GW_MAC, WAN_MAC, fillChecksums(wantWan))));
+    assert.equal(hex(wanReply), hex(frame(GW_MAC, WAN_MAC, echoReplyTo(fromWan, WAN_ADDR, REMOTE))));
 
     const fromLan = icmpEcho({ src: HOST, dst: WAN_ADDR, id: 0x0888 }, 8, 0x0101, 1, pattern(32));
     r.lan.send(frame(LAN_MAC, HOST_MAC, fromLan));
     await r.settle();
     const lanReply = r.lan.one('echo reply on the LAN');
-    const wantLan = fromLan.slice();
-    put32(wantLan, 12, WAN_ADDR);
-    put32(wantLan, 16, HOST);
-    wantLan[8] = 64;
-    wantLan[20] = 0;
-    assert.equal(hex(lanReply), hex(frame(HOST_MAC, LAN_MAC, fillChecksums(wantLan))));
+    assert.equal(hex(lanReply), hex(frame(HOST_MAC, LAN_MAC, echoReplyTo(fromLan, WAN_ADDR, HOST))));
     assert.equal(r.router.stats.echoReplies, 2);
 
     // To the LAN address: the gateway's own kernel, behind the local port, answers.

@@ -30,20 +30,25 @@ MSEARCH = ('M-SEARCH * HTTP/1.1\r\n'
            '\r\n')
 
 
+def receive(s, seconds, limit, size):
+    """Yields (data, address) for at most `limit` datagrams arriving within `seconds`."""
+    deadline = time.monotonic() + seconds
+    for _ in range(limit):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        ready, _, _ = select.select([s], [], [], left)
+        if not ready:
+            return
+        yield s.recvfrom(size)
+
+
 def msearch(st, mx, seconds):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
     s.bind(('0.0.0.0', 0))
     s.sendto(MSEARCH.format(st=st, mx=mx).encode(), ('239.255.255.250', 1900))
-    deadline = time.monotonic() + seconds
-    for _ in range(64):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        ready, _, _ = select.select([s], [], [], left)
-        if not ready:
-            break
-        data, a = s.recvfrom(4096)
+    for data, a in receive(s, seconds, 64, 4096):
         print(json.dumps({'from': a[0], 'port': a[1], 'text': data.decode(errors='replace')}), flush=True)
     return 0
 
@@ -53,16 +58,8 @@ def udp_listen(port, seconds, count):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(('0.0.0.0', port))
     print('ready', flush=True)
-    deadline = time.monotonic() + seconds
     got = 0
-    while got < count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        ready, _, _ = select.select([s], [], [], left)
-        if not ready:
-            break
-        data, a = s.recvfrom(2048)
+    for data, a in receive(s, seconds, count, 2048):
         got += 1
         print(f'got {a[0]}:{a[1]} {data.decode(errors="replace")}', flush=True)
     return 0 if got == count else 3
