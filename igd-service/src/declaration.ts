@@ -57,6 +57,22 @@ export interface ServiceDeclaration {
   readonly stateVariables: readonly StateVariableDeclaration[];
 }
 
+/** A port mapping's key as the mapping actions take it, in spec order (WANIPConnection:1 §2.4). */
+const MAPPING_KEY_ARGS = [
+  { name: 'NewRemoteHost', relatedStateVariable: 'RemoteHost' },
+  { name: 'NewExternalPort', relatedStateVariable: 'ExternalPort' },
+  { name: 'NewProtocol', relatedStateVariable: 'PortMappingProtocol' },
+] as const satisfies readonly ArgumentDeclaration[];
+
+/** The rest of a port-mapping entry, in spec order: after the key in GetGeneric/Add, alone in GetSpecific's answer. */
+const MAPPING_ENTRY_ARGS = [
+  { name: 'NewInternalPort', relatedStateVariable: 'InternalPort' },
+  { name: 'NewInternalClient', relatedStateVariable: 'InternalClient' },
+  { name: 'NewEnabled', relatedStateVariable: 'PortMappingEnabled' },
+  { name: 'NewPortMappingDescription', relatedStateVariable: 'PortMappingDescription' },
+  { name: 'NewLeaseDuration', relatedStateVariable: 'PortMappingLeaseDuration' },
+] as const satisfies readonly ArgumentDeclaration[];
+
 /** The SOAP envelope namespace and encoding style (UDA 1.0 §3.2). */
 export const SOAP_ENVELOPE_NAMESPACE = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const SOAP_ENCODING_STYLE = 'http://schemas.xmlsoap.org/soap/encoding/';
@@ -112,53 +128,21 @@ export const IGD_SERVICES = {
       {
         name: 'GetGenericPortMappingEntry',
         inArgs: [{ name: 'NewPortMappingIndex', relatedStateVariable: 'PortMappingNumberOfEntries' }],
-        outArgs: [
-          { name: 'NewRemoteHost', relatedStateVariable: 'RemoteHost' },
-          { name: 'NewExternalPort', relatedStateVariable: 'ExternalPort' },
-          { name: 'NewProtocol', relatedStateVariable: 'PortMappingProtocol' },
-          { name: 'NewInternalPort', relatedStateVariable: 'InternalPort' },
-          { name: 'NewInternalClient', relatedStateVariable: 'InternalClient' },
-          { name: 'NewEnabled', relatedStateVariable: 'PortMappingEnabled' },
-          { name: 'NewPortMappingDescription', relatedStateVariable: 'PortMappingDescription' },
-          { name: 'NewLeaseDuration', relatedStateVariable: 'PortMappingLeaseDuration' },
-        ],
+        outArgs: [...MAPPING_KEY_ARGS, ...MAPPING_ENTRY_ARGS],
       },
       {
         name: 'GetSpecificPortMappingEntry',
-        inArgs: [
-          { name: 'NewRemoteHost', relatedStateVariable: 'RemoteHost' },
-          { name: 'NewExternalPort', relatedStateVariable: 'ExternalPort' },
-          { name: 'NewProtocol', relatedStateVariable: 'PortMappingProtocol' },
-        ],
-        outArgs: [
-          { name: 'NewInternalPort', relatedStateVariable: 'InternalPort' },
-          { name: 'NewInternalClient', relatedStateVariable: 'InternalClient' },
-          { name: 'NewEnabled', relatedStateVariable: 'PortMappingEnabled' },
-          { name: 'NewPortMappingDescription', relatedStateVariable: 'PortMappingDescription' },
-          { name: 'NewLeaseDuration', relatedStateVariable: 'PortMappingLeaseDuration' },
-        ],
+        inArgs: MAPPING_KEY_ARGS,
+        outArgs: MAPPING_ENTRY_ARGS,
       },
       {
         name: 'AddPortMapping',
-        inArgs: [
-          { name: 'NewRemoteHost', relatedStateVariable: 'RemoteHost' },
-          { name: 'NewExternalPort', relatedStateVariable: 'ExternalPort' },
-          { name: 'NewProtocol', relatedStateVariable: 'PortMappingProtocol' },
-          { name: 'NewInternalPort', relatedStateVariable: 'InternalPort' },
-          { name: 'NewInternalClient', relatedStateVariable: 'InternalClient' },
-          { name: 'NewEnabled', relatedStateVariable: 'PortMappingEnabled' },
-          { name: 'NewPortMappingDescription', relatedStateVariable: 'PortMappingDescription' },
-          { name: 'NewLeaseDuration', relatedStateVariable: 'PortMappingLeaseDuration' },
-        ],
+        inArgs: [...MAPPING_KEY_ARGS, ...MAPPING_ENTRY_ARGS],
         outArgs: [],
       },
       {
         name: 'DeletePortMapping',
-        inArgs: [
-          { name: 'NewRemoteHost', relatedStateVariable: 'RemoteHost' },
-          { name: 'NewExternalPort', relatedStateVariable: 'ExternalPort' },
-          { name: 'NewProtocol', relatedStateVariable: 'PortMappingProtocol' },
-        ],
+        inArgs: MAPPING_KEY_ARGS,
         outArgs: [],
       },
       {
