@@ -13,12 +13,10 @@
  * as `tcpdump` on an interface with TSO shows them.
  */
 import { openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
-import { FrameFlag, onesComplementSum } from '../link/index.js';
+import { FrameFlag, partialChecksumValue } from '../link/index.js';
 
 const LINKTYPE_ETHERNET = 1;
 const CHUNK_BYTES = 1 << 20;
-/** Where the checksum field sits in a UDP header (TCP's is at 16). */
-const UDP_CHECKSUM_OFFSET = 6;
 
 export class PcapWriter {
   private fd: number;
@@ -65,17 +63,14 @@ export class PcapWriter {
   }
 
   /**
-   * Completes the partial checksum of the frame just copied (at `used + 16`): the sum
-   * runs over the caller's frame, all `length` bytes of it from `csumStart`, the field
-   * counted as it stands (the pseudo-header sum), so a frame cut short by the snap
-   * length still gets its right checksum. A UDP result of 0 is written 0xffff (RFC 768).
-   * A range that does not fit the frame leaves the copy as it is.
+   * Completes the partial checksum of the frame just copied (at `used + 16`). The sum runs
+   * over the caller's frame, all `length` bytes of it, so a frame cut short by the snap
+   * length still gets its right checksum. A range that does not fit leaves the copy as it is.
    */
   private completeChecksum(frame: Uint8Array, offset: number, length: number, caplen: number, csumStart: number, csumOffset: number): void {
+    const csum = partialChecksumValue(frame, offset, length, csumStart, csumOffset);
+    if (csum < 0) return;
     const field = csumStart + csumOffset;
-    if (csumStart < 0 || csumOffset < 0 || field + 2 > length) return;
-    let csum = ~onesComplementSum(frame, offset + csumStart, offset + length) & 0xffff;
-    if (csum === 0 && csumOffset === UDP_CHECKSUM_OFFSET) csum = 0xffff;
     const at = this.used + 16 + field;
     if (field < caplen) this.chunk[at] = csum >> 8;
     if (field + 1 < caplen) this.chunk[at + 1] = csum & 0xff;

@@ -7,7 +7,7 @@
 export { FrameFlag, isGso, createFrameBatch, pushFrame, pushFrameFrom, type FrameBatch } from './frame-batch.js';
 export { LinkError, newCounters, BATCH_SLOTS, SLOT_SIZE, type Link, type LinkCounters } from './link.js';
 export {
-  VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr, onesComplementSum, completeChecksum,
+  VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr, onesComplementSum, completeChecksum, partialChecksumValue,
   adjustPartialChecksum,
 } from './vnet-header.js';
 export { GsoSegmenter, SegmentError, MAX_SEGMENTS } from './gso.js';

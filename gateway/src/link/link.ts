@@ -10,6 +10,7 @@
  * it was asked to write after `writeBatch` returns, or deliver a batch after `close`.
  */
 import type { FrameBatch } from './frame-batch.js';
+import { completeChecksum } from './vnet-header.js';
 
 /** Counters of one link; plain numbers updated in place (read them, do not replace them). */
 export interface LinkCounters {
@@ -35,6 +36,19 @@ export interface LinkCounters {
   txSoftwareCsum: number;
   /** Super-frames this link wrote in place of runs of UDP datagrams (their datagrams count in txFrames). */
   txCoalesced: number;
+}
+
+/**
+ * For a device without checksum offload: completes frame `i`'s partial checksum in place
+ * and counts it (`txSoftwareCsum`); false, counted as a drop, when its range is bad.
+ */
+export function completeInSoftware(batch: FrameBatch, i: number, c: LinkCounters): boolean {
+  if (!completeChecksum(batch.buffer, batch.offsets[i]!, batch.lengths[i]!, batch.csumStart[i]!, batch.csumOffset[i]!)) {
+    c.txDrops++;
+    return false;
+  }
+  c.txSoftwareCsum++;
+  return true;
 }
 
 export function newCounters(): LinkCounters {

@@ -17,8 +17,7 @@
  */
 import { FrameFlag, createFrameBatch, isGso, type FrameBatch } from './frame-batch.js';
 import { GsoSegmenter } from './gso.js';
-import { LinkError, newCounters, type Link } from './link.js';
-import { completeChecksum } from './vnet-header.js';
+import { LinkError, completeInSoftware, newCounters, type Link } from './link.js';
 
 export interface MemoryLinkOptions {
   /** MTU reported by both ends (default 1500). */
@@ -112,13 +111,7 @@ export class MemoryLink implements Link {
           if (ok === segments) sent++;
           continue;
         }
-        if (flags & FrameFlag.csumPartial) {
-          if (!completeChecksum(buf, off, len, batch.csumStart[i]!, batch.csumOffset[i]!)) {
-            c.txDrops++;
-            continue;
-          }
-          c.txSoftwareCsum++;
-        }
+        if ((flags & FrameFlag.csumPartial) && !completeInSoftware(batch, i, c)) continue;
       }
       sent += this.send(peer, batch, i, this.offloads);
     }

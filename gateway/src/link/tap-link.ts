@@ -19,9 +19,9 @@
 import { createRequire } from 'node:module';
 import { FrameFlag, createFrameBatch, isGso, type FrameBatch } from './frame-batch.js';
 import { GsoSegmenter } from './gso.js';
-import { BATCH_SLOTS, LinkError, newCounters, type Link } from './link.js';
+import { BATCH_SLOTS, LinkError, completeInSoftware, newCounters, type Link } from './link.js';
 import { UdpCoalescer } from './udp-coalesce.js';
-import { VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, completeChecksum, decodeVnetHdr, encodeVnetHdr } from './vnet-header.js';
+import { VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr } from './vnet-header.js';
 import { ip } from '../lab/sh.js';
 
 /** The addon's functions, as gateway/native/tap.c defines them. */
@@ -249,13 +249,7 @@ export class TapLink implements Link {
           sent += this.writeSegmented(batch, i);
           continue;
         }
-        if (flags & FrameFlag.csumPartial) {
-          if (!completeChecksum(buf, off, len, batch.csumStart[i]!, batch.csumOffset[i]!)) {
-            c.txDrops++;
-            continue;
-          }
-          c.txSoftwareCsum++;
-        }
+        if ((flags & FrameFlag.csumPartial) && !completeInSoftware(batch, i, c)) continue;
       }
       this.txOffsets[staged] = off;
       this.txLengths[staged] = len;

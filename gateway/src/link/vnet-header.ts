@@ -107,17 +107,22 @@ export function onesComplementSum(buf: Uint8Array, start: number, end: number, i
 }
 
 /**
- * Completes a partial checksum in place, as the device would: sums the frame from
- * `csumStart` (bytes from the frame start) to its end, the field at `csumStart +
- * csumOffset` included as it stands (the pseudo-header sum), and stores the complement.
- * A UDP checksum (csumOffset 6) that comes out 0 is sent as 0xffff (RFC 768).
- * Returns false, writing nothing, when the range does not fit the frame.
+ * The value a device puts in a partial checksum field: the complement of the sum of the
+ * frame from `csumStart` (bytes from the frame start) to its end, the field at `csumStart +
+ * csumOffset` included as it stands (the pseudo-header sum). A UDP checksum (csumOffset 6)
+ * that comes out 0 is 0xffff (RFC 768). -1 when the range does not fit the frame.
  */
+export function partialChecksumValue(buf: Uint8Array, frameOffset: number, frameLength: number, csumStart: number, csumOffset: number): number {
+  if (csumStart < 0 || csumOffset < 0 || csumStart + csumOffset + 2 > frameLength || frameOffset < 0 || frameOffset + frameLength > buf.length) return -1;
+  const csum = ~onesComplementSum(buf, frameOffset + csumStart, frameOffset + frameLength) & 0xffff;
+  return csum === 0 && csumOffset === 6 ? 0xffff : csum;
+}
+
+/** Completes a partial checksum in place, as the device would; false, writing nothing, when the range does not fit. */
 export function completeChecksum(buf: Uint8Array, frameOffset: number, frameLength: number, csumStart: number, csumOffset: number): boolean {
-  if (csumStart < 0 || csumOffset < 0 || csumStart + csumOffset + 2 > frameLength || frameOffset < 0 || frameOffset + frameLength > buf.length) return false;
+  const csum = partialChecksumValue(buf, frameOffset, frameLength, csumStart, csumOffset);
+  if (csum < 0) return false;
   const field = frameOffset + csumStart + csumOffset;
-  let csum = ~onesComplementSum(buf, frameOffset + csumStart, frameOffset + frameLength) & 0xffff;
-  if (csum === 0 && csumOffset === 6) csum = 0xffff;
   buf[field] = csum >> 8;
   buf[field + 1] = csum & 0xff;
   return true;
