@@ -123,15 +123,23 @@ async function rxAddon(ns: string, dev: string, seconds: number, cleanup: Cleanu
   });
   const f = flood(ns, seconds);
   cleanup.add(() => f.stop());
-  await new Promise((r) => setTimeout(r, 300));
-  counting = true;
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, (seconds - 0.6) * 1000));
-  counting = false;
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  const elapsed = await countingWindow(seconds, (on) => { counting = on; });
   const { sent, seconds: floodSeconds } = await f.result();
   link.close();
   return { rate: frames / elapsed, offered: sent / floodSeconds, batches: frames / Math.max(1, batches) };
+}
+
+/**
+ * The measuring window inside a flood of `seconds`: 300 ms of warm-up, then counting on
+ * until 300 ms before the flood ends; resolves with the window's length in seconds.
+ */
+async function countingWindow(seconds: number, setCounting: (on: boolean) => void): Promise<number> {
+  await new Promise((r) => setTimeout(r, 300));
+  setCounting(true);
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, (seconds - 0.6) * 1000));
+  setCounting(false);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 /** rx with fs.read on a blocking fd: one read in flight at a time, like a naive reader. */
@@ -172,12 +180,7 @@ async function rxFsRead(ns: string, dev: string, seconds: number, cleanup: Clean
   });
   const f = flood(ns, seconds);
   cleanup.add(() => f.stop());
-  await new Promise((r) => setTimeout(r, 300));
-  counting = true;
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, (seconds - 0.6) * 1000));
-  counting = false;
-  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+  const elapsed = await countingWindow(seconds, (on) => { counting = on; });
   // Stop while frames still arrive, so the read in flight returns before we close.
   stopping = true;
   await done;
