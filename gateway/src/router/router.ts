@@ -32,6 +32,8 @@ import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDh
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
 
 export const PORT = { lan: 0, wan: 1, local: 2 } as const;
+/** The target MAC of an ARP request: not known yet. */
+const ZERO_MAC = new Uint8Array(6);
 export type PortId = (typeof PORT)[keyof typeof PORT];
 const PORT_NAMES = ['lan', 'wan', 'local'] as const;
 
@@ -74,6 +76,7 @@ function mask(prefixLength: number): number {
 
 export class Router {
   readonly drops: DropCounters = {};
+  private readonly dropKeys: Record<string, Record<string, string>> = {};
   readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0, reassembled: 0, fragmentsSent: 0 };
   readonly neighbours: [NeighbourCache, NeighbourCache] = [new NeighbourCache(), new NeighbourCache()];
   private readonly translator: Translator;
@@ -137,6 +140,15 @@ export class Router {
 
   private count(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  }
+
+  /**
+   * Counts a drop whose reason comes from a parser or the NAT as `prefix-reason`. The key
+   * is made once per pair and kept, so a flood of drops allocates nothing.
+   */
+  private countAs(prefix: string, reason: string): void {
+    const byReason = this.dropKeys[prefix] ??= {};
+    this.count(byReason[reason] ??= `${prefix}-${reason}`);
   }
 
   private get lanBroadcast(): number {
@@ -237,12 +249,12 @@ export class Router {
   private frame(port: PortId, buf: Uint8Array, off: number, len: number, nowMs: number): void {
     const eth = this.eth;
     const st = eth.attach(buf, off, len);
-    if (st !== 'ok') return this.count(`eth-${st}`);
+    if (st !== 'ok') return this.countAs('eth', st);
     if (eth.etherType === ETHERTYPE.arp) return this.onArp(port, buf, nowMs);
     if (eth.etherType !== ETHERTYPE.ipv4) return this.count('not-ipv4');
     const ip = this.ip;
     const ist = ip.attach(buf, eth.payloadOffset, eth.payloadLength);
-    if (ist !== 'ok') return this.count(`ip-${ist}`);
+    if (ist !== 'ok') return this.countAs('ip', ist);
     if (port === PORT.lan) this.fromLan(buf, off, len, nowMs);
     else if (port === PORT.wan) this.fromWan(buf, off, len, nowMs);
     else this.fromLocal(buf, off, len, nowMs);
@@ -296,7 +308,7 @@ export class Router {
     const mac = side === PORT.lan ? a.lanMac : a.wanMac;
     emitEthernet({ dst: BROADCAST_MAC, src: mac, etherType: ETHERTYPE.arp }, s, o);
     emitArp({ operation: ARP_OPERATION.request, senderMac: mac, senderAddr: side === PORT.lan ? a.lanAddr : a.wanAddr,
-      targetMac: new Uint8Array(6), targetAddr: addr }, s, o + 14);
+      targetMac: ZERO_MAC, targetAddr: addr }, s, o + 14);
     this.emitGenerated(side, o, 60);
   }
 
@@ -368,7 +380,7 @@ export class Router {
     }
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
-    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     ip.decrementTtl();
     if (v === VERDICT.hairpin) {
@@ -411,7 +423,7 @@ export class Router {
   private onDhcp(buf: Uint8Array, nowMs: number): void {
     if (!this.dhcp) return this.count('dhcp-disabled');
     const msg = parseDhcp(this.udp.payload());
-    if (typeof msg === 'string') return this.count(`dhcp-${msg}`);
+    if (typeof msg === 'string') return this.countAs('dhcp', msg);
     const reply = this.dhcp.handle(msg, Date.now());
     void nowMs;
     if (!reply) return;
@@ -450,7 +462,7 @@ export class Router {
     if (this.wanDhcp && ip.protocol === 17 && (eth.dstEquals(a.wanMac) || eth.dstEquals(BROADCAST_MAC))
       && (ip.dstAddr === a.wanAddr || ip.dstAddr === 0xffffffff || a.wanAddr === 0) && this.isUdpPorts(buf, DHCP_SERVER_PORT, DHCP_CLIENT_PORT)) {
       const msg = parseDhcp(this.udp.payload());
-      if (typeof msg === 'string') return this.count(`wan-dhcp-${msg}`);
+      if (typeof msg === 'string') return this.countAs('wan-dhcp', msg);
       return this.wanDhcp(msg, nowMs);
     }
     if (!eth.dstEquals(a.wanMac)) return this.count(eth.isGroup() ? 'wan-group' : 'wan-not-for-us');
@@ -463,7 +475,7 @@ export class Router {
     if (ip.isFragment) return this.fragmentFromWan(nowMs);
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('inbound', buf, ip.offset, ip.totalLength, nowMs, partial);
-    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     if (ip.ttl <= 1) return this.count('wan-ttl-expired');
     ip.decrementTtl();
@@ -483,7 +495,7 @@ export class Router {
   private fragmentFromLan(nowMs: number): void {
     const r = this.reassembly[0].add(this.ip, nowMs);
     if (r.kind === 'pending') return;
-    if (r.kind === 'drop') return this.count(`fragment-${r.reason}`);
+    if (r.kind === 'drop') return this.countAs('fragment', r.reason);
     this.stats.reassembled++;
     this.outboundDatagram(r.buf, r.offset, r.length, nowMs);
   }
@@ -492,7 +504,7 @@ export class Router {
   private outboundDatagram(buf: Uint8Array, ipOff: number, ipLen: number, nowMs: number): void {
     const ip = this.ip, a = this.addrs;
     const v = this.translator.translate('outbound', buf, ipOff, ipLen, nowMs, false);
-    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
     ip.attach(buf, ipOff, ipLen);
     ip.decrementTtl();
     if (v === VERDICT.hairpin) {
@@ -507,11 +519,11 @@ export class Router {
   private fragmentFromWan(nowMs: number): void {
     const r = this.reassembly[1].add(this.ip, nowMs);
     if (r.kind === 'pending') return;
-    if (r.kind === 'drop') return this.count(`fragment-${r.reason}`);
+    if (r.kind === 'drop') return this.countAs('fragment', r.reason);
     this.stats.reassembled++;
     const ip = this.ip, a = this.addrs;
     const v = this.translator.translate('inbound', r.buf, r.offset, r.length, nowMs, false);
-    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
     ip.attach(r.buf, r.offset, r.length);
     if (ip.ttl <= 1) return this.count('wan-ttl-expired');
     ip.decrementTtl();
@@ -595,7 +607,7 @@ export class Router {
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
-    if (v === VERDICT.drop) return this.count(`nat-${this.translator.reason}`);
+    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
     if (v === VERDICT.hairpin) return this.count('local-hairpin');
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     ip.decrementTtl();
