@@ -64,7 +64,6 @@ export class DhcpClient {
   private nextSendMs = 0;
   private offered: { address: number; server: number } | null = null;
   private bound: DhcpClientLease | null = null;
-  private boundAtMs = 0;
   private t1Ms = 0;
   private t2Ms = 0;
   private endMs = 0;
@@ -173,16 +172,16 @@ export class DhcpClient {
       this.bound = lease;
       this.state = 'bound';
       // Times count from when the request went out (§4.4.1); our send time is close enough.
-      this.boundAtMs = this.startedMs;
+      const boundAtMs = this.startedMs;
       const t1 = u32(m.options.get(DHCP_OPTION.renewalTime));
       const t2 = u32(m.options.get(DHCP_OPTION.rebindingTime));
       if (lease.leaseSeconds === INFINITE) {
         this.t1Ms = this.t2Ms = this.endMs = Number.POSITIVE_INFINITY;
       } else {
         const s = lease.leaseSeconds * 1000;
-        this.endMs = this.boundAtMs + s;
-        this.t1Ms = this.boundAtMs + (t1 !== null && t1 < lease.leaseSeconds ? t1 * 1000 : s * 0.5);
-        this.t2Ms = this.boundAtMs + (t2 !== null && t2 < lease.leaseSeconds ? t2 * 1000 : s * 0.875);
+        this.endMs = boundAtMs + s;
+        this.t1Ms = boundAtMs + (t1 !== null && t1 < lease.leaseSeconds ? t1 * 1000 : s * 0.5);
+        this.t2Ms = boundAtMs + (t2 !== null && t2 < lease.leaseSeconds ? t2 * 1000 : s * 0.875);
       }
       this.counters.leases++;
       if (changed) this.events.lease(lease);

@@ -13,7 +13,7 @@ import type { Request, Response } from 'express';
 import {
   FileMappingStore, Igd, SsdpAdvertiser, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
   ssdpServerString, startDeviceIdentity, startIgdHttpServer, IGD_SERVICE_KEYS,
-  type IgdHttpServer, type IgdStats, type GenaStats, type SsdpCounters, type PortMapping,
+  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping,
 } from '@openigd/igd-service';
 import type { NatTable } from '@openigd/nat-table';
 import type { GatewayConfig } from '../config/config.js';
@@ -33,9 +33,6 @@ export interface IgdRuntimeParts {
 
 export interface IgdRuntime {
   readonly igd: Igd;
-  readonly backend: NatPortMappingBackend;
-  readonly http: IgdHttpServer;
-  readonly rootUuid: string;
   /** Called every second by the daemon: ends leases that ran out. */
   tick(): void;
   /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */
@@ -145,7 +142,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     let expiring = false;
     log.info('igd running', { description: http.descriptionUrl, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
     return {
-      igd, backend, http, rootUuid: identity.rootUuid,
+      igd,
       tick: () => {
         const next = igd.nextExpiryMs();
         if (expiring || next === undefined || next > Date.now()) return;
