@@ -149,9 +149,11 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     await burst.stop();
     assert.ok(answered.length < 3000, 'the kill landed before the burst ended');
     lab = await labRestartDaemon(lab.prefix, DIR, 'SIGKILL');
+    // Checked through the same real client a user would list with, and through the admin API.
+    const stored = new Set(parseUpnpcList(await upnpc('-l')).filter((m) => m.protocol === 'TCP').map((m) => m.externalPort));
     const { status, json } = await admin(lab.adminSocket, 'GET', '/mappings');
     assert.equal(status, 200);
-    const stored = new Set((json as { protocol: string; externalPort: number }[]).filter((m) => m.protocol === 'TCP').map((m) => m.externalPort));
+    assert.equal((json as unknown[]).length, parseUpnpcList(await upnpc('-l')).length, 'upnpc lists what the gateway holds');
     const missing = answered.filter((p) => !stored.has(p));
     assert.deepEqual(missing, [], `${missing.length} of ${answered.length} answered adds are missing after kill -9`);
     console.log(`# kill -9 after ${answered.length} answered adds; ${stored.size - 1} TCP mappings after restart, none missing`);
