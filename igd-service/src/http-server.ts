@@ -138,7 +138,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ ok: true; body
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
-      req.off('aborted', onError);
+      req.off('close', onError);
       if (!result.ok) req.resume();
       resolve(result);
     };
@@ -152,7 +152,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ ok: true; body
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
-    req.on('aborted', onError);
+    req.on('close', onError); // closed before 'end': the client went away
   });
 }
 
