@@ -12,6 +12,7 @@
  * (REQUESTING gives up after 4 tries and starts over); in RENEWING/REBINDING, half the
  * time left until T2 / the lease's end, at least 60 s (§4.4.5).
  */
+import { prefixMask } from '@openigd/nat-table';
 import {
   DHCP_MESSAGE_TYPE, DHCP_OPTION, addrOption, optionAddress, type DhcpMessage,
 } from './dhcp-message.js';
@@ -49,7 +50,7 @@ const REQUEST_TRIES = 4;
 
 /** The prefix length of a contiguous netmask, or -1. */
 function prefixFromMask(mask: number): number {
-  for (let n = 0; n <= 32; n++) if ((n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0) === mask >>> 0) return n;
+  for (let n = 0; n <= 32; n++) if (prefixMask(n) === mask >>> 0) return n;
   return -1;
 }
 

@@ -5,6 +5,7 @@
  * message and the time, and sends what comes back. Leases are kept in memory and
  * written through `LeaseFile` so they survive restarts.
  */
+import { prefixMask } from '@openigd/nat-table';
 import {
   DHCP_MESSAGE_TYPE, DHCP_OPTION, addrOption, optionAddress, u32Option,
   type DhcpMessage, type DhcpMessageType,
@@ -199,7 +200,7 @@ export class DhcpServer {
 
   private reply(m: DhcpMessage, type: DhcpMessageType, yiaddr: number): DhcpMessage {
     const o = this.opts;
-    const mask = o.prefixLength === 0 ? 0 : (0xffffffff << (32 - o.prefixLength)) >>> 0;
+    const mask = prefixMask(o.prefixLength);
     const broadcast = ((o.serverAddr & mask) | (~mask >>> 0)) >>> 0;
     const options = new Map<number, Uint8Array>([
       [DHCP_OPTION.serverId, addrOption(o.serverAddr)],

@@ -4,7 +4,7 @@
  * one small API). Leases are the IGD's to expire (on the wall clock, as stored): the NAT
  * holds every mapping as static and loses it when the IGD calls `remove`.
  */
-import { ipv4ToString, parseIpv4, type NatTable } from '@openigd/nat-table';
+import { ipv4ToString, parseIpv4, prefixMask, type NatTable } from '@openigd/nat-table';
 import type { MappingKey, PortMapping, PortMappingBackend, WanCounters } from '@openigd/igd-service';
 import type { LinkCounters } from '../link/link.js';
 
@@ -21,10 +21,6 @@ export interface NatBackendOptions {
 }
 
 const PROTOCOL = { TCP: 6, UDP: 17 } as const;
-
-function prefixMask(length: number): number {
-  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
-}
 
 export class NatPortMappingBackend implements PortMappingBackend {
   private readonly listeners = new Set<(address: string) => void>();

@@ -22,7 +22,7 @@
 import {
   ArpPacket, ARP_OPERATION, BROADCAST_MAC, EthernetFrame, ETHERTYPE, IcmpPacket, ICMP_TYPE, Ipv4Packet, UdpPacket,
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
-  isMulticast, Reassembler, fragmentIpv4,
+  isMulticast, Reassembler, fragmentIpv4, prefixMask,
 } from '@openigd/nat-table';
 import {
   BATCH_SLOTS, SLOT_SIZE, FrameFlag, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
@@ -68,10 +68,6 @@ export type DropCounters = Record<string, number>;
 /** Hands frame `i` of `batch`, with its offload metadata, to a capture. */
 function tapFrame(tap: FrameTap, batch: FrameBatch, i: number, nowMs: number): void {
   tap.write(batch.buffer, batch.offsets[i]!, batch.lengths[i]!, nowMs, batch.flags[i]!, batch.csumStart[i]!, batch.csumOffset[i]!);
-}
-
-function mask(prefixLength: number): number {
-  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
 }
 
 export class Router {
@@ -152,11 +148,11 @@ export class Router {
   }
 
   private get lanBroadcast(): number {
-    return ((this.addrs.lanAddr & mask(this.addrs.lanPrefixLength)) | ~mask(this.addrs.lanPrefixLength)) >>> 0;
+    return ((this.addrs.lanAddr & prefixMask(this.addrs.lanPrefixLength)) | ~prefixMask(this.addrs.lanPrefixLength)) >>> 0;
   }
 
   private inLan(a: number): boolean {
-    const m = mask(this.addrs.lanPrefixLength);
+    const m = prefixMask(this.addrs.lanPrefixLength);
     return ((a & m) >>> 0) === ((this.addrs.lanAddr & m) >>> 0);
   }
 
@@ -166,7 +162,7 @@ export class Router {
   }
 
   private inWan(a: number): boolean {
-    const m = mask(this.addrs.wanPrefixLength);
+    const m = prefixMask(this.addrs.wanPrefixLength);
     return ((a & m) >>> 0) === ((this.addrs.wanAddr & m) >>> 0);
   }
 

@@ -1,7 +1,7 @@
 /** Tests of the address text forms and big-endian helpers. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipv4ToString, isMulticast, macToString, parseIpv4, parseMac, readU16, readU32, writeU16, writeU32 } from './addr.js';
+import { ipv4ToString, isMulticast, macToString, parseIpv4, parseMac, prefixMask, readU16, readU32, writeU16, writeU32 } from './addr.js';
 import { ip } from './test-fixtures.js';
 
 test('parseIpv4 accepts strict dotted quads and refuses the rest', () => {
@@ -41,4 +41,8 @@ test('big-endian reads and writes; multicast', () => {
   assert.equal(isMulticast(ip('224.0.0.1')), true);
   assert.equal(isMulticast(ip('240.0.0.1')), false);
   assert.equal(isMulticast(ip('192.168.1.1')), false);
+});
+
+test('prefixMask: 0, 8, 24, 31, 32', () => {
+  assert.deepEqual([0, 8, 24, 31, 32].map(prefixMask), [0, 0xff000000, 0xffffff00, 0xfffffffe, 0xffffffff]);
 });

@@ -5,6 +5,11 @@
  * (only the text parsers and `parseMac` allocate, off the hot path).
  */
 
+/** The netmask of a prefix length 0–32, as an unsigned 32-bit number (24 → 0xffffff00). */
+export function prefixMask(prefixLength: number): number {
+  return prefixLength <= 0 ? 0 : (0xffffffff << (32 - Math.min(prefixLength, 32))) >>> 0;
+}
+
 export function ipv4ToString(addr: number): string {
   const a = addr >>> 0;
   return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
