@@ -30,7 +30,21 @@ describe('the IGD under bad input (U1, U2, hardening)', { skip }, () => {
     const lab = await labUp({ prefix, dir: DIR, extraConfig: 'igd: { rules: ["allow 1024-65535 192.168.1.0/24 1024-65535", "deny 0-65535 0.0.0.0/0 0-65535"] }' });
     const h1 = lab.namespaces.h1;
     const h1Addr = lab.hostAddresses.h1!;
-    await must(h1, 'upnpc', ['-i', '-a', h1Addr, '8080', '18080', 'TCP'], 30_000);
+    // A description with markup in it, escaped as XML demands (upnpc sends -e text unescaped,
+    // which an XML parser must refuse), so the request goes by curl.
+    const st = 'urn:schemas-upnp-org:service:WANIPConnection:1';
+    const add = `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>`
+      + `<u:AddPortMapping xmlns:u="${st}"><NewRemoteHost></NewRemoteHost><NewExternalPort>18080</NewExternalPort>`
+      + `<NewProtocol>TCP</NewProtocol><NewInternalPort>8080</NewInternalPort><NewInternalClient>${h1Addr}</NewInternalClient>`
+      + '<NewEnabled>1</NewEnabled><NewPortMappingDescription>&lt;b&gt;x&lt;/b&gt; &amp; y</NewPortMappingDescription>'
+      + '<NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>';
+    const added = await must(h1, 'curl', ['-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: text/xml',
+      '-H', `SOAPAction: "${st}#AddPortMapping"`, '--data-binary', add, `http://${lab.lanAddress}:5000/ctl/IPConn`]);
+    assert.equal(added, '200');
+    // The status page (the presentation URL) shows a client's description as text, never as markup.
+    const page = await must(h1, 'curl', ['-s', '-m', '5', `http://${lab.lanAddress}:5000/`]);
+    assert.match(page, /&lt;b&gt;x&lt;\/b&gt; &amp; y/);
+    assert.doesNotMatch(page, /<b>x<\/b>/);
     const before = (await status(lab.adminSocket)) as unknown as IgdStatus;
 
     const ssdp = await must(h1, 'python3', [ABUSE, 'ssdp', '400', '7'], 30_000);

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
   FileMappingStore, Igd, SsdpAdvertiser, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
-  ssdpServerString, startDeviceIdentity, startIgdHttpServer, IGD_SERVICE_KEYS,
+  ssdpServerString, startDeviceIdentity, startIgdHttpServer, escapeXmlText, IGD_SERVICE_KEYS,
   type IgdStats, type GenaStats, type SsdpCounters, type PortMapping,
 } from '@openigd/igd-service';
 import type { NatTable } from '@openigd/nat-table';
@@ -50,22 +50,18 @@ function configFingerprint(friendlyName: string): string {
   return h.digest('hex').slice(0, 32);
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** The presentation page: what the gateway is and which mappings it holds, read-only. */
 function statusPage(friendlyName: string, igd: Igd, now: number): string {
   const rows = igd.listMappings().map((m: PortMapping) => {
     const lease = m.expiresAtMs === 0 ? 'static' : `${Math.max(0, Math.round((m.expiresAtMs - now) / 1000))} s`;
-    return `<tr><td>${m.protocol}</td><td>${m.externalPort}</td><td>${escapeHtml(m.remoteHost || '*')}</td>`
-      + `<td>${escapeHtml(m.internalClient)}:${m.internalPort}</td><td>${m.enabled ? 'yes' : 'no'}</td>`
-      + `<td>${lease}</td><td>${escapeHtml(m.description)}</td></tr>`;
+    return `<tr><td>${m.protocol}</td><td>${m.externalPort}</td><td>${escapeXmlText(m.remoteHost || '*')}</td>`
+      + `<td>${escapeXmlText(m.internalClient)}:${m.internalPort}</td><td>${m.enabled ? 'yes' : 'no'}</td>`
+      + `<td>${lease}</td><td>${escapeXmlText(m.description)}</td></tr>`;
   }).join('\n');
   return `<!doctype html>
-<html><head><meta charset="utf-8"><title>${escapeHtml(friendlyName)}</title></head>
-<body><h1>${escapeHtml(friendlyName)}</h1>
-<p>External address: ${escapeHtml(igd.externalAddress() || 'none')} (${igd.connectionStatus()})</p>
+<html><head><meta charset="utf-8"><title>${escapeXmlText(friendlyName)}</title></head>
+<body><h1>${escapeXmlText(friendlyName)}</h1>
+<p>External address: ${escapeXmlText(igd.externalAddress() || 'none')} (${igd.connectionStatus()})</p>
 <h2>Port mappings (${igd.mappingCount()})</h2>
 <table border="1"><tr><th>Protocol</th><th>External port</th><th>Remote host</th><th>Internal client</th><th>Enabled</th><th>Lease</th><th>Description</th></tr>
 ${rows}
