@@ -374,9 +374,20 @@ export class Router {
       // Bigger than the WAN carries and fragmenting allowed: translated whole, sent in pieces.
       return this.outboundDatagram(buf, ip.offset, ip.totalLength, nowMs);
     }
+    this.translateOut(buf, off, len, nowMs, true);
+  }
+
+  /**
+   * NAT outbound for the packet in hand (in the receive buffer), TTL − 1, and out of the
+   * WAN; a packet that hairpins goes back into the LAN (or to the local port), unless it
+   * came from the local port itself.
+   */
+  private translateOut(buf: Uint8Array, off: number, len: number, nowMs: number, hairpinAllowed: boolean): void {
+    const eth = this.eth, ip = this.ip, a = this.addrs;
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
     if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
+    if (v === VERDICT.hairpin && !hairpinAllowed) return this.count('local-hairpin');
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     ip.decrementTtl();
     if (v === VERDICT.hairpin) {
@@ -599,16 +610,8 @@ export class Router {
   }
 
   private localReplyToWan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
-    const ip = this.ip, eth = this.eth;
-    if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
-    const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
-    const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
-    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
-    if (v === VERDICT.hairpin) return this.count('local-hairpin');
-    ip.attach(buf, eth.payloadOffset, eth.payloadLength);
-    ip.decrementTtl();
-    this.stats.forwardedOutbound++;
-    this.sendIp(PORT.wan, buf, off, len, this.wanNextHop(ip.dstAddr), nowMs);
+    if (!this.ip.verifyChecksum()) return this.count('ip-bad-checksum');
+    this.translateOut(buf, off, len, nowMs, false);
   }
 
   // ------------------------------------------------------------------ ICMP
