@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UPNP_ERROR } from './faults.js';
 import { SaxesParser } from 'saxes';
-import { buildSoapFault, buildSoapResponse, escapeXmlText, parseSoapActionHeader, parseSoapRequest } from './soap.js';
+import { buildSoapFault, buildSoapResponse, escapeXmlText, parseSoapActionHeader, parseSoapRequest, repairBareMarkup } from './soap.js';
 import { soapBody } from './test-support.js';
 
 const WANIP = 'urn:schemas-upnp-org:service:WANIPConnection:1';
@@ -83,6 +83,39 @@ test('DTDs and entities are refused, never expanded', () => {
     const r = parseSoapRequest(body, header);
     assert.equal(r.ok ? 'ok' : r.kind, 'malformed', body.slice(0, 40));
   }
+});
+
+test("miniupnpc's unescaped values: a bare & or < that cannot start markup is read as itself", () => {
+  // What `upnpc -e 'Tom & Jerry <3' -a 192.168.1.10 4662 4662 TCP` sends: the value as typed.
+  const sent = ARGS.map(([n, v]) => [n, n === 'NewPortMappingDescription' ? 'Tom & Jerry <3 R&D' : v] as const);
+  const r = parseSoapRequest(soapBody(WANIP, 'AddPortMapping', sent), ADD);
+  assert.ok(r.ok);
+  assert.equal(r.request.args.get('NewPortMappingDescription'), 'Tom & Jerry <3 R&D');
+  assert.equal(r.request.args.size, 8);
+  // References keep their meaning; CDATA, comments and PIs are not touched.
+  assert.equal(repairBareMarkup('<a>&amp;&#38;&#x26;&lt; & &;</a>'), '<a>&amp;&#38;&#x26;&lt; &amp; &amp;;</a>');
+  assert.equal(repairBareMarkup('<a><![CDATA[x & < y]]><!-- & < --><?pi & < ?> < </a>'), '<a><![CDATA[x & < y]]><!-- & < --><?pi & < ?> &lt; </a>');
+  const cdata = parseSoapRequest(soapBody(WANIP, 'AddPortMapping', [...ARGS.slice(0, 6), ['NewPortMappingDescription', '<![CDATA[a & b < c]]>'], ARGS[7]]), ADD);
+  assert.ok(cdata.ok);
+  assert.equal(cdata.request.args.get('NewPortMappingDescription'), 'a & b < c');
+  // What still cannot be read one way only stays malformed: `<b` is a tag; `&ext;` an undeclared entity.
+  for (const value of ['a<b', '&ext;']) {
+    const bad = parseSoapRequest(soapBody(WANIP, 'AddPortMapping', [...ARGS.slice(0, 6), ['NewPortMappingDescription', value], ARGS[7]]), ADD);
+    assert.equal(bad.ok ? 'ok' : bad.kind, 'malformed', value);
+  }
+});
+
+test('property: well-formed requests pass the repair unchanged; unescaped values read back exactly', () => {
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (value) => {
+    const body = soapBody(WANIP, 'AddPortMapping', [...ARGS.slice(0, 6), ['NewPortMappingDescription', escapeXmlText(value)], ARGS[7]]);
+    assert.equal(repairBareMarkup(body), body);
+  }), { numRuns: 1000 });
+  const unescaped = fc.string({ unit: fc.constantFrom(' ', '&', '<', ';', '1', '>', '-', '=', '"'), maxLength: 20 });
+  fc.assert(fc.property(unescaped, (value) => {
+    const r = parseSoapRequest(soapBody(WANIP, 'AddPortMapping', [...ARGS.slice(0, 6), ['NewPortMappingDescription', value], ARGS[7]]), ADD);
+    assert.ok(r.ok, value);
+    assert.equal(r.request.args.get('NewPortMappingDescription'), value);
+  }), { numRuns: 1000 });
 });
 
 test('malformed envelopes → malformed', () => {

@@ -6,7 +6,9 @@
  *             namespace under any prefix, holding Body → one action element whose namespace is
  *             the service type → argument elements (any order, any or no prefix) holding text.
  *             Parsed with saxes; any DTD (`<!DOCTYPE`, `<!ENTITY`, found in the raw text or by
- *             the parser) or undeclared entity is refused, never expanded.
+ *             the parser) or undeclared entity is refused, never expanded. A bare `&` or `<`
+ *             that cannot start markup (miniupnpc's `upnpc -e "Tom & Jerry"` sends the
+ *             description unescaped) is read as the character itself: `repairBareMarkup`.
  *   response  200, `<u:ActionResponse xmlns:u="serviceType">` with the out arguments in order.
  *   fault     500, s:Fault / faultcode s:Client / faultstring UPnPError / detail → UPnPError
  *             (control-1-0 namespace) → errorCode, errorDescription.
@@ -55,6 +57,50 @@ function malformed(reason: string): SoapParseResult {
   return { ok: false, kind: 'malformed', reason };
 }
 
+/** A character reference or a named entity reference, at `lastIndex`. */
+const REFERENCE = /&(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_:][A-Za-z0-9._:-]*);/y;
+/** What may follow `<` in markup: a name (ASCII or not), an end tag, `<!…`, `<?…`. */
+const MARKUP_START = /[A-Za-z_:/!?\u0080-\uffff]/;
+/** Skipped whole: their text is literal, `&` and `<` included. */
+const VERBATIM: readonly (readonly [string, string])[] = [['<![CDATA[', ']]>'], ['<!--', '-->'], ['<?', '?>']];
+
+/**
+ * `text` with every `&` that does not start a reference written `&amp;` and every `<` that
+ * cannot start markup written `&lt;`, outside CDATA sections, comments and processing
+ * instructions. Such characters never occur in well-formed XML, so a well-formed document
+ * comes back unchanged; a document with them has only this reading. miniupnpc (and the
+ * many programs built on it) writes argument values into its requests unescaped, so
+ * `Tom & Jerry` or `<3` would otherwise be refused with 400. `a<b` still is: `<b` reads
+ * as a tag.
+ */
+export function repairBareMarkup(text: string): string {
+  const candidate = /[<&]/g;
+  let out = '';
+  let copied = 0;
+  for (let m = candidate.exec(text); m !== null; m = candidate.exec(text)) {
+    const i = m.index;
+    if (m[0] === '<') {
+      const verbatim = VERBATIM.find(([open]) => text.startsWith(open, i));
+      if (verbatim) {
+        const end = text.indexOf(verbatim[1], i + verbatim[0].length);
+        // An unterminated section is the parser's to refuse.
+        if (end < 0) break;
+        candidate.lastIndex = end + verbatim[1].length;
+      } else if (!MARKUP_START.test(text.charAt(i + 1))) {
+        out += `${text.slice(copied, i)}&lt;`;
+        copied = i + 1;
+      }
+    } else {
+      REFERENCE.lastIndex = i;
+      if (!REFERENCE.test(text)) {
+        out += `${text.slice(copied, i)}&amp;`;
+        copied = i + 1;
+      }
+    }
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
 /**
  * Parses a control request body and checks it against the SOAPACTION header. `body` is the
  * raw bytes (UTF-8) or text. Never throws.
@@ -71,6 +117,7 @@ export function parseSoapRequest(body: Uint8Array | string, soapActionHeader: st
     }
   }
   if (DTD_MARKERS.test(text)) return malformed('a DTD is not allowed in a SOAP request');
+  text = repairBareMarkup(text);
 
   const parser = new SaxesParser({ xmlns: true, position: false });
   let failure: string | undefined;

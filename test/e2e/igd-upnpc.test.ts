@@ -117,6 +117,20 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     await probe('udp', lab.wanAddress, 7002, 7002, { expect: false, source: lab.servers[1]! });
   });
 
+  test('upnpc -e with & and < (miniupnpc sends them unescaped) stores the description as typed (U6, U9)', async () => {
+    const typed = 'Tom & Jerry <3 R&D';
+    assert.match(await upnpc('-e', typed, '-a', h1Addr, '8181', '18181', 'TCP'), /external 203\.0\.113\.2:18181 TCP is redirected to internal [\d.]+:8181/);
+    const { status, json } = await admin(lab.adminSocket, 'GET', '/mappings');
+    assert.equal(status, 200);
+    const stored = (json as { externalPort: number; description: string }[]).find((m) => m.externalPort === 18181);
+    assert.equal(stored?.description, typed, JSON.stringify(json));
+    // Our answers escape it, as XML must; miniupnpc prints element text without decoding
+    // references, so `upnpc -l` shows the escaped form (the bytes we sent are exact).
+    const listed = parseUpnpcList(await upnpc('-l')).find((m) => m.externalPort === 18181);
+    assert.equal(listed?.description, 'Tom &amp; Jerry &lt;3 R&amp;D');
+    assert.match(await upnpc('-d', '18181', 'TCP'), /UPNP_DeletePortMapping\(\) returned : 0/);
+  });
+
   test('a lease runs out: the mapping is removed and forwards nothing (U6, U14)', async () => {
     // upnpc spends seconds discovering the IGD before each call (a 3 s lease once ran out
     // before `upnpc -l` could list it on CI): 8 s, checked through the admin socket at once.
