@@ -47,6 +47,12 @@ export interface ForwardingPath {
   /** Namespace and address the iperf3 server listens on. */
   readonly serverNs: string;
   readonly serverAddr: string;
+  /**
+   * The process that forwards the packets (slirp4netns, pasta, the OpenIGD daemon), whose
+   * CPU time the benchmark reads from `/proc/<pid>/stat`; null for the kernel path, whose
+   * forwarding runs in softirq context and belongs to no process.
+   */
+  readonly forwarderPid: number | null;
   /** One line saying how the path is built, for the report. */
   readonly description: string;
 }
@@ -133,7 +139,7 @@ async function kernelPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> 
   return {
     ok: true,
     path: {
-      name: 'kernel', clientNs: client, serverNs: server, serverAddr: SERVER_ADDR,
+      name: 'kernel', clientNs: client, serverNs: server, serverAddr: SERVER_ADDR, forwarderPid: null,
       description: `${client} ─veth─ ${router} (ip_forward, nft masquerade, offloads default) ─veth─ ${server}`,
     },
   };
@@ -157,11 +163,13 @@ async function slirpPath(prefix: string, cleanup: Cleanup, mtu: 1500 | 65520): P
   cleanup.add(() => slirp.stop());
   const exited = () => (slirp.child.exitCode !== null || slirp.child.signalCode !== null ? `slirp4netns exited: ${slirp.output().trim()}` : null);
   const addr = await waitForAddress(inner, 'tap0', exited);
+  const pid = slirp.child.pid;
+  if (pid === undefined) return { ok: false, reason: 'slirp4netns has no pid' };
   return {
     ok: true,
     path: {
-      name: mtu === 1500 ? 'slirp4netns' : 'slirp4netns-65520', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR,
-      description: `${inner} (tap0 ${addr}, MTU ${mtu}) → slirp4netns pid ${slirp.child.pid} in ${outer} → ${SERVER_ADDR}`,
+      name: mtu === 1500 ? 'slirp4netns' : 'slirp4netns-65520', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR, forwarderPid: pid,
+      description: `${inner} (tap0 ${addr}, MTU ${mtu}) → slirp4netns pid ${pid} in ${outer} → ${SERVER_ADDR}`,
     },
   };
 }
@@ -185,11 +193,13 @@ async function pastaPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> {
     ? `pasta exited: ${pasta.output().split('\n').filter((l) => !l.startsWith('Failed to send')).join(' ').trim()}`
     : null);
   const addr = await waitForAddress(inner, 'tap0', exited);
+  const pid = pasta.child.pid;
+  if (pid === undefined) return { ok: false, reason: 'pasta has no pid' };
   return {
     ok: true,
     path: {
-      name: 'pasta', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR,
-      description: `${inner} (tap0 ${addr}, MTU 65520) → pasta pid ${pasta.child.pid} in ${outer} → ${SERVER_ADDR}`,
+      name: 'pasta', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR, forwarderPid: pid,
+      description: `${inner} (tap0 ${addr}, MTU 65520) → pasta pid ${pid} in ${outer} → ${SERVER_ADDR}`,
     },
   };
 }
@@ -225,11 +235,12 @@ async function openIgdPath(name: 'openigd' | 'openigd-offload', prefix: string, 
   }
   const server = lab.servers[0];
   if (server === undefined) return { ok: false, reason: 'the lab has no server address' };
+  if (!(lab.daemonPid > 0)) return { ok: false, reason: 'the lab has no daemon pid' };
   const { h1, gw, inet } = lab.namespaces;
   return {
     ok: true,
     path: {
-      name, clientNs: h1, serverNs: inet, serverAddr: server,
+      name, clientNs: h1, serverNs: inet, serverAddr: server, forwarderPid: lab.daemonPid,
       description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN ─ OpenIGD pid ${lab.daemonPid} in ${gw} (preset rfc, offload ${offload ? 'on' : 'off'}) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
     },
   };
