@@ -281,14 +281,7 @@ export class Igd {
 
   /** AddPortMapping for `requester` (the HTTP peer's address). */
   addPortMapping(request: PortMappingRequest, requester: string): Promise<AddPortMappingResult> {
-    if (request.externalPort === 0) {
-      return Promise.resolve(actionFailure('external-port-wildcard-not-permitted', 'external port 0 (wildcard) is not supported'));
-    }
-    const key = igdMappingKey(request);
-    return this.withKey(key, async () => {
-      if (this.state !== 'started') return actionFailure('action-failed', `the IGD is ${this.state}`);
-      const nowMs = this.now();
-      this.expireDue(nowMs, key);
+    return this.changeMapping(request, async (key, nowMs): Promise<AddPortMappingResult> => {
       const existing = this.mappings.get(key);
       const decision = decideAddPortMapping(existing, request);
       if (!decision.ok) return decision;
@@ -357,13 +350,7 @@ export class Igd {
 
   /** DeletePortMapping for `requester`. */
   deletePortMapping(key: MappingKey, requester: string): Promise<DeletePortMappingResult> {
-    if (key.externalPort === 0) {
-      return Promise.resolve(actionFailure('external-port-wildcard-not-permitted', 'external port 0 (wildcard) is not supported'));
-    }
-    const k = igdMappingKey(key);
-    return this.withKey(k, async () => {
-      if (this.state !== 'started') return actionFailure('action-failed', `the IGD is ${this.state}`);
-      this.expireDue(this.now(), k);
+    return this.changeMapping(key, async (k): Promise<DeletePortMappingResult> => {
       const mapping = this.mappings.get(k);
       if (!mapping) return actionFailure('no-such-entry', `no mapping ${k}`);
       const allowed = checkDeletePolicy(this.policy, mapping, requester);
@@ -425,6 +412,24 @@ export class Igd {
   }
 
   // ---- internals -------------------------------------------------------------------------
+
+  /**
+   * A change of one mapping (add or delete): refused for the wildcard external port 0;
+   * otherwise `op` runs after every earlier change of the same key, once the IGD is
+   * started and an expired lease on that key is gone.
+   */
+  private changeMapping<T>(key: MappingKey, op: (k: string, nowMs: number) => Promise<T>): Promise<T | ActionFailure> {
+    if (key.externalPort === 0) {
+      return Promise.resolve(actionFailure('external-port-wildcard-not-permitted', 'external port 0 (wildcard) is not supported'));
+    }
+    const k = igdMappingKey(key);
+    return this.withKey(k, async () => {
+      if (this.state !== 'started') return actionFailure('action-failed', `the IGD is ${this.state}`);
+      const nowMs = this.now();
+      this.expireDue(nowMs, k);
+      return op(k, nowMs);
+    });
+  }
 
   /** Runs `op` after every earlier change of the same key. */
   private withKey<T>(key: string, op: () => Promise<T>): Promise<T> {
