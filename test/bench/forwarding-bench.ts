@@ -32,11 +32,11 @@
  * processes it started, by pid, and touches nothing outside its namespaces. A path
  * that cannot run here is printed as "not available (reason)", never with a number.
  */
-import { writeFile } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import { Cleanup, sh, uniquePrefix } from '../lib/ns.js';
 import { parseTcpJson, parseUdpJson, runIperf, shutdownIperf, type IperfTest, type Measured, type UdpResult } from './lib/iperf.js';
 import { parseBenchOptions, USAGE } from './lib/bench-options.js';
+import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
 import { buildPath, PATH_LABELS, type ForwardingPath, type PathName } from './lib/peers.js';
 import {
   clockTicksPerSecond, cpuMicrosPerDatagram, readProcessCpu, readUdpCounters, udpArrivedBetween, type ProcessCpu, type UdpCounters,
@@ -177,12 +177,7 @@ async function firstLineOf(cmd: string, args: readonly string[]): Promise<string
 
 /** Versions of the tools the paths use: what each prints, and the Debian package version where there is one. */
 async function toolVersions(): Promise<Record<string, string>> {
-  const packages: Record<string, string> = {};
-  const q = await sh(null, 'dpkg-query', ['-W', '-f', '${Package} ${Version}\\n', 'iperf3', 'nftables', 'slirp4netns', 'passt'], 5_000);
-  for (const line of q.stdout.split('\n')) {
-    const [pkg, version] = line.trim().split(' ');
-    if (pkg && version) packages[pkg] = version;
-  }
+  const packages = await debVersions(['iperf3', 'nftables', 'slirp4netns', 'passt']);
   const tools: [string, string, string[], string][] = [
     ['iperf3', 'iperf3', ['--version'], 'iperf3'],
     ['nft', 'nft', ['--version'], 'nftables'],
@@ -244,16 +239,9 @@ async function main(): Promise<number> {
 
   if (options.jsonPath) {
     const report = { date: new Date(startedMs).toISOString(), elapsedSeconds, secondsPerTest: options.seconds, environment, results, ratios };
-    await writeFile(options.jsonPath, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`results written to ${options.jsonPath}`);
+    await writeJsonReport(options.jsonPath, report);
   }
   return results.some((r) => r.available) ? 0 : 1;
 }
 
-process.exitCode = await main().then(
-  (code) => Math.max(code, Number(process.exitCode ?? 0)),
-  (e: unknown) => {
-    console.error(`forwarding-bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-    return 1;
-  },
-);
+await runBench('forwarding-bench', main);

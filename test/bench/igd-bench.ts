@@ -19,10 +19,10 @@
  * in `finally`, also on SIGINT/SIGTERM; it ends only processes it started, by pid. A
  * target that cannot run is printed as "not available (reason)", never with a number.
  */
-import { writeFile } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Cleanup, sh, uniquePrefix } from '../lib/ns.js';
+import { Cleanup, uniquePrefix } from '../lib/ns.js';
+import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
 import { startMiniupnpd } from './lib/miniupnpd.js';
 import { runSoapWorker, type ControlPoint, type StepTiming, type WorkerResult } from './lib/soap-client.js';
 
@@ -330,11 +330,6 @@ function formatReport(results: readonly TargetResult[], options: Options): strin
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 
-async function debVersion(pkg: string): Promise<string | null> {
-  const r = await sh(null, 'dpkg-query', ['-W', '-f', '${Version}', pkg], 5_000);
-  return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
-}
-
 async function main(): Promise<number> {
   const parsed = parseOptions(process.argv.slice(2));
   if (!parsed.ok) {
@@ -352,9 +347,10 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const startedMs = Date.now();
+  const debs = await debVersions(['miniupnpd-nftables', 'stun-server']);
   const environment = {
     node: process.version, kernel: release(), cpus: cpus().length,
-    miniupnpd: await debVersion('miniupnpd-nftables'), stund: await debVersion('stun-server'),
+    miniupnpd: debs['miniupnpd-nftables'] ?? null, stund: debs['stun-server'] ?? null,
   };
   console.log(`IGD bench: node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs; `
     + `miniupnpd-nftables ${environment.miniupnpd ?? 'not installed'}, stun-server ${environment.stund ?? 'not installed'}; `
@@ -373,16 +369,9 @@ async function main(): Promise<number> {
   console.log(`(${elapsedSeconds} s)`);
   if (options.jsonPath) {
     const report = { date: new Date(startedMs).toISOString(), elapsedSeconds, options, environment, results };
-    await writeFile(options.jsonPath, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`results written to ${options.jsonPath}`);
+    await writeJsonReport(options.jsonPath, report);
   }
   return results.some((r) => r.available) ? 0 : 1;
 }
 
-process.exitCode = await main().then(
-  (code) => Math.max(code, Number(process.exitCode ?? 0)),
-  (e: unknown) => {
-    console.error(`igd-bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-    return 1;
-  },
-);
+await runBench('igd-bench', main);
