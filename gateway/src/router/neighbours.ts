@@ -22,7 +22,12 @@ export class NeighbourCache {
   private pendingFrames = 0;
   dropped = 0;
 
-  constructor(private readonly maxEntries = 4096, private readonly maxPendingFrames = 256, private readonly perAddress = 16) {}
+  /**
+   * At most `perAddress` frames wait for one address (a burst the LAN's GRO turned into
+   * super-frames is held as its datagrams), `maxPendingFrames` in all: with frames of at
+   * most 1518 bytes, about 1.5 MiB.
+   */
+  constructor(private readonly maxEntries = 4096, private readonly maxPendingFrames = 1024, private readonly perAddress = 64) {}
 
   /** The MAC for `addr`, or null. */
   lookup(addr: number, nowMs: number): Uint8Array | null {

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig } from '@openigd/nat-table';
-import { MemoryLink, createFrameBatch, pushFrame } from '../link/index.js';
+import { FrameFlag, MemoryLink, createFrameBatch, pushFrame } from '../link/index.js';
 import {
   DHCP_MESSAGE_TYPE, DHCP_OPTION, addrOption, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage,
 } from '../dhcp/dhcp-message.js';
@@ -460,6 +460,37 @@ describe('ARP', () => {
     assertQuiet(r, 'after the reply, no more requests');
   });
 
+  it('a UDP super-frame (LAN GRO) for an unknown next hop waits as its datagrams and leaves translated when ARP resolves', async (t) => {
+    const r = rig(t);
+    await prime(r);
+    r.router.neighbours[PORT.wan].forget();
+    const segments = [pattern(100, 1), pattern(100, 2), pattern(57, 3)];
+    const whole = frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE, id: 0x2000 }, 40000, 3478, concat(...segments)));
+    const batch = createFrameBatch(1, whole.slice());
+    pushFrame(batch, 0, whole.length);
+    batch.flags[0] = FrameFlag.gsoUdpL4 | FrameFlag.csumPartial;
+    batch.gsoSize[0] = 100;
+    batch.hdrLen[0] = 14 + 20 + 8;
+    batch.csumStart[0] = 14 + 20;
+    batch.csumOffset[0] = 6;
+    r.router.handle(PORT.lan, batch, r.nowMs);
+    await r.settle();
+    assert.equal(hex(r.wan.one('ARP request for the next hop')), hex(whoHas(WAN_MAC, WAN_ADDR, WAN_GW)));
+    r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
+    await r.settle();
+    const released = r.wan.take();
+    assert.equal(released.length, 3, 'one frame per datagram');
+    released.forEach((f, k) => {
+      const d = f.subarray(14);
+      assert.equal(hex(f.subarray(0, 12)), hex(concat(GW_MAC, WAN_MAC)), `datagram ${k}: Ethernet addresses`);
+      assert.equal(u32(d, 12), WAN_ADDR, `datagram ${k}: translated source`);
+      assert.equal(u16(d, 20), u16(released[0]!.subarray(14), 20), `datagram ${k}: one external port`);
+      assert.equal(hex(d.subarray(28)), hex(segments[k]!), `datagram ${k}: payload`);
+      assert.ok(checksumsOk(d), `datagram ${k}: IPv4 and UDP checksums`);
+    });
+    assert.equal(drops(r)['arp-pending-gso'] ?? 0, 0);
+  });
+
   it('gives up after three requests and counts the frames it held', async (t) => {
     const r = rig(t);
     await prime(r);
@@ -498,19 +529,19 @@ describe('ARP', () => {
     assert.equal(r.router.neighbours[PORT.lan].lookup(sender(99), r.nowMs), null);
     assert.equal(hex(r.router.neighbours[PORT.lan].lookup(sender(n - 1), r.nowMs)!), hex(senderMac(n - 1)));
 
-    // 20 frames from the local port to a LAN host nobody knows: one request, 16 held, 4 dropped.
+    // 70 frames from the local port to a LAN host nobody knows: one request, 64 held, 6 dropped.
     const stranger = ip4('192.168.200.1');
     const strangerMac = mac('02:00:00:00:0c:01');
-    const frames = Array.from({ length: 20 }, (_, k) =>
+    const frames = Array.from({ length: 70 }, (_, k) =>
       frame(LOCAL_MAC, LOCAL_KERNEL_MAC, udp({ src: LAN_ADDR, dst: stranger, id: k }, 1900, 5000 + k, pattern(10, k))));
     r.local.send(...frames);
     await r.settle();
     assert.equal(hex(r.lan.one('ARP request for the stranger')), hex(whoHas(LAN_MAC, LAN_ADDR, stranger)));
-    assert.equal((r.router.status().neighbours as { heldDropped: number }).heldDropped, 4);
+    assert.equal((r.router.status().neighbours as { heldDropped: number }).heldDropped, 6);
     r.lan.send(arpReply(strangerMac, stranger, LAN_MAC, LAN_ADDR));
     await r.settle();
     const released = r.lan.take();
-    assert.equal(released.length, 16);
+    assert.equal(released.length, 64);
     released.forEach((f, k) => {
       const want = frames[k]!.slice();
       want.set(strangerMac, 0);

@@ -25,7 +25,7 @@ import {
   isMulticast, Reassembler, fragmentIpv4, prefixMask,
 } from '@openigd/nat-table';
 import {
-  BATCH_SLOTS, SLOT_SIZE, FrameFlag, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
+  BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
 } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage } from '../dhcp/dhcp-message.js';
@@ -88,6 +88,8 @@ export class Router {
   private readonly gen = this.scratch.map((buffer) => createFrameBatch(BATCH_SLOTS * 4, buffer));
   /** The batch being handled and the index of the frame in hand (its offload metadata travels with it). */
   private rx: FrameBatch | null = null;
+  /** Splits a super-frame that must wait for ARP into the frames the kernel would have sent; made on first use. */
+  private segmenter: GsoSegmenter | null = null;
   private rxIndex = 0;
   private readonly scratchUsed = [0, 0, 0];
   /** Wall clock (ms) of the batch in hand, for capture stamps; 0 between batches or without captures. */
@@ -308,6 +310,26 @@ export class Router {
     this.emitGenerated(side, o, 60);
   }
 
+  /**
+   * Holds the received super-frame at `buf[off, off+len)` (the current frame, its headers
+   * already final) as the segments software GSO makes of it, each with complete checksums.
+   */
+  private holdSegments(side: 0 | 1, buf: Uint8Array, off: number, len: number, nextHop: number, nowMs: number): void {
+    const rx = this.rx;
+    const i = this.rxIndex;
+    if (!rx || rx.buffer !== buf || rx.offsets[i] !== off || rx.lengths[i] !== len) return this.count('arp-pending-gso');
+    const segmenter = (this.segmenter ??= new GsoSegmenter());
+    const n = segmenter.segment(rx, i);
+    if (n <= 0) return this.count('arp-pending-gso');
+    const out = segmenter.out;
+    let ask = false;
+    for (let s = 0; s < n; s++) {
+      const o = out.offsets[s]!;
+      if (this.neighbours[side].hold(nextHop, out.buffer.subarray(o, o + out.lengths[s]!), nowMs)) ask = true;
+    }
+    if (ask) this.sendArpRequest(side, nextHop);
+  }
+
   /** A frame that waited for ARP: its Ethernet destination is set now, and it goes out as generated. */
   private sendHeld(side: number, frame: Uint8Array, mac: Uint8Array): void {
     const o = this.alloc(side, frame.length);
@@ -337,9 +359,10 @@ export class Router {
       return this.forwardFrame(side, off, len);
     }
     // A held frame goes out later as one we made, without offload metadata: a partial
-    // checksum is completed now, and a GSO super-frame is not held (TCP sends it again).
+    // checksum is completed now, and a GSO super-frame waits as its segments (UDP is not
+    // sent again, and the LAN's GRO makes super-frames of any burst of one flow).
     const flags = this.frameFlags;
-    if (isGso(flags)) return this.count('arp-pending-gso');
+    if (isGso(flags)) return this.holdSegments(side, buf, off, len, nextHop, nowMs);
     if ((flags & FrameFlag.csumPartial) !== 0) {
       const rx = this.rx!;
       if (!completeChecksum(buf, off, len, rx.csumStart[this.rxIndex]!, rx.csumOffset[this.rxIndex]!)) return this.count('bad-csum-range');
