@@ -6,13 +6,18 @@
  *        + IFF_VNET_HDR with a 12-byte virtio_net_hdr_v1, + IFF_MULTI_QUEUE), enables
  *        checksum/TSO (and UFO/USO where the kernel has them) offloads when asked,
  *        and leaves the fd non-blocking unless `blocking` (benchmarks only).
- *   startReader(fd, buffer: Uint8Array, lengths: Int32Array, callback) -> reader id
+ *   startReader(fd, buffer: Uint8Array, lengths: Int32Array, callback, yieldAfterBatch?) -> reader id
  *        the buffer is lengths.length slots of floor(buffer.length / lengths.length)
  *        bytes. On readiness (uv_poll, UV_READABLE) it read()s one frame per slot until
  *        EAGAIN or all slots are full, stores each read()'s return in lengths[i], then
  *        calls callback(count, errorCode) once for the batch. A length larger than the
  *        slot means the kernel truncated the frame (tun reports the full length).
  *        On a hard error the reader stops itself and reports the errno name.
+ *        With yieldAfterBatch, once the callback of a batch has returned (the batch is
+ *        forwarded: written to other TAPs, which may have woken the processes it was
+ *        for), the thread calls sched_yield(): a receiver woken on this CPU runs before
+ *        the next batch is read, instead of waiting out the reader's time slice while
+ *        its socket buffer overflows. Alone on its CPU the call returns at once.
  *   stopReader(id)           stops the poll at once (the fd may be closed right after)
  *                            and closes the handle; unknown or stopped ids are ignored.
  *   writeBatch(fd, buffer, offsets: Int32Array, lengths: Int32Array, count, vnetHdrs)
@@ -33,6 +38,7 @@
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,6 +74,7 @@ typedef struct reader {
   bool stopped;     /* poll stopped: no more reads */
   bool in_callback; /* inside the JavaScript callback: finalize after it returns */
   bool finalized;   /* references released, handle closing */
+  bool yield_after_batch; /* sched_yield() after each batch's callback */
   napi_ref buffer_ref, lengths_ref, callback_ref, resource_ref;
   napi_async_context async_ctx;
 } reader_t;
@@ -451,16 +458,17 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   }
   if (count > 0 || err) call_back(r, count, err);
   napi_close_handle_scope(env, scope);
+  if (count > 0 && r->yield_after_batch && !r->stopped) sched_yield();
   if (r->stopped) finalize_reader(r);
 }
 
 static napi_value js_start_reader(napi_env env, napi_callback_info info) {
   addon_t *a = get_addon(env);
   if (!a) return throw_type(env, "openigd_tap: addon not initialised");
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) return throw_type(env, "startReader(fd, buffer: Uint8Array, lengths: Int32Array, callback)");
+  if (argc < 4) return throw_type(env, "startReader(fd, buffer: Uint8Array, lengths: Int32Array, callback, yieldAfterBatch?)");
   int fd;
   if (!get_fd(env, a, argv[0], &fd)) return NULL;
   void *buf, *lengths;
@@ -471,6 +479,11 @@ static napi_value js_start_reader(napi_env env, napi_callback_info info) {
     return throw_type(env, "startReader: lengths must be a non-empty Int32Array (one entry per slot)");
   if (buf_len / slots < MIN_SLOT_BYTES) return throw_range(env, "startReader: buffer.length / lengths.length must be >= 64 bytes");
   if (!is_type(env, argv[3], napi_function)) return throw_type(env, "startReader: callback must be a function");
+  bool yield_after_batch = false;
+  if (argc > 4 && !is_type(env, argv[4], napi_undefined)) {
+    if (!is_type(env, argv[4], napi_boolean)) return throw_type(env, "startReader: yieldAfterBatch must be a boolean");
+    NAPI_OK(env, napi_get_value_bool(env, argv[4], &yield_after_batch));
+  }
   for (reader_t *r = a->readers; r; r = r->next)
     if (r->fd == fd) return throw_errno(env, "startReader", NULL, EBUSY, "a reader is already running on this fd");
 
@@ -481,6 +494,7 @@ static napi_value js_start_reader(napi_env env, napi_callback_info info) {
   r->env = env;
   r->addon = a;
   r->fd = fd;
+  r->yield_after_batch = yield_after_batch;
   napi_value resource, resource_name;
   if (napi_create_object(env, &resource) != napi_ok ||
       napi_create_string_utf8(env, "openigd:TapReader", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||

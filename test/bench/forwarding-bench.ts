@@ -18,8 +18,9 @@
  *     of the server's namespace, where only iperf3 receives UDP during the test) over
  *     the test, divided by its length as iperf3 reports it;
  *   - fwd CPU µs/pkt: the forwarding process's CPU time (utime + stime of
- *     /proc/<pid>/stat, all its threads; slirp4netns, pasta or the OpenIGD daemon) over
- *     the same test, per datagram arrived. The kernel path forwards in softirq context,
+ *     /proc/<pid>/stat, all its threads; slirp4netns, pasta or the OpenIGD daemon, with
+ *     the OpenIGD lab's LAN NAPI threads, which aggregate datagrams before the daemon
+ *     reads them) over the same test, per datagram arrived. The kernel path forwards in softirq context,
  *     which belongs to no process: "n/a (in-kernel)".
  * Both readings are taken just before the iperf3 server starts and just after it ends;
  * the CPU includes what the forwarder spent on datagrams it dropped itself.
@@ -39,7 +40,7 @@ import { parseBenchOptions, USAGE } from './lib/bench-options.js';
 import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
 import { buildPath, PATH_LABELS, type ForwardingPath, type PathName } from './lib/peers.js';
 import {
-  clockTicksPerSecond, cpuMicrosPerDatagram, readProcessCpu, readUdpCounters, udpArrivedBetween, type ProcessCpu, type UdpCounters,
+  clockTicksPerSecond, cpuMicrosPerDatagram, readProcessesCpu, readUdpCounters, udpArrivedBetween, type ProcessCpu, type UdpCounters,
 } from './lib/proc-stats.js';
 import { computeRatios, formatRatios, formatTable, type Metric, type PathResult } from './lib/report.js';
 
@@ -70,7 +71,7 @@ interface ForwarderReading {
 async function readForwarder(path: ForwardingPath): Promise<ForwarderReading> {
   const [udp, cpu] = await Promise.all([
     readUdpCounters(path.serverNs),
-    path.forwarderPid === null ? null : readProcessCpu(path.forwarderPid),
+    path.forwarderPid === null ? null : readProcessesCpu([path.forwarderPid, ...path.helperPids]),
   ]);
   return { udp, cpu };
 }
@@ -139,7 +140,7 @@ async function measurePath(name: PathName, prefix: string, seconds: number, tick
     log(`  UDP 64B:  ${udp.ok ? `${Math.round(udp.value.packetsPerSecond)} pkts/s read by iperf3 (${udp.value.packetsSent} sent)` : udp.reason}`);
     const { arrivedPerSecond: arrived, microsPerPacket: cpu, details: fd } = forwarder;
     log(`  UDP arrived: ${arrived.ok ? `${Math.round(arrived.value)} pkts/s at the server's UDP layer (${fd.udpDroppedAtServerSocket} dropped at its socket)` : arrived.reason}`);
-    const who = `${after.cpu?.ok ? `${after.cpu.value.comm} ` : ''}pid ${path.forwarderPid}`;
+    const who = `${after.cpu?.ok ? `${after.cpu.value.comm} ` : ''}pid ${[path.forwarderPid, ...path.helperPids].join('+')}`;
     log(`  forwarder CPU: ${cpu.ok ? `${cpu.value.toFixed(2)} µs per datagram (${who}, ${fd.forwarderCpuSeconds} s)` : cpu.notApplicable ? `n/a (${cpu.reason})` : cpu.reason}`);
     return {
       path: name,

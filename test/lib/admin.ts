@@ -24,7 +24,7 @@ export function admin(socketPath: string, method: string, path: string, body?: u
 export interface GatewayStatus {
   drops: Record<string, number>;
   stats: Record<string, number>;
-  links: Record<string, { rxFrames: number; txFrames: number }>;
+  links: Record<string, { rxFrames: number; txFrames: number; rxGsoFrames: number; txCoalesced: number }>;
   dhcpLeases: { mac: string; address: string }[];
   lan: { mac: string };
   wan: { mac: string; address: string };

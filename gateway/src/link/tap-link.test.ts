@@ -189,6 +189,7 @@ function kernelFixture(options: TapLinkOptions): () => Promise<ContractFixture> 
 runLinkContract('link contract: TAP without vnet header', kernelFixture({ vnetHdr: false }), SKIP);
 runLinkContract('link contract: TAP with vnet header, offloads off', kernelFixture({ vnetHdr: true, offloads: false }), SKIP);
 runLinkContract('link contract: TAP with vnet header, offloads on', kernelFixture({ vnetHdr: true, offloads: true }), SKIP);
+runLinkContract('link contract: TAP with offloads on, no yield after a batch', kernelFixture({ vnetHdr: true, offloads: true, yieldAfterBatch: false }), SKIP);
 
 describe('TAP addon and link', { skip: SKIP ?? false }, () => {
   it('reports errno codes: EBUSY for a TAP already attached, bad names as argument errors', async () => {
@@ -260,6 +261,7 @@ describe('TAP addon and link', { skip: SKIP ?? false }, () => {
         ['startReader with empty lengths', () => tap.startReader(fd, buf, new Int32Array(0), () => undefined)],
         ['startReader with slots under 64 bytes', () => tap.startReader(fd, buf, new Int32Array(32), () => undefined)],
         ['startReader without a callback', () => tap.startReader(fd, buf, i32, null as unknown as () => void)],
+        ['startReader with a non-boolean yieldAfterBatch', () => tap.startReader(fd, buf, i32, () => undefined, 1 as unknown as boolean)],
         ['closeTap on stdout', () => tap.closeTap(1)],
         ['stopReader with a string', () => tap.stopReader('1' as unknown as number)],
       ];

@@ -28,7 +28,7 @@ import { ip } from '../lab/sh.js';
 export interface TapAddon {
   openTap(name: string, options?: { vnetHdr?: boolean; multiQueue?: boolean; offloads?: boolean; blocking?: boolean }):
     { fd: number; name: string; mtu: number; offloads: number };
-  startReader(fd: number, buffer: Uint8Array, lengths: Int32Array, callback: (count: number, error?: string) => void): number;
+  startReader(fd: number, buffer: Uint8Array, lengths: Int32Array, callback: (count: number, error?: string) => void, yieldAfterBatch?: boolean): number;
   stopReader(readerId: number): void;
   writeBatch(fd: number, buffer: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, vnetHdrs?: Uint8Array | null): number;
   closeTap(fd: number): void;
@@ -75,6 +75,15 @@ export interface TapLinkOptions {
    * that the kernel segments (default true); see udp-coalesce.ts.
    */
   readonly coalesceUdp?: boolean;
+  /**
+   * After each received batch has been handled, give the CPU to any task waiting for it
+   * on this core (sched_yield) before reading the next (default true). Forwarding a
+   * batch wakes the processes it was for; on a host where the gateway shares cores with
+   * them (the lab, a container), a receiver woken on the gateway's core otherwise waits
+   * out the gateway's time slice while its socket buffer overflows, so the gateway does
+   * work that is thrown away. Alone on its core the call returns at once.
+   */
+  readonly yieldAfterBatch?: boolean;
 }
 
 /** Frames the TS side stages per addon write call. */
@@ -104,6 +113,7 @@ export class TapLink implements Link {
   private readonly segmenter: GsoSegmenter | null;
   /** Merges runs of UDP datagrams into USO super-frames on write (offloads on); null when off or refused. */
   private coalescer: UdpCoalescer | null;
+  private readonly yieldAfterBatch: boolean;
   private readonly superOffsets = new Int32Array(1);
   private readonly superLengths = new Int32Array(1);
   private readonly superHdr = new Uint8Array(VNET_HDR_BYTES);
@@ -130,6 +140,7 @@ export class TapLink implements Link {
     this.txHdrs = new Uint8Array(this.vnetHdr ? TX_CHUNK * VNET_HDR_BYTES : 0);
     this.segmenter = this.vnetHdr ? null : new GsoSegmenter();
     this.coalescer = this.offloads && (options.coalesceUdp ?? true) ? new UdpCoalescer() : null;
+    this.yieldAfterBatch = options.yieldAfterBatch ?? true;
   }
 
   /**
@@ -203,7 +214,7 @@ export class TapLink implements Link {
         this.readerId = 0;
         onError?.(new LinkError(error, `TAP ${this.name}: reading stopped (${error})`));
       }
-    });
+    }, this.yieldAfterBatch);
   }
 
   writeBatch(batch: FrameBatch): number {

@@ -53,6 +53,12 @@ export interface ForwardingPath {
    * forwarding runs in softirq context and belongs to no process.
    */
   readonly forwarderPid: number | null;
+  /**
+   * Kernel threads that do part of this path's work and belong to it alone, counted
+   * with the forwarder's CPU: the NAPI threads of the OpenIGD lab's LAN bridge ports,
+   * which aggregate datagrams (GRO) before the gateway reads them.
+   */
+  readonly helperPids: readonly number[];
   /** One line saying how the path is built, for the report. */
   readonly description: string;
 }
@@ -139,7 +145,7 @@ async function kernelPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> 
   return {
     ok: true,
     path: {
-      name: 'kernel', clientNs: client, serverNs: server, serverAddr: SERVER_ADDR, forwarderPid: null,
+      name: 'kernel', clientNs: client, serverNs: server, serverAddr: SERVER_ADDR, forwarderPid: null, helperPids: [],
       description: `${client} ─veth─ ${router} (ip_forward, nft masquerade, offloads default) ─veth─ ${server}`,
     },
   };
@@ -168,7 +174,7 @@ async function slirpPath(prefix: string, cleanup: Cleanup, mtu: 1500 | 65520): P
   return {
     ok: true,
     path: {
-      name: mtu === 1500 ? 'slirp4netns' : 'slirp4netns-65520', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR, forwarderPid: pid,
+      name: mtu === 1500 ? 'slirp4netns' : 'slirp4netns-65520', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR, forwarderPid: pid, helperPids: [],
       description: `${inner} (tap0 ${addr}, MTU ${mtu}) → slirp4netns pid ${pid} in ${outer} → ${SERVER_ADDR}`,
     },
   };
@@ -198,7 +204,7 @@ async function pastaPath(prefix: string, cleanup: Cleanup): Promise<PathSetup> {
   return {
     ok: true,
     path: {
-      name: 'pasta', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR, forwarderPid: pid,
+      name: 'pasta', clientNs: inner, serverNs: outer, serverAddr: SERVER_ADDR, forwarderPid: pid, helperPids: [],
       description: `${inner} (tap0 ${addr}, MTU 65520) → pasta pid ${pid} in ${outer} → ${SERVER_ADDR}`,
     },
   };
@@ -240,8 +246,8 @@ async function openIgdPath(name: 'openigd' | 'openigd-offload', prefix: string, 
   return {
     ok: true,
     path: {
-      name, clientNs: h1, serverNs: inet, serverAddr: server, forwarderPid: lab.daemonPid,
-      description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN ─ OpenIGD pid ${lab.daemonPid} in ${gw} (preset rfc, offload ${offload ? 'on' : 'off'}) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
+      name, clientNs: h1, serverNs: inet, serverAddr: server, forwarderPid: lab.daemonPid, helperPids: lab.lanNapiPids,
+      description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN (${lab.lanNapiPids.length > 0 ? `GRO, NAPI threads ${lab.lanNapiPids.join(' ')}` : 'no GRO'}) ─ OpenIGD pid ${lab.daemonPid} in ${gw} (preset rfc, offload ${offload ? 'on' : 'off'}) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
     },
   };
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { cpuMicrosPerDatagram, parseClockTicks, parseProcStatCpu, parseSnmpUdp, udpArrivedBetween } from './proc-stats.js';
+import { cpuMicrosPerDatagram, parseClockTicks, parseProcStatCpu, parseSnmpUdp, sumProcessCpu, udpArrivedBetween } from './proc-stats.js';
 
 const SNMP = [
   'Ip: Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors ForwDatagrams InUnknownProtos InDiscards InDelivers OutRequests OutDiscards OutNoRoutes ReasmTimeout ReasmReqds ReasmOKs ReasmFails FragOKs FragFails FragCreates OutTransmits',
@@ -121,4 +121,15 @@ test('CPU per datagram: ticks over CLK_TCK, in microseconds per datagram', () =>
   const down = cpuMicrosPerDatagram(after, before, 100, 5);
   assert.ok(!down.ok);
   assert.match(down.reason, /went down/);
+});
+
+test('the CPU of a forwarder and its kernel threads adds up as one process', () => {
+  const daemon = { comm: 'node', utimeTicks: 311, stimeTicks: 262 };
+  const napi = { comm: 'napi/h1-8195', utimeTicks: 0, stimeTicks: 57 };
+  assert.deepEqual(sumProcessCpu([daemon, napi]), { comm: 'node+napi/h1-8195', utimeTicks: 311, stimeTicks: 319 });
+  assert.deepEqual(sumProcessCpu([daemon]), daemon);
+  const before = sumProcessCpu([{ ...daemon, utimeTicks: 11 }, { ...napi, stimeTicks: 7 }]);
+  const r = cpuMicrosPerDatagram(before, sumProcessCpu([daemon, napi]), 100, 1_000_000);
+  assert.ok(r.ok);
+  assert.equal(Math.round(r.value * 100) / 100, 3.5);
 });

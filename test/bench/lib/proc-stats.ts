@@ -117,6 +117,29 @@ export async function readUdpCounters(ns: string): Promise<Measured<UdpCounters>
   return parseSnmpUdp(r.stdout);
 }
 
+/**
+ * The CPU time of several processes as one: ticks added, names joined with '+'
+ * (a forwarder and the kernel threads that work for it).
+ */
+export function sumProcessCpu(readings: readonly ProcessCpu[]): ProcessCpu {
+  return {
+    comm: readings.map((r) => r.comm).join('+'),
+    utimeTicks: readings.reduce((t, r) => t + r.utimeTicks, 0),
+    stimeTicks: readings.reduce((t, r) => t + r.stimeTicks, 0),
+  };
+}
+
+/** The CPU time of processes `pids` together (see `sumProcessCpu`); the first failure when one cannot be read. */
+export async function readProcessesCpu(pids: readonly number[]): Promise<Measured<ProcessCpu>> {
+  const readings: ProcessCpu[] = [];
+  for (const pid of pids) {
+    const r = await readProcessCpu(pid);
+    if (!r.ok) return r;
+    readings.push(r.value);
+  }
+  return { ok: true, value: sumProcessCpu(readings) };
+}
+
 /** The CPU time of process `pid` (all its threads), from `/proc/<pid>/stat`. */
 export async function readProcessCpu(pid: number): Promise<Measured<ProcessCpu>> {
   let text: string;

@@ -124,7 +124,8 @@ const timesSlirp = (m: Metric) => (m.ok ? `${m.value.toFixed(2)}× slirp4netns` 
 /** Says what the three UDP columns count; printed under the table. */
 const UDP_LEGEND = [
   'UDP 64B pkts/s: datagrams the iperf3 server read (the target\'s figure); UDP arrived: datagrams that reached',
-  'its UDP layer, read or dropped at its full socket buffer; fwd CPU: the forwarding process\'s CPU time per arrived datagram.',
+  'its UDP layer, read or dropped at its full socket buffer; fwd CPU: the forwarding process\'s CPU time per arrived datagram',
+  '(for OpenIGD with its lab\'s LAN NAPI threads, which do the GRO).',
 ];
 
 /** The results table, one row per path, with the reasons for anything missing listed below it. */

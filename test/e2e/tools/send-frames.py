@@ -4,7 +4,7 @@ malformed-frame test: truncated headers, bad lengths, bad IHL, fragments and
 random bytes, all addressed to the gateway's MAC. Usage:
   send-frames.py IFACE DST_MAC SRC_IP DST_IP COUNT SEED
 Prints how many frames were sent."""
-import random, socket, struct, sys
+import errno, random, socket, struct, sys, time
 
 iface, dst_mac, src_ip, dst_ip, count, seed = sys.argv[1:7]
 count, rnd = int(count), random.Random(int(seed))
@@ -50,9 +50,15 @@ for i in range(count):
     frame = kinds[i % len(kinds)]()
     if len(frame) < 14:
         frame = frame + b'\0' * (14 - len(frame))  # the kernel refuses shorter frames; still a bad header after
-    try:
-        s.send(frame)
-        sent += 1
-    except OSError:
-        pass
+    # ENOBUFS: the device's queue is full (a veth polled by a NAPI thread holds 256
+    # frames); back off and try again, at most 50 times, as a sender that paces itself.
+    for attempt in range(50):
+        try:
+            s.send(frame)
+            sent += 1
+            break
+        except OSError as e:
+            if e.errno != errno.ENOBUFS:
+                break
+            time.sleep(0.001)
 print(sent)
