@@ -135,7 +135,7 @@ describe('the gateway forwards real traffic (issue 3)', { skip }, () => {
     cleanup.add(() => receiver.stop());
     await until('receiver ready', async () => receiver.output().includes('ready'), 5000);
     const beforeStatus = await status(lab.adminSocket);
-    const before = beforeStatus.links.lan!;
+    const lanBefore = beforeStatus.links.lan!;
     await must(h1, 'python3', ['-c', [
       'import socket,sys,time',
       's=socket.socket(2,2); n=int(sys.argv[2])',
@@ -151,8 +151,8 @@ describe('the gateway forwards real traffic (issue 3)', { skip }, () => {
     assert.equal(Number(bad), 0, 'datagrams that arrived altered');
     assert.equal(sources, lab.wanAddress);
     const lan = (await status(lab.adminSocket)).links.lan!;
-    assert.ok(lan.rxGsoFrames > before.rxGsoFrames, `super-frames from the LAN: ${before.rxGsoFrames} -> ${lan.rxGsoFrames}`);
-    assert.ok(lan.rxFrames - before.rxFrames < count, `the LAN TAP read ${lan.rxFrames - before.rxFrames} frames for ${count} datagrams`);
+    assert.ok(lan.rxGsoFrames > lanBefore.rxGsoFrames, `super-frames from the LAN: ${lanBefore.rxGsoFrames} -> ${lan.rxGsoFrames}`);
+    assert.ok(lan.rxFrames - lanBefore.rxFrames < count, `the LAN TAP read ${lan.rxFrames - lanBefore.rxFrames} frames for ${count} datagrams`);
   });
 
   test('malformed frames from the LAN and the WAN are counted and the gateway keeps working', async () => {

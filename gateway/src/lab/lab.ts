@@ -169,13 +169,15 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
     // before it reaches the gateway; a LAN switch does no such thing.
     await inNs(ns.lan, 'sysctl', ['-qw', 'net.bridge.bridge-nf-call-iptables=0']).catch(() => undefined);
     await ip(ns.lan, 'link', 'set', 'br0', 'up');
-    const lanNapiPids: number[] = [];
+    const napiBefore = await napiThreads();
     for (const h of ['h1', 'h2'] as const) {
       await ip(ns[h], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', h, 'netns', ns.lan);
       await ip(ns.lan, 'link', 'set', h, 'master', 'br0', 'up');
       await ip(ns[h], 'link', 'set', 'eth0', 'up');
-      lanNapiPids.push(...await lanPortGro(ns.lan, h, log));
+      await lanPortGro(ns.lan, h, log);
     }
+    // The NAPI threads that appeared for the two ports (named after the device, not the namespace).
+    const lanNapiPids = [...await napiThreads()].filter(([pid, dev]) => !napiBefore.has(pid) && (dev === 'h1' || dev === 'h2')).map(([pid]) => pid);
     // Internet: the next hop and a server with two addresses (RFC 5780 needs two).
     // On the namespace's loopback: local delivery, no extra device type needed.
     for (const s of servers) await ip(ns.inet, 'addr', 'add', `${s}/32`, 'dev', 'lo');
@@ -229,6 +231,9 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
   }
 }
 
+/** How long a LAN port's NAPI thread may hold aggregated frames while traffic keeps coming, ns. */
+const GRO_FLUSH_NS = 50_000;
+
 /**
  * Makes a LAN bridge port receive like a NIC with GRO and interrupt coalescing: GRO
  * with UDP GRO forwarding (`ethtool -K`), polled by a NAPI thread of its own
@@ -240,32 +245,26 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
  * (offloads on) takes whole: one read, one NAT lookup and one write for up to 64
  * datagrams, segmented again by the kernel at the receiver. Without the thread, veth
  * polls in the sender's own context right after each send and has nothing to
- * aggregate. Returns the pids of the NAPI threads it started (empty, with a log line,
- * when it could not: no `ethtool`, an old kernel); the lab works either way.
+ * aggregate. When it cannot (no `ethtool`, an old kernel) it says so in one log line;
+ * the lab works either way.
  */
-/** How long a LAN port's NAPI thread may hold aggregated frames while traffic keeps coming, ns. */
-const GRO_FLUSH_NS = 50_000;
-
-async function lanPortGro(lanNs: string, port: string, log: (line: string) => void): Promise<number[]> {
-  const before = await napiThreads(port);
+async function lanPortGro(lanNs: string, port: string, log: (line: string) => void): Promise<void> {
   try {
     await inNs(lanNs, 'ethtool', ['-K', port, 'gro', 'on', 'rx-udp-gro-forwarding', 'on']);
     const sys = `/sys/class/net/${port}`;
     await inNs(lanNs, 'sh', ['-c', `echo 1 > ${sys}/threaded && echo ${GRO_FLUSH_NS} > ${sys}/gro_flush_timeout && echo 2 > ${sys}/napi_defer_hard_irqs`]);
   } catch (e) {
     log(`LAN port ${port}: GRO not enabled (${(e as Error).message.split('\n')[0]}); its UDP reaches the gateway one datagram per frame`);
-    return [];
   }
-  return [...await napiThreads(port)].filter((pid) => !before.has(pid));
 }
 
-/** Pids of the kernel's NAPI threads of devices named `dev` (comm `napi/<dev>-<napi id>`), in any namespace. */
-async function napiThreads(dev: string): Promise<Set<number>> {
-  const found = new Set<number>();
+/** The kernel's NAPI threads (comm `napi/<device>-<napi id>`), in any namespace: pid → device name. */
+async function napiThreads(): Promise<Map<number, string>> {
+  const found = new Map<number, string>();
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const comm = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
-    if (comm.startsWith(`napi/${dev}-`)) found.add(Number(entry));
+    const m = /^napi\/(.+)-\d+$/.exec((await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '')).trim());
+    if (m) found.set(Number(entry), m[1]!);
   }
   return found;
 }
