@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GENA_SEQ_MAX, GenaPublisher, buildPropertySet, checkGenaCallbacks, parseGenaTimeout, sendNotifyHttp } from './gena.js';
-import type { GenaNotify, GenaOptions, GenaRequest } from './gena.js';
+import type { GenaNotify, GenaNotifyFailure, GenaOptions, GenaRequest } from './gena.js';
 import { ManualClock } from './test-support.js';
 
 const SOURCE = '192.168.1.10';
@@ -22,6 +22,7 @@ function sub(headers: Record<string, string>, sourceAddress = SOURCE, method = '
 function setup(options: Partial<GenaOptions> = {}, answer: (n: GenaNotify) => boolean = () => true) {
   const clock = new ManualClock();
   const sent: GenaNotify[] = [];
+  const failures: GenaNotifyFailure[] = [];
   let uuid = 0;
   const gena = new GenaPublisher(
     (service) => (service === 'wanIpConnection' ? [['ExternalIPAddress', '203.0.113.1'], ['PortMappingNumberOfEntries', '0']] : [['PhysicalLinkStatus', 'Up']]),
@@ -31,11 +32,12 @@ function setup(options: Partial<GenaOptions> = {}, answer: (n: GenaNotify) => bo
       randomUuid: () => `00000000-0000-4000-8000-${String(++uuid).padStart(12, '0')}`,
       sendNotify: (n) => {
         sent.push(n);
-        return Promise.resolve(answer(n));
+        return Promise.resolve(answer(n) ? { ok: true } : { ok: false, reason: 'HTTP 500' });
       },
+      onNotifyFailed: (f) => failures.push(f),
     },
   );
-  return { gena, clock, sent };
+  return { gena, clock, sent, failures };
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -176,7 +178,7 @@ test('SEQ wraps from 4294967295 to 1, never back to 0', () => {
 });
 
 test('a subscriber failing maxDeliveryFailures NOTIFYs in a row is dropped; other callbacks are tried first', async () => {
-  const { gena, sent } = setup({ maxDeliveryFailures: 2 }, (n) => n.url.pathname === '/works');
+  const { gena, sent, failures } = setup({ maxDeliveryFailures: 2 }, (n) => n.url.pathname === '/works');
   const good = gena.handle('wanIpConnection', sub({ CALLBACK: `<http://${SOURCE}/broken><http://${SOURCE}/works>`, NT: 'upnp:event' }));
   good.afterResponse?.();
   const bad = gena.handle('wanIpConnection', sub({ CALLBACK: `<http://${SOURCE}/broken>`, NT: 'upnp:event' }));
@@ -187,6 +189,11 @@ test('a subscriber failing maxDeliveryFailures NOTIFYs in a row is dropped; othe
   assert.deepEqual(gena.subscriptionList().map((s) => s.sid), [good.headers.SID]);
   assert.equal(gena.stats().droppedFailing, 1);
   assert.ok(sent.some((n) => n.url.pathname === '/works' && n.headers.SEQ === '1'));
+  // The operator hears of each undelivered event, the initial one included, with the URL and why.
+  assert.deepEqual(failures, [
+    { sid: bad.headers.SID, service: 'wanIpConnection', seq: 0, attempts: [{ url: `http://${SOURCE}/broken`, reason: 'HTTP 500' }], failuresInARow: 1, dropped: false },
+    { sid: bad.headers.SID, service: 'wanIpConnection', seq: 1, attempts: [{ url: `http://${SOURCE}/broken`, reason: 'HTTP 500' }], failuresInARow: 2, dropped: true },
+  ]);
 });
 
 test('a subscriber that falls maxQueuedEvents behind is dropped', () => {
@@ -226,7 +233,7 @@ test('NOTIFY over real HTTP: method, headers and body as the callback server rec
       url, body, timeoutMs: 2000, signal: abort.signal,
       headers: { 'CONTENT-TYPE': 'text/xml; charset="utf-8"', NT: 'upnp:event', NTS: 'upnp:propchange', SID: 'uuid:x', SEQ: '7' },
     });
-    assert.equal(delivered, true);
+    assert.deepEqual(delivered, { ok: true });
     assert.equal(received[0].method, 'NOTIFY');
     assert.equal(received[0].url, '/event?x=1');
     assert.equal(received[0].headers.host, `127.0.0.1:${port}`);
@@ -238,11 +245,11 @@ test('NOTIFY over real HTTP: method, headers and body as the callback server rec
 
     stall = true;
     const started = Date.now();
-    assert.equal(await sendNotifyHttp({ url, body, timeoutMs: 200, signal: abort.signal, headers: {} }), false);
+    assert.deepEqual(await sendNotifyHttp({ url, body, timeoutMs: 200, signal: abort.signal, headers: {} }), { ok: false, reason: 'timed out after 200 ms' });
     assert.ok(Date.now() - started < 2000);
     server.closeAllConnections();
     const closedPort = new URL('http://127.0.0.1:9/');
-    assert.equal(await sendNotifyHttp({ url: closedPort, body, timeoutMs: 1000, signal: abort.signal, headers: {} }), false);
+    assert.deepEqual(await sendNotifyHttp({ url: closedPort, body, timeoutMs: 1000, signal: abort.signal, headers: {} }), { ok: false, reason: 'ECONNREFUSED' });
   } finally {
     abort.abort();
     server.closeAllConnections();

@@ -59,12 +59,30 @@ export interface GenaNotify {
   readonly signal: AbortSignal;
 }
 
+/** What one NOTIFY to one callback URL came to. */
+export type GenaNotifyResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** An event that reached none of a subscription's callback URLs, for the operator's log. */
+export interface GenaNotifyFailure {
+  readonly sid: string;
+  readonly service: IgdServiceKey;
+  readonly seq: number;
+  /** Each callback URL tried, with why it failed ("HTTP 500", "ECONNREFUSED", "timed out after 5000 ms"). */
+  readonly attempts: ReadonlyArray<{ readonly url: string; readonly reason: string }>;
+  /** Failures in a row of this subscription, this one included. */
+  readonly failuresInARow: number;
+  /** The subscription was dropped because of it (`maxDeliveryFailures` reached). */
+  readonly dropped: boolean;
+}
+
 export interface GenaComponents {
   /** Clock for expiry, ms. Default Date.now. */
   readonly now?: () => number;
   readonly randomUuid?: () => string;
-  /** Sends one NOTIFY; resolves true on a 2xx answer. Default: node:http. Must not reject. */
-  readonly sendNotify?: (notify: GenaNotify) => Promise<boolean>;
+  /** Sends one NOTIFY; resolves ok on a 2xx answer, else with the reason. Default: node:http. Must not reject. */
+  readonly sendNotify?: (notify: GenaNotify) => Promise<GenaNotifyResult>;
+  /** Told of every event no callback URL took (the initial event included). Must not throw. */
+  readonly onNotifyFailed?: (failure: GenaNotifyFailure) => void;
 }
 
 /** A SUBSCRIBE or UNSUBSCRIBE as the HTTP layer hands it over. Header names lower-case. */
@@ -105,6 +123,9 @@ export interface GenaStats {
   readonly droppedFailing: number;
   readonly droppedSlow: number;
 }
+
+type FailedAttempts = GenaNotifyFailure['attempts'];
+const DELIVERED_EVENT = 'delivered';
 
 interface QueuedEvent {
   readonly seq: number;
@@ -181,15 +202,17 @@ export function checkGenaCallbacks(value: string, sourceAddress: string, maxUrls
   return { ok: true, urls };
 }
 
+const DELIVERED: GenaNotifyResult = { ok: true };
+
 /** The default NOTIFY sender: one node:http request, no keep-alive, bounded by a timer. */
-export function sendNotifyHttp(notify: GenaNotify): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
+export function sendNotifyHttp(notify: GenaNotify): Promise<GenaNotifyResult> {
+  return new Promise<GenaNotifyResult>((resolve) => {
     let settled = false;
-    const done = (ok: boolean): void => {
+    const done = (result: GenaNotifyResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(ok);
+      resolve(result);
     };
     const body = Buffer.from(notify.body, 'utf8');
     const req = httpRequest({
@@ -203,14 +226,14 @@ export function sendNotifyHttp(notify: GenaNotify): Promise<boolean> {
     });
     const timer = setTimeout(() => {
       req.destroy(new Error('NOTIFY timed out'));
-      done(false);
+      done({ ok: false, reason: `timed out after ${notify.timeoutMs} ms` });
     }, notify.timeoutMs);
     req.on('response', (res) => {
       res.resume();
       const status = res.statusCode ?? 0;
-      done(status >= 200 && status < 300);
+      done(status >= 200 && status < 300 ? DELIVERED : { ok: false, reason: `HTTP ${status}` });
     });
-    req.on('error', () => done(false));
+    req.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, reason: e.code ?? e.message }));
     req.end(body);
   });
 }
@@ -231,7 +254,8 @@ export class GenaPublisher {
   private readonly maxCallbackUrls: number;
   private readonly now: () => number;
   private readonly randomUuid: () => string;
-  private readonly sendNotify: (notify: GenaNotify) => Promise<boolean>;
+  private readonly sendNotify: (notify: GenaNotify) => Promise<GenaNotifyResult>;
+  private readonly onNotifyFailed: (failure: GenaNotifyFailure) => void;
   private readonly abort = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
@@ -260,6 +284,7 @@ export class GenaPublisher {
     this.now = components.now ?? Date.now;
     this.randomUuid = components.randomUuid ?? randomUUID;
     this.sendNotify = components.sendNotify ?? sendNotifyHttp;
+    this.onNotifyFailed = components.onNotifyFailed ?? (() => {});
   }
 
   /** Answers a SUBSCRIBE or UNSUBSCRIBE to `service`'s event URL. Never throws. */
@@ -402,18 +427,13 @@ export class GenaPublisher {
     const event = sub.queue.shift();
     if (!event) return;
     sub.sending = true;
-    const delivery = this.deliver(sub, event).then((delivered) => {
+    const delivery = this.deliver(sub, event).then((attempts) => {
       sub.sending = false;
-      if (delivered) {
+      if (attempts === DELIVERED_EVENT) {
         sub.failures = 0;
         this.counts.notifiesSent++;
       } else {
-        sub.failures++;
-        this.counts.notifiesFailed++;
-        if (sub.failures >= this.maxFailures && this.subscriptions.get(sub.sid) === sub) {
-          this.counts.droppedFailing++;
-          this.drop(sub);
-        }
+        this.recordFailure(sub, event, attempts);
       }
       this.inFlight.delete(delivery);
       if (this.subscriptions.get(sub.sid) === sub) this.pump(sub);
@@ -421,11 +441,29 @@ export class GenaPublisher {
     this.inFlight.add(delivery);
   }
 
-  /** Tries each callback URL in order until one answers 2xx (UDA 1.0 §4.1.1). */
-  private async deliver(sub: Subscription, event: QueuedEvent): Promise<boolean> {
+  /** Counts an undelivered event, drops a subscription that failed too often, and tells the observer. */
+  private recordFailure(sub: Subscription, event: QueuedEvent, attempts: FailedAttempts): void {
+    sub.failures++;
+    this.counts.notifiesFailed++;
+    const dropped = sub.failures >= this.maxFailures && this.subscriptions.get(sub.sid) === sub;
+    if (dropped) {
+      this.counts.droppedFailing++;
+      this.drop(sub);
+    }
+    if (this.closed) return; // aborted by close(): not the subscriber's failure to report
+    try {
+      this.onNotifyFailed({ sid: sub.sid, service: sub.service, seq: event.seq, attempts, failuresInARow: sub.failures, dropped });
+    } catch {
+      // An observer's failure is not the subscriber's.
+    }
+  }
+
+  /** Tries each callback URL in order until one answers 2xx (UDA 1.0 §4.1.1); else what each said. */
+  private async deliver(sub: Subscription, event: QueuedEvent): Promise<typeof DELIVERED_EVENT | FailedAttempts> {
+    const attempts: { url: string; reason: string }[] = [];
     for (const url of sub.callbacks) {
-      if (this.closed) return false;
-      const delivered = await this.sendNotify({
+      if (this.closed) break;
+      const result = await this.sendNotify({
         url,
         headers: {
           'CONTENT-TYPE': UPNP_XML_CONTENT_TYPE,
@@ -437,9 +475,10 @@ export class GenaPublisher {
         body: event.body,
         timeoutMs: this.notifyTimeoutMs,
         signal: this.abort.signal,
-      }).catch(() => false);
-      if (delivered) return true;
+      }).catch((e: unknown): GenaNotifyResult => ({ ok: false, reason: String(e) }));
+      if (result.ok) return DELIVERED_EVENT;
+      attempts.push({ url: url.href, reason: result.reason });
     }
-    return false;
+    return attempts;
   }
 }

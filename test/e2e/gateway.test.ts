@@ -55,7 +55,7 @@ describe('the gateway forwards real traffic (issue 3)', { skip }, () => {
     await http.stop();
     const echo = background(inet, 'python3', ['-c', UDP_ECHO, lab.servers[1]!, '9000']);
     cleanup.add(() => echo.stop());
-    await new Promise((r) => setTimeout(r, 300));
+    await echo.listening('udp', 9000);
     const answer = await must(h2, 'python3', ['-c', UDP_ASK, lab.servers[1]!, '9000']);
     assert.match(answer, new RegExp(`^hello seen-from ${lab.wanAddress.replaceAll('.', '\\.')}:\\d+`));
   });
@@ -94,7 +94,8 @@ describe('the gateway forwards real traffic (issue 3)', { skip }, () => {
       's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("198.51.100.10",47100)); s.settimeout(15)',
       'd,a=s.recvfrom(65535); print(len(d), a[0], flush=True); s.sendto(d[::-1],a)',
     ].join('\n')]);
-    await new Promise((r) => setTimeout(r, 300));
+    cleanup.add(() => server.stop());
+    await server.listening('udp', 47100);
     const client = await must(h1, 'python3', ['-c', [
       'import socket',
       'p=bytes((i*7)&255 for i in range(4000))',

@@ -56,7 +56,7 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     opts: { expect: boolean; listenNs?: string; source?: string }): Promise<string> {
     const listener: Background = background(opts.listenNs ?? lab.namespaces.h1, 'python3', [PROBE, 'listen', proto, String(internalPort), opts.expect ? '8' : '2']);
     cleanup.add(() => listener.stop());
-    await new Promise((r) => setTimeout(r, 300));
+    await listener.listening(proto, internalPort);
     const sent = await sh(lab.namespaces.inet, 'python3', [PROBE, 'send', proto, externalAddr, String(externalPort), opts.expect ? '5' : '1.5', ...(opts.source ? [opts.source] : [])]);
     await new Promise<void>((r) => {
       if (listener.child.exitCode !== null) return r();
@@ -157,10 +157,10 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     const okPorts = () => [...burst.output().matchAll(/^ok (\d+)$/gm)].map((m) => Number(m[1]));
     await until('200 adds answered', async () => okPorts().length >= 200, 30_000, 20);
     process.kill(lab.daemonPid, 'SIGKILL');
-    // What was printed before the kill is what was answered; requests in flight fail.
-    await new Promise((r) => setTimeout(r, 500));
-    const answered = okPorts();
+    // Every `ok` line the burst printed, up to its end, is an answer the daemon sent before
+    // it died; stop() resolves once all of its output is read.
     await burst.stop();
+    const answered = okPorts();
     assert.ok(answered.length < 3000, 'the kill landed before the burst ended');
     lab = await labRestartDaemon(lab.prefix, DIR, 'SIGKILL');
     // Checked through the same real client a user would list with, and through the admin API.
@@ -180,7 +180,7 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     const h1 = lab.namespaces.h1;
     const events = background(h1, 'python3', [PROBE, 'events', '48000', '30']);
     cleanup.add(() => events.stop());
-    await new Promise((r) => setTimeout(r, 300));
+    await events.listening('tcp', 48000);
     const sub = await must(h1, 'curl', ['-s', '-i', '-m', '5', '-X', 'SUBSCRIBE', '-H', `CALLBACK: <http://${h1Addr}:48000/ev>`,
       '-H', 'NT: upnp:event', '-H', 'TIMEOUT: Second-300', 'http://192.168.1.1:5000/evt/IPConn']);
     assert.match(sub, /^HTTP\/1\.1 200/);
@@ -196,6 +196,22 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
     await probe('tcp', '203.0.113.7', 18080, 8080, { expect: true });
     await probe('udp', '203.0.113.7', 19090, 9090, { expect: true });
     await events.stop();
+  });
+
+  test('an initial event no one takes is logged by the daemon with the callback URL and why (U15)', async () => {
+    const callback = `http://${h1Addr}:48001/nobody`;
+    const sub = await must(lab.namespaces.h1, 'curl', ['-s', '-i', '-m', '5', '-X', 'SUBSCRIBE', '-H', `CALLBACK: <${callback}>`,
+      '-H', 'NT: upnp:event', '-H', 'TIMEOUT: Second-300', 'http://192.168.1.1:5000/evt/IPConn']);
+    const sid = /SID: (uuid:[0-9a-f-]+)/i.exec(sub)?.[1];
+    assert.ok(sid, sub);
+    const logged = await until('the failed NOTIFY in the daemon log', async () => {
+      const log = await readFile(join(lab.dir, 'openigd.log'), 'utf8');
+      return log.split('\n').find((l) => l.includes('"msg":"gena: event not delivered"') && l.includes(sid));
+    }, 15_000, 200);
+    const entry = JSON.parse(logged) as { level: string; seq: number; callbacks: { url: string; reason: string }[] };
+    assert.equal(entry.level, 'warn');
+    assert.equal(entry.seq, 0);
+    assert.deepEqual(entry.callbacks, [{ url: callback, reason: 'ECONNREFUSED' }]);
   });
 
   test('a corrupt mapping store stops the daemon with a clear message and is left untouched (U14)', async () => {

@@ -35,7 +35,7 @@ describe('N6: RFC 5780 / RFC 3489 clients measure the configured behaviour', { s
         const turn = background(inet, 'turnserver', ['-n', `--listening-ip=${s1}`, `--listening-ip=${s2}`, '--no-tls', '--no-dtls',
           '--no-cli', '--log-file=stdout', '--simple-log', '--no-tcp-relay']);
         try {
-          await new Promise((r) => setTimeout(r, 1000));
+          for (const address of [s1, s2]) await turn.listening('udp', 3478, address);
           const d = await sh(h1, 'turnutils_natdiscovery', ['-m', '-f', s1], 60_000);
           const text = d.stdout + d.stderr;
           assert.match(text, new RegExp(`NAT with ${want.mapping} Mapping!`), text);
@@ -45,7 +45,7 @@ describe('N6: RFC 5780 / RFC 3489 clients measure the configured behaviour', { s
         }
         const stund = background(inet, 'stund', ['-h', s1, '-a', s2]);
         try {
-          await new Promise((r) => setTimeout(r, 500));
+          for (const address of [s1, s2]) for (const port of [3478, 3479]) await stund.listening('udp', port, address);
           const st = await sh(h1, 'stun', [s1], 60_000);
           assert.match(st.stdout + st.stderr, want.stun);
         } finally {

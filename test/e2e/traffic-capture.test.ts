@@ -50,7 +50,7 @@ describe('iperf3 through the gateway and checksum-clean captures (N4, B4)', { sk
         const { h1, inet } = lab.namespaces;
         const server = background(inet, 'iperf3', ['-s', '-B', lab.servers[0]!]);
         cleanup.add(() => server.stop());
-        await new Promise((r) => setTimeout(r, 500));
+        await server.listening('tcp', 5201);
         for (const reverse of [false, true]) {
           const r = await must(h1, 'iperf3', ['-c', lab.servers[0]!, '-t', '10', '-J', ...(reverse ? ['-R'] : [])], 60_000);
           const j = JSON.parse(r) as { end: { sum_received: { bytes: number; bits_per_second: number } } };

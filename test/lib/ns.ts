@@ -31,11 +31,26 @@ export async function must(ns: string | null, cmd: string, args: readonly string
   return r.stdout;
 }
 
-/** A background process in a namespace; `stop()` ends it by its pid (SIGTERM, then SIGKILL). */
+/**
+ * A background process in a namespace. `listening()` waits until a socket of the given
+ * protocol and port is open in that namespace (readiness, instead of a fixed sleep);
+ * `stop()` ends it by its pid (SIGTERM, then SIGKILL) and resolves once its output is read.
+ */
 export interface Background {
   readonly child: ChildProcess;
   output(): string;
+  listening(proto: 'tcp' | 'udp', port: number, address?: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * Whether `ss` in namespace `ns` sees a TCP listener, or a bound UDP socket, on local port
+ * `port` (of local address `address` when given; any address otherwise).
+ */
+export async function isListening(ns: string | null, proto: 'tcp' | 'udp', port: number, address?: string): Promise<boolean> {
+  const filter = address === undefined ? `sport = :${port}` : `src ${address}:${port}`;
+  const r = await sh(ns, 'ss', ['-H', '-n', '-l', proto === 'tcp' ? '-t' : '-u', filter], 5000);
+  return r.code === 0 && r.stdout.trim() !== '';
 }
 
 export function background(ns: string | null, cmd: string, args: readonly string[]): Background {
@@ -44,16 +59,27 @@ export function background(ns: string | null, cmd: string, args: readonly string
   let out = '';
   child.stdout?.on('data', (c) => { out += c; });
   child.stderr?.on('data', (c) => { out += c; });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // 'close' comes after 'exit' once stdout and stderr are drained: all output is in `out`.
+  const closed = new Promise<void>((r) => child.once('close', () => r()));
+  const ended = (): boolean => child.exitCode !== null || child.signalCode !== null;
   return {
     child,
     output: () => out,
+    listening: (proto, port, address, timeoutMs = 10_000) => {
+      const what = `${cmd} listening on ${proto} ${address ?? ''}:${port}${ns ? ` in ${ns}` : ''}`;
+      return until(what, async () => {
+        if (ended()) throw new Error(`${cmd} ended (${child.exitCode ?? child.signalCode}) before ${what}: ${out}`);
+        return isListening(ns, proto, port, address);
+      }, timeoutMs, 50).then(() => undefined);
+    },
     stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
+      if (!ended()) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await closed;
+        clearTimeout(t);
+      }
+      await closed;
     },
   };
 }

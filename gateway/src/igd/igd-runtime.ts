@@ -117,6 +117,11 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         if (r.ok) log.debug('igd: action', { service: r.service, action: r.action, client: r.client });
         else log.info('igd: action failed', { service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null });
       },
+      gena: {
+        onNotifyFailed: (f) => log.warn('gena: event not delivered', {
+          sid: f.sid, service: f.service, seq: f.seq, callbacks: f.attempts, failuresInARow: f.failuresInARow, dropped: f.dropped,
+        }),
+      },
       mount: (app) => {
         app.get('/', (_req: Request, res: Response) => {
           res.type('html').send(statusPage(config.igd.friendlyName, igd, Date.now()));
