@@ -1,4 +1,4 @@
-// Lint rules that keep the package boundaries of DESIGN.md honest:
+// Lint rules that keep the package boundaries (docs/architecture.md) honest:
 // nat-table is pure (no node: modules, no clock, no timers) and igd-service
 // imports nothing of ours.
 import js from '@eslint/js';
@@ -25,7 +25,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: nodeBuiltins, message: 'nat-table is pure: no Node.js modules (DESIGN.md).' },
+          { group: nodeBuiltins, message: 'nat-table is pure: no Node.js modules (docs/architecture.md).' },
           { group: ['@openigd/*'], message: 'nat-table depends on nothing of ours.' },
         ],
       }],

@@ -8,7 +8,7 @@
  * action handlers and event sources exhaustive at compile time.
  *
  * Facts: UPnP InternetGatewayDevice:1, WANIPConnection:1, WANCommonInterfaceConfig:1,
- * Layer3Forwarding:1 (see /work/shared/IGD-REFERENCE.md). Must not: hold behaviour or
+ * Layer3Forwarding:1 (UPnP Forum specifications). Must not: hold behaviour or
  * state; it is data.
  */
 

@@ -32,7 +32,7 @@ export type AddDecision =
  *    internal client. If the ExternalPort and PortMappingProtocol pair is already mapped to
  *    another internal client, an error is returned."
  *
- * As a table (IGD-REFERENCE.md, "Overwrite rule"):
+ * As a table (our reading of the rule above):
  *
  *   | existing mapping with the same    | InternalClient | action                                  |
  *   | RemoteHost, ExternalPort, Protocol |                |                                         |

@@ -140,7 +140,7 @@ export interface NatCounters {
   drops: Record<DropReason, number>;
 }
 
-/** A broken invariant of the table is a bug, not bad input: it asserts (STYLE.md §6). */
+/** A broken invariant of the table is a bug, not bad input: it throws, never drops (see docs/decisions.md). */
 function brokenInvariant(what: string): never {
   throw new Error(`nat-table invariant broken: ${what}`);
 }
