@@ -22,3 +22,4 @@ export * from './actions.js';
 export * from './gena.js';
 export * from './memory-backend.js';
 export * from './http-server.js';
+export * from './pcp/index.js';

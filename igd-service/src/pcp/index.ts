@@ -1,0 +1,3 @@
+/** PCP (RFC 6887): the wire format and the server's protocol logic, both pure. */
+export * from './wire.js';
+export * from './engine.js';
