@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   PCP_ANNOUNCE_SCHEDULE_MS, PCP_DROP_REASON, PCP_OPCODE, PCP_RESULT, decodePcpRequest, encodePcpAnnounce, encodePcpError,
+  encodePcpMappingUpdate,
   encodePcpResponse, isUnspecifiedAt, pcpResultName, readPcpAddress, writePcpAddress,
 } from './wire.js';
 import type { PcpDecodeResult, PcpMapRequest, PcpPeerRequest, PcpRequest } from './wire.js';
@@ -246,4 +247,23 @@ test('addresses: written as ::ffff:a.b.c.d or IPv6, read back the same; nonsense
   for (const bad of ['256.1.1.1', 'host', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3', '12345::', '']) {
     assert.equal(writePcpAddress(b, 4, bad), false, bad);
   }
+});
+
+test('construct unsolicited MAP and PEER responses for an address change, byte-exact', () => {
+  const nonce = hex(NONCE);
+  const map = encodePcpMappingUpdate({
+    opcode: PCP_OPCODE.MAP, nonce, protocol: 6, internalPort: 8080, externalPort: 8080, externalAddress: '198.51.100.99',
+    lifetimeSeconds: 3000, epochSeconds: 0,
+  });
+  assert.equal(toHex(map!), toHex(hex(
+    `02 81 00 00 | 00000bb8 | 00000000 | 00000000 00000000 00000000 | ${NONCE} | 06 000000 | 1f90 | 1f90 | 00000000 00000000 0000ffff c6336463`)));
+  const peer = encodePcpMappingUpdate({
+    opcode: PCP_OPCODE.PEER, nonce, protocol: 17, internalPort: 5000, externalPort: 40000, externalAddress: '198.51.100.99',
+    lifetimeSeconds: 120, epochSeconds: 3, remotePeerPort: 3333, remotePeerAddress: '198.51.100.16',
+  });
+  assert.equal(toHex(peer!), toHex(hex(
+    `02 82 00 00 | 00000078 | 00000003 | 00000000 00000000 00000000 | ${NONCE} | 11 000000 | 1388 | 9c40 | 00000000 00000000 0000ffff c6336463` +
+    ' | 0d05 0000 | 00000000 00000000 0000ffff c6336410')));
+  assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce: nonce.subarray(1), protocol: 6, internalPort: 1, externalPort: 1, externalAddress: '198.51.100.99', lifetimeSeconds: 1, epochSeconds: 1 }), undefined);
+  assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce, protocol: 6, internalPort: 1, externalPort: 1, externalAddress: 'nope', lifetimeSeconds: 1, epochSeconds: 1 }), undefined);
 });

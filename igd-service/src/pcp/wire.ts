@@ -531,6 +531,48 @@ export function encodePcpAnnounce(epochSeconds: number): Uint8Array {
   return out;
 }
 
+/** A mapping as an unsolicited MAP or PEER response reports it (§14.2). */
+export interface PcpMappingUpdate {
+  readonly opcode: typeof PCP_OPCODE.MAP | typeof PCP_OPCODE.PEER;
+  /** The nonce of the request that made the mapping, 12 octets. */
+  readonly nonce: Uint8Array;
+  readonly protocol: number;
+  readonly internalPort: number;
+  readonly externalPort: number;
+  readonly externalAddress: string;
+  readonly lifetimeSeconds: number;
+  readonly epochSeconds: number;
+  /** PEER only. */
+  readonly remotePeerPort?: number;
+  readonly remotePeerAddress?: string;
+}
+
+/**
+ * An unsolicited MAP or PEER success response (§14.2): how a server that kept its
+ * mappings tells each client their new external address, laid out exactly as the reply
+ * to a renewal would be. Returns a new buffer; undefined when an address cannot be
+ * written or the nonce is not 12 octets.
+ */
+export function encodePcpMappingUpdate(u: PcpMappingUpdate): Uint8Array | undefined {
+  if (u.nonce.length !== PCP_SIZE.nonce) return undefined;
+  const bodyBytes = bodyLength(u.opcode);
+  const out = new Uint8Array(PCP_SIZE.header + bodyBytes);
+  out[OFF.version] = PCP_VERSION;
+  out[OFF.opcode] = u.opcode;
+  writeResponseHeader(out, { result: PCP_RESULT.SUCCESS, lifetimeSeconds: u.lifetimeSeconds, epochSeconds: u.epochSeconds });
+  const body = OFF.body;
+  out.set(u.nonce, body + BODY.nonce);
+  out[body + BODY.protocol] = u.protocol;
+  writeU16(out, body + BODY.internalPort, u.internalPort);
+  writeU16(out, body + BODY.externalPort, u.externalPort);
+  if (!writePcpAddress(out, body + BODY.externalAddress, u.externalAddress)) return undefined;
+  if (u.opcode === PCP_OPCODE.PEER) {
+    writeU16(out, body + BODY.remotePeerPort, u.remotePeerPort ?? 0);
+    if (!writePcpAddress(out, body + BODY.remotePeerAddress, u.remotePeerAddress ?? '')) return undefined;
+  }
+  return out;
+}
+
 /**
  * When to send the unsolicited ANNOUNCE, in ms after the event (§14.1.3: up to ten
  * times, the first gap 250 ms, each gap twice the one before).
