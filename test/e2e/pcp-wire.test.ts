@@ -99,7 +99,10 @@ class ConversationTable implements PcpMappingTable {
     this.held.set(id, { h, key: r.key });
     return { ok: true, externalAddress: EXTERNAL, externalPort: port, lifetimeSeconds: r.lifetimeSeconds };
   }
-  unmap(key: PcpMappingKey): void { this.held.delete(this.id(key)); }
+  unmap(key: PcpMappingKey): { ok: true } {
+    this.held.delete(this.id(key));
+    return { ok: true };
+  }
   peer(r: PcpTablePeerRequest): PcpTableResult {
     return { ok: true, externalAddress: EXTERNAL, externalPort: 50000, lifetimeSeconds: r.lifetimeSeconds };
   }
@@ -110,9 +113,9 @@ const exchanged: { from: string; to: string; sport: number; dport: number; bytes
 /** Set while asking what tshark rightly warns about (an unknown opcode or option). */
 let odd = false;
 
-function ask(table: PcpMappingTable, request: ClientRequest | Buffer, policy: Partial<PcpPolicy> = {}, source = HOST): ClientResponse {
+async function ask(table: PcpMappingTable, request: ClientRequest | Buffer, policy: Partial<PcpPolicy> = {}, source = HOST): Promise<ClientResponse> {
   const packet = Buffer.isBuffer(request) ? request : encodeClientRequest(request);
-  const out = answerPcp(packet, { sourceAddress: source, epochSeconds: 300, table, policy: { ...PCP_DEFAULT_POLICY, ...policy } });
+  const out = await answerPcp(packet, { sourceAddress: source, epochSeconds: 300, table, policy: { ...PCP_DEFAULT_POLICY, ...policy } });
   assert.equal(out.kind, 'reply');
   const bytes = (out as { bytes: Uint8Array }).bytes;
   exchanged.push({ from: source, to: '192.168.1.1', sport: 40001, dport: PCP.serverPort, bytes: packet, odd });
@@ -127,57 +130,57 @@ function ask(table: PcpMappingTable, request: ClientRequest | Buffer, policy: Pa
 const udp = (over: Partial<ClientMapFields> = {}): ClientMapFields =>
   ({ nonce: NONCE_A, protocol: 17, internalPort: 51413, externalPort: 51413, externalIp: '', ...over });
 
-test('conversation: ANNOUNCE, then MAP new, renew, a second nonce refused, delete', () => {
+test('conversation: ANNOUNCE, then MAP new, renew, a second nonce refused, delete', async () => {
   const t = new ConversationTable();
-  const announce = ask(t, { opcode: 'announce', lifetime: 0, clientIp: HOST });
+  const announce = await ask(t, { opcode: 'announce', lifetime: 0, clientIp: HOST });
   assert.deepEqual([announce.resultText, announce.lifetime], ['SUCCESS', 0]);
-  const created = ask(t, { opcode: 'map', lifetime: 7200, clientIp: HOST, map: udp() });
+  const created = await ask(t, { opcode: 'map', lifetime: 7200, clientIp: HOST, map: udp() });
   assert.deepEqual([created.resultText, created.lifetime, created.map?.externalPort, created.map?.externalIp], ['SUCCESS', 7200, 51413, EXTERNAL]);
   assert.deepEqual(created.map?.nonce, NONCE_A);
-  const renewed = ask(t, { opcode: 'map', lifetime: 3600, clientIp: HOST, map: udp({ externalPort: 51413, externalIp: EXTERNAL }) });
+  const renewed = await ask(t, { opcode: 'map', lifetime: 3600, clientIp: HOST, map: udp({ externalPort: 51413, externalIp: EXTERNAL }) });
   assert.deepEqual([renewed.resultText, renewed.lifetime, renewed.map?.externalPort], ['SUCCESS', 3600, 51413]);
-  const stolen = ask(t, { opcode: 'map', lifetime: 3600, clientIp: HOST, map: udp({ nonce: NONCE_B }) });
+  const stolen = await ask(t, { opcode: 'map', lifetime: 3600, clientIp: HOST, map: udp({ nonce: NONCE_B }) });
   assert.deepEqual([stolen.resultText, stolen.lifetime], ['NOT_AUTHORIZED', 3600]);
-  const deleted = ask(t, { opcode: 'map', lifetime: 0, clientIp: HOST, map: udp() });
+  const deleted = await ask(t, { opcode: 'map', lifetime: 0, clientIp: HOST, map: udp() });
   assert.deepEqual([deleted.resultText, deleted.lifetime], ['SUCCESS', 0]);
   assert.equal(t.held.size, 0);
 });
 
-test('conversation: PREFER_FAILURE on a taken port, FILTER echoed, PEER, THIRD_PARTY off and on', () => {
+test('conversation: PREFER_FAILURE on a taken port, FILTER echoed, PEER, THIRD_PARTY off and on', async () => {
   const t = new ConversationTable();
-  ask(t, { opcode: 'map', lifetime: 600, clientIp: '192.168.1.101', map: udp({ protocol: 6, internalPort: 80, externalPort: 8080, nonce: NONCE_B }) }, {}, '192.168.1.101');
-  const insist = ask(t, { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp({ protocol: 6, internalPort: 8080, externalPort: 8080 }), options: [{ kind: 'prefer-failure' }] });
+  await ask(t, { opcode: 'map', lifetime: 600, clientIp: '192.168.1.101', map: udp({ protocol: 6, internalPort: 80, externalPort: 8080, nonce: NONCE_B }) }, {}, '192.168.1.101');
+  const insist = await ask(t, { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp({ protocol: 6, internalPort: 8080, externalPort: 8080 }), options: [{ kind: 'prefer-failure' }] });
   assert.deepEqual([insist.resultText, insist.lifetime], ['CANNOT_PROVIDE_EXTERNAL', 30]);
-  const hint = ask(t, { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp({ protocol: 6, internalPort: 8080, externalPort: 8080 }) });
+  const hint = await ask(t, { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp({ protocol: 6, internalPort: 8080, externalPort: 8080 }) });
   assert.deepEqual([hint.resultText, hint.map?.externalPort], ['SUCCESS', 40000]);
-  const filtered = ask(t, {
+  const filtered = await ask(t, {
     opcode: 'map', lifetime: 600, clientIp: HOST, map: udp(),
     options: [{ kind: 'filter', prefixLength: 128, remotePort: 6881, remoteIp: '198.51.100.7' }, { kind: 'filter', prefixLength: 120, remotePort: 0, remoteIp: '198.51.100.0' }],
   });
   assert.equal(filtered.resultText, 'SUCCESS');
   assert.deepEqual(filtered.options.map((o) => [o.code, o.data.length]), [[3, 20], [3, 20]]);
-  const peer = ask(t, { opcode: 'peer', lifetime: 300, clientIp: HOST, map: udp({ internalPort: 5000, externalPort: 0 }), remotePort: 3333, remoteIp: '198.51.100.16' });
+  const peer = await ask(t, { opcode: 'peer', lifetime: 300, clientIp: HOST, map: udp({ internalPort: 5000, externalPort: 0 }), remotePort: 3333, remoteIp: '198.51.100.16' });
   assert.deepEqual([peer.resultText, peer.map?.externalPort, peer.remotePort, peer.remoteIp], ['SUCCESS', 50000, 3333, '198.51.100.16']);
   const thirdParty: ClientRequest = { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp({ internalPort: 9000, externalPort: 0 }), options: [{ kind: 'third-party', internalIp: '192.168.1.102' }] };
-  assert.equal(ask(t, thirdParty).resultText, 'UNSUPP_OPTION');
-  const allowed = ask(t, thirdParty, { thirdPartyEnabled: true, allowThirdParty: () => true });
+  assert.equal((await ask(t, thirdParty)).resultText, 'UNSUPP_OPTION');
+  const allowed = await ask(t, thirdParty, { thirdPartyEnabled: true, allowThirdParty: () => true });
   assert.deepEqual([allowed.resultText, allowed.options.map((o) => o.code)], ['SUCCESS', [1]]);
 });
 
-test('conversation: errors come back with the whole request echoed', () => {
+test('conversation: errors come back with the whole request echoed', async () => {
   const t = new ConversationTable();
-  const mismatch = ask(t, { opcode: 'map', lifetime: 600, clientIp: '10.9.9.9', map: udp() });
+  const mismatch = await ask(t, { opcode: 'map', lifetime: 600, clientIp: '10.9.9.9', map: udp() });
   assert.deepEqual([mismatch.resultText, mismatch.map?.externalPort, mismatch.map?.nonce], ['ADDRESS_MISMATCH', 51413, NONCE_A]);
   odd = true;
-  const unknownOption = ask(t, { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp(), options: [{ kind: 'raw', code: 0x70, data: Uint8Array.of(9, 9, 9, 9) }] });
+  const unknownOption = await ask(t, { opcode: 'map', lifetime: 600, clientIp: HOST, map: udp(), options: [{ kind: 'raw', code: 0x70, data: Uint8Array.of(9, 9, 9, 9) }] });
   assert.deepEqual([unknownOption.resultText, unknownOption.options.map((o) => o.code)], ['UNSUPP_OPTION', [0x70]]);
   const opcode = encodeClientRequest({ opcode: 'announce', lifetime: 0, clientIp: HOST });
   opcode[1] = 9;
-  assert.equal(ask(t, opcode).resultText, 'UNSUPP_OPCODE');
+  assert.equal((await ask(t, opcode)).resultText, 'UNSUPP_OPCODE');
   odd = false;
   const version = encodeClientRequest({ opcode: 'announce', lifetime: 0, clientIp: HOST });
   version[0] = 3;
-  const v = ask(t, version);
+  const v = await ask(t, version);
   assert.deepEqual([v.resultText, v.version], ['UNSUPP_VERSION', 2]);
   assert.equal(t.held.size, 0);
 });
@@ -190,8 +193,9 @@ test('pcpRequest: one MAP over UDP on loopback to a server answering with the en
   const client = createSocket('udp4');
   after(() => { server.close(); client.close(); });
   server.on('message', (msg, rinfo) => {
-    const out = answerPcp(msg, { sourceAddress: rinfo.address, epochSeconds: 9, table, policy: PCP_DEFAULT_POLICY });
-    if (out.kind === 'reply') server.send(out.bytes, rinfo.port, rinfo.address);
+    void answerPcp(msg, { sourceAddress: rinfo.address, epochSeconds: 9, table, policy: PCP_DEFAULT_POLICY }).then((out) => {
+      if (out.kind === 'reply') server.send(out.bytes, rinfo.port, rinfo.address);
+    });
   });
   await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));

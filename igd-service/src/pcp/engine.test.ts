@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PCP_DEFAULT_POLICY, answerPcp, mergeFilters } from './engine.js';
+import { PCP_DEFAULT_POLICY, answerPcp, mergeFilters, nonceHex } from './engine.js';
 import type {
   PcpContext, PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpOutcome, PcpPolicy, PcpTableMapRequest,
-  PcpTablePeerRequest, PcpTableRefusal, PcpTableResult,
+  PcpTableFailure, PcpTablePeerRequest, PcpTableRefusal, PcpTableResult,
 } from './engine.js';
 import { PCP_DROP_REASON, pcpResultName } from './wire.js';
 import type { PcpFilter } from './wire.js';
@@ -23,7 +23,7 @@ const OTHER_HOST = '192.168.1.101';
 interface Held {
   key: PcpMappingKey;
   origin: 'pcp' | 'static' | 'other';
-  nonce: Uint8Array | undefined;
+  nonce: string | undefined;
   externalPort: number;
   lifetimeSeconds: number;
   filters: readonly PcpFilter[];
@@ -71,8 +71,11 @@ class FakeTable implements PcpMappingTable {
     this.held.set(id, { key: r.key, origin: 'pcp', nonce: r.nonce, externalPort: port, lifetimeSeconds, filters: r.filters, requester: r.requester });
     return { ok: true, externalAddress: EXTERNAL, externalPort: port, lifetimeSeconds };
   }
-  unmap(key: PcpMappingKey): void {
+  unmap(key: PcpMappingKey, nonce: string): { ok: true } | PcpTableFailure {
+    const h = this.held.get(this.id(key));
+    if (h && h.nonce !== nonce) return { ok: false, reason: 'not-authorized', remainingSeconds: h.lifetimeSeconds };
     this.held.delete(this.id(key));
+    return { ok: true };
   }
   peer(r: PcpTablePeerRequest): PcpTableResult {
     if (this.refusal) return { ok: false, reason: this.refusal };
@@ -83,7 +86,7 @@ class FakeTable implements PcpMappingTable {
     this.held.set(this.id(h.key), { origin: 'pcp', nonce: undefined, lifetimeSeconds: 600, filters: [], requester: h.key.internalAddress, ...h });
   }
   snapshot(): string {
-    return JSON.stringify([...this.held.values()].map((h) => ({ ...h, nonce: h.nonce && toHex(h.nonce) })));
+    return JSON.stringify([...this.held.values()]);
   }
 }
 
@@ -140,147 +143,146 @@ function reply(o: PcpOutcome): { result: string; lifetime: number; epoch: number
   };
 }
 
-test('MAP: a new mapping, byte-exact reply; the table gets a copy of the nonce and the requester', () => {
+test('MAP: a new mapping, byte-exact reply; the table gets a copy of the nonce and the requester', async () => {
   const t = new FakeTable();
   const packet = mapPacket();
-  const out = answerPcp(packet, ctx(t));
+  const out = await answerPcp(packet, ctx(t));
   assert.equal(toHex(reply(out).bytes), toHex(hex(
     `02 81 00 00 00000e10 000003e8 000000000000000000000000 ${NONCE} 06 000000 1f90 1f90 ${address(EXTERNAL)}`)));
   const h = t.held.get(`6/${HOST}/8080`);
   assert.ok(h);
-  assert.equal(toHex(h.nonce!), NONCE);
-  assert.notEqual(h.nonce!.buffer, packet.buffer);
+  assert.equal(h.nonce, NONCE);
   assert.equal(h.requester, HOST);
   assert.equal(h.lifetimeSeconds, 3600);
 });
 
-test('MAP: renewal with the same nonce keeps the port and extends the lifetime, whatever port it suggests', () => {
+test('MAP: renewal with the same nonce keeps the port and extends the lifetime, whatever port it suggests', async () => {
   const t = new FakeTable();
-  reply(answerPcp(mapPacket({ suggestedPort: 0 }), ctx(t)));
+  reply(await answerPcp(mapPacket({ suggestedPort: 0 }), ctx(t)));
   t.held.get(`6/${HOST}/8080`)!.lifetimeSeconds = 10;
-  const r = reply(answerPcp(mapPacket({ suggestedPort: 9999, lifetime: 7200 }), ctx(t)));
+  const r = reply(await answerPcp(mapPacket({ suggestedPort: 9999, lifetime: 7200 }), ctx(t)));
   assert.deepEqual([r.result, r.port, r.lifetime], ['SUCCESS', 40000, 7200]);
   assert.equal(t.held.get(`6/${HOST}/8080`)!.lifetimeSeconds, 7200);
   assert.equal(t.held.size, 1);
 });
 
-test('MAP: another nonce for the same internal endpoint is NOT_AUTHORIZED with the time left, and steals nothing', () => {
+test('MAP: another nonce for the same internal endpoint is NOT_AUTHORIZED with the time left, and steals nothing', async () => {
   const t = new FakeTable();
-  reply(answerPcp(mapPacket(), ctx(t)));
+  reply(await answerPcp(mapPacket(), ctx(t)));
   t.held.get(`6/${HOST}/8080`)!.lifetimeSeconds = 1234;
   const before = t.snapshot();
-  const r = reply(answerPcp(mapPacket({ nonce: OTHER_NONCE }), ctx(t)));
+  const r = reply(await answerPcp(mapPacket({ nonce: OTHER_NONCE }), ctx(t)));
   assert.deepEqual([r.result, r.lifetime, r.port], ['NOT_AUTHORIZED', 1234, 8080]);
   assert.equal(toHex(r.bytes.subarray(24, 36)), OTHER_NONCE, 'the error echoes the request');
-  const del = reply(answerPcp(mapPacket({ nonce: OTHER_NONCE, lifetime: 0 }), ctx(t)));
+  const del = reply(await answerPcp(mapPacket({ nonce: OTHER_NONCE, lifetime: 0 }), ctx(t)));
   assert.deepEqual([del.result, del.lifetime], ['NOT_AUTHORIZED', 1234]);
   assert.equal(t.snapshot(), before);
 });
 
-test('MAP delete: lifetime 0 removes it and reports its external port; deleting nothing is a success', () => {
+test('MAP delete: lifetime 0 removes it and reports its external port; deleting nothing is a success', async () => {
   const t = new FakeTable();
-  reply(answerPcp(mapPacket({ suggestedPort: 0 }), ctx(t)));
-  const r = reply(answerPcp(mapPacket({ lifetime: 0, suggestedPort: 0 }), ctx(t)));
+  reply(await answerPcp(mapPacket({ suggestedPort: 0 }), ctx(t)));
+  const r = reply(await answerPcp(mapPacket({ lifetime: 0, suggestedPort: 0 }), ctx(t)));
   assert.deepEqual([r.result, r.lifetime, r.port, r.address], ['SUCCESS', 0, 40000, EXTERNAL]);
   assert.equal(t.held.size, 0);
-  const again = reply(answerPcp(mapPacket({ lifetime: 0, suggestedPort: 0 }), ctx(t)));
+  const again = reply(await answerPcp(mapPacket({ lifetime: 0, suggestedPort: 0 }), ctx(t)));
   assert.deepEqual([again.result, again.lifetime, again.port], ['SUCCESS', 0, 0]);
-  const all = reply(answerPcp(mapPacket({ lifetime: 0, protocol: 0, internalPort: 0, suggestedPort: 0 }), ctx(t)));
+  const all = reply(await answerPcp(mapPacket({ lifetime: 0, protocol: 0, internalPort: 0, suggestedPort: 0 }), ctx(t)));
   assert.equal(all.result, 'SUCCESS');
 });
 
-test('MAP delete works without an external address', () => {
+test('MAP delete works without an external address', async () => {
   const t = new FakeTable();
-  reply(answerPcp(mapPacket(), ctx(t)));
+  reply(await answerPcp(mapPacket(), ctx(t)));
   t.external = undefined;
-  assert.equal(reply(answerPcp(mapPacket({ lifetime: 0 }), ctx(t))).result, 'SUCCESS');
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 0 }), ctx(t))).result, 'SUCCESS');
   assert.equal(t.held.size, 0);
 });
 
-test('MAP over a static mapping reports it (lifetime all ones) and changes nothing; deleting it is NOT_AUTHORIZED', () => {
+test('MAP over a static mapping reports it (lifetime all ones) and changes nothing; deleting it is NOT_AUTHORIZED', async () => {
   const t = new FakeTable();
   t.add({ key: { protocol: 6, internalAddress: HOST, internalPort: 8080 }, origin: 'static', externalPort: 8443 });
   const before = t.snapshot();
-  const r = reply(answerPcp(mapPacket(), ctx(t)));
+  const r = reply(await answerPcp(mapPacket(), ctx(t)));
   assert.deepEqual([r.result, r.lifetime, r.port], ['SUCCESS', 0xffffffff, 8443]);
   assert.equal(toHex(r.bytes.subarray(24, 36)), NONCE);
-  assert.equal(reply(answerPcp(mapPacket({ lifetime: 0 }), ctx(t))).result, 'NOT_AUTHORIZED');
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 0 }), ctx(t))).result, 'NOT_AUTHORIZED');
   assert.equal(t.snapshot(), before);
   assert.equal(t.maps, 0);
 });
 
-test('MAP over a mapping made through another protocol is NOT_AUTHORIZED, for renewal and delete alike', () => {
+test('MAP over a mapping made through another protocol is NOT_AUTHORIZED, for renewal and delete alike', async () => {
   const t = new FakeTable();
   t.add({ key: { protocol: 17, internalAddress: HOST, internalPort: 8080 }, origin: 'other', externalPort: 8080 });
   const before = t.snapshot();
-  assert.equal(reply(answerPcp(mapPacket({ protocol: 17 }), ctx(t))).result, 'NOT_AUTHORIZED');
-  assert.equal(reply(answerPcp(mapPacket({ protocol: 17, lifetime: 0 }), ctx(t))).result, 'NOT_AUTHORIZED');
+  assert.equal(reply(await answerPcp(mapPacket({ protocol: 17 }), ctx(t))).result, 'NOT_AUTHORIZED');
+  assert.equal(reply(await answerPcp(mapPacket({ protocol: 17, lifetime: 0 }), ctx(t))).result, 'NOT_AUTHORIZED');
   assert.equal(t.snapshot(), before);
 });
 
-test('PREFER_FAILURE: the exact port when free; CANNOT_PROVIDE_EXTERNAL (short-lived) when not; a hint without it', () => {
+test('PREFER_FAILURE: the exact port when free; CANNOT_PROVIDE_EXTERNAL (short-lived) when not; a hint without it', async () => {
   const t = new FakeTable();
   t.add({ key: { protocol: 6, internalAddress: OTHER_HOST, internalPort: 80 }, externalPort: 8080 });
   const before = t.snapshot();
-  const refused = reply(answerPcp(mapPacket({ options: PREFER_FAILURE }), ctx(t)));
+  const refused = reply(await answerPcp(mapPacket({ options: PREFER_FAILURE }), ctx(t)));
   assert.deepEqual([refused.result, refused.lifetime, refused.port], ['CANNOT_PROVIDE_EXTERNAL', 30, 8080]);
   assert.equal(t.snapshot(), before);
-  const free = reply(answerPcp(mapPacket({ suggestedPort: 8081, options: PREFER_FAILURE }), ctx(t)));
+  const free = reply(await answerPcp(mapPacket({ suggestedPort: 8081, options: PREFER_FAILURE }), ctx(t)));
   assert.deepEqual([free.result, free.port], ['SUCCESS', 8081]);
   assert.equal(toHex(free.bytes.subarray(60)), '02000000', 'the option is echoed');
-  const hint = reply(answerPcp(mapPacket({ internalPort: 22 }), ctx(t)));
+  const hint = reply(await answerPcp(mapPacket({ internalPort: 22 }), ctx(t)));
   assert.deepEqual([hint.result, hint.port], ['SUCCESS', 40000]);
 });
 
-test('PREFER_FAILURE: another external address, another port than the existing mapping, or UDP 5351 cannot be provided', () => {
+test('PREFER_FAILURE: another external address, another port than the existing mapping, or UDP 5351 cannot be provided', async () => {
   const t = new FakeTable();
-  const other = reply(answerPcp(mapPacket({ suggestedAddress: '198.51.100.1', options: PREFER_FAILURE }), ctx(t)));
+  const other = reply(await answerPcp(mapPacket({ suggestedAddress: '198.51.100.1', options: PREFER_FAILURE }), ctx(t)));
   assert.equal(other.result, 'CANNOT_PROVIDE_EXTERNAL');
-  const ours = reply(answerPcp(mapPacket({ suggestedAddress: EXTERNAL, options: PREFER_FAILURE }), ctx(t)));
+  const ours = reply(await answerPcp(mapPacket({ suggestedAddress: EXTERNAL, options: PREFER_FAILURE }), ctx(t)));
   assert.deepEqual([ours.result, ours.port], ['SUCCESS', 8080]);
-  const moved = reply(answerPcp(mapPacket({ suggestedPort: 8090, options: PREFER_FAILURE }), ctx(t)));
+  const moved = reply(await answerPcp(mapPacket({ suggestedPort: 8090, options: PREFER_FAILURE }), ctx(t)));
   assert.deepEqual([moved.result, moved.port], ['CANNOT_PROVIDE_EXTERNAL', 8090]);
   assert.equal(t.held.get(`6/${HOST}/8080`)!.externalPort, 8080);
-  const pcpPort = reply(answerPcp(mapPacket({ protocol: 17, suggestedPort: 5351, options: PREFER_FAILURE }), ctx(t)));
+  const pcpPort = reply(await answerPcp(mapPacket({ protocol: 17, suggestedPort: 5351, options: PREFER_FAILURE }), ctx(t)));
   assert.equal(pcpPort.result, 'CANNOT_PROVIDE_EXTERNAL');
-  const hinted = reply(answerPcp(mapPacket({ protocol: 17, suggestedPort: 5350 }), ctx(t)));
+  const hinted = reply(await answerPcp(mapPacket({ protocol: 17, suggestedPort: 5350 }), ctx(t)));
   assert.deepEqual([hinted.result, hinted.port], ['SUCCESS', 40000]);
-  const tcp = reply(answerPcp(mapPacket({ internalPort: 9, suggestedPort: 5351, options: PREFER_FAILURE }), ctx(t)));
+  const tcp = reply(await answerPcp(mapPacket({ internalPort: 9, suggestedPort: 5351, options: PREFER_FAILURE }), ctx(t)));
   assert.deepEqual([tcp.result, tcp.port], ['SUCCESS', 5351], 'only UDP 5350/5351 are the PCP ports');
 });
 
-test('MAP: a suggested external address other than ours, without PREFER_FAILURE, gets ours', () => {
+test('MAP: a suggested external address other than ours, without PREFER_FAILURE, gets ours', async () => {
   const t = new FakeTable();
-  const r = reply(answerPcp(mapPacket({ suggestedAddress: '198.51.100.1' }), ctx(t)));
+  const r = reply(await answerPcp(mapPacket({ suggestedAddress: '198.51.100.1' }), ctx(t)));
   assert.deepEqual([r.result, r.address], ['SUCCESS', EXTERNAL]);
 });
 
-test('FILTER: kept with the mapping, added to by later requests, cleared by prefix 0, left alone without FILTER', () => {
+test('FILTER: kept with the mapping, added to by later requests, cleared by prefix 0, left alone without FILTER', async () => {
   const t = new FakeTable();
   const key = `6/${HOST}/8080`;
-  const r = reply(answerPcp(mapPacket({ options: FILTER(120, 80, '198.51.100.0') }), ctx(t)));
+  const r = reply(await answerPcp(mapPacket({ options: FILTER(120, 80, '198.51.100.0') }), ctx(t)));
   assert.equal(r.result, 'SUCCESS');
   assert.equal(toHex(r.bytes.subarray(60)), toHex(hex(FILTER(120, 80, '198.51.100.0'))));
   assert.deepEqual(t.held.get(key)!.filters, [{ prefixLength: 120, remotePort: 80, remoteAddress: '198.51.100.0' }]);
-  reply(answerPcp(mapPacket({ options: `${FILTER(128, 0, '198.51.100.9')} ${FILTER(120, 80, '198.51.100.0')}` }), ctx(t)));
+  reply(await answerPcp(mapPacket({ options: `${FILTER(128, 0, '198.51.100.9')} ${FILTER(120, 80, '198.51.100.0')}` }), ctx(t)));
   assert.equal(t.held.get(key)!.filters.length, 2);
-  reply(answerPcp(mapPacket(), ctx(t)));
+  reply(await answerPcp(mapPacket(), ctx(t)));
   assert.equal(t.held.get(key)!.filters.length, 2);
-  reply(answerPcp(mapPacket({ options: `${FILTER(0, 0, '')} ${FILTER(128, 443, '198.51.100.7')}` }), ctx(t)));
+  reply(await answerPcp(mapPacket({ options: `${FILTER(0, 0, '')} ${FILTER(128, 443, '198.51.100.7')}` }), ctx(t)));
   assert.deepEqual(t.held.get(key)!.filters, [{ prefixLength: 128, remotePort: 443, remoteAddress: '198.51.100.7' }]);
 });
 
-test('FILTER: more than the policy allows is EXCESSIVE_REMOTE_PEERS and changes nothing', () => {
+test('FILTER: more than the policy allows is EXCESSIVE_REMOTE_PEERS and changes nothing', async () => {
   const t = new FakeTable();
-  reply(answerPcp(mapPacket({ options: FILTER(128, 0, '198.51.100.1') }), ctx(t, {}, { maxFiltersPerMapping: 2 })));
+  reply(await answerPcp(mapPacket({ options: FILTER(128, 0, '198.51.100.1') }), ctx(t, {}, { maxFiltersPerMapping: 2 })));
   const before = t.snapshot();
-  const r = reply(answerPcp(mapPacket({ options: `${FILTER(128, 0, '198.51.100.2')} ${FILTER(128, 0, '198.51.100.3')}` }),
+  const r = reply(await answerPcp(mapPacket({ options: `${FILTER(128, 0, '198.51.100.2')} ${FILTER(128, 0, '198.51.100.3')}` }),
     ctx(t, {}, { maxFiltersPerMapping: 2 })));
   assert.deepEqual([r.result, r.lifetime], ['EXCESSIVE_REMOTE_PEERS', 1800]);
   assert.equal(t.snapshot(), before);
 });
 
-test('mergeFilters: adds, de-duplicates, clears on prefix 0, keeps the same array when nothing is sent', () => {
+test('mergeFilters: adds, de-duplicates, clears on prefix 0, keeps the same array when nothing is sent', async () => {
   const a = { prefixLength: 128, remotePort: 0, remoteAddress: '198.51.100.1' };
   const b = { prefixLength: 120, remotePort: 80, remoteAddress: '198.51.100.0' };
   const current = [a];
@@ -289,53 +291,53 @@ test('mergeFilters: adds, de-duplicates, clears on prefix 0, keeps the same arra
   assert.deepEqual(mergeFilters(current, [b, { prefixLength: 0, remotePort: 0, remoteAddress: '::' }]), [b]);
 });
 
-test('THIRD_PARTY: off by default (UNSUPP_OPTION); naming the sender is MALFORMED_REQUEST; the policy may refuse', () => {
+test('THIRD_PARTY: off by default (UNSUPP_OPTION); naming the sender is MALFORMED_REQUEST; the policy may refuse', async () => {
   const t = new FakeTable();
   const opt = { options: THIRD_PARTY(OTHER_HOST) };
-  assert.equal(reply(answerPcp(mapPacket(opt), ctx(t))).result, 'UNSUPP_OPTION');
+  assert.equal(reply(await answerPcp(mapPacket(opt), ctx(t))).result, 'UNSUPP_OPTION');
   const on = { thirdPartyEnabled: true, allowThirdParty: (req: string, internal: string) => req === HOST && internal === OTHER_HOST };
-  assert.equal(reply(answerPcp(mapPacket({ options: THIRD_PARTY(HOST) }), ctx(t, {}, on))).result, 'MALFORMED_REQUEST');
-  assert.equal(reply(answerPcp(mapPacket({ options: THIRD_PARTY('192.168.1.102') }), ctx(t, {}, on))).result, 'NOT_AUTHORIZED');
+  assert.equal(reply(await answerPcp(mapPacket({ options: THIRD_PARTY(HOST) }), ctx(t, {}, on))).result, 'MALFORMED_REQUEST');
+  assert.equal(reply(await answerPcp(mapPacket({ options: THIRD_PARTY('192.168.1.102') }), ctx(t, {}, on))).result, 'NOT_AUTHORIZED');
   assert.equal(t.held.size, 0);
-  const r = reply(answerPcp(mapPacket(opt), ctx(t, {}, on)));
+  const r = reply(await answerPcp(mapPacket(opt), ctx(t, {}, on)));
   assert.equal(r.result, 'SUCCESS');
   assert.equal(toHex(r.bytes.subarray(60)), toHex(hex(THIRD_PARTY(OTHER_HOST))));
   const h = t.held.get(`6/${OTHER_HOST}/8080`);
   assert.ok(h, 'keyed by the third party');
   assert.equal(h.requester, HOST);
-  assert.equal(reply(answerPcp(peerPacket(opt), ctx(t))).result, 'UNSUPP_OPTION');
+  assert.equal(reply(await answerPcp(peerPacket(opt), ctx(t))).result, 'UNSUPP_OPTION');
 });
 
-test('ADDRESS_MISMATCH when the client address field is not the source; ::ffff: sources match', () => {
+test('ADDRESS_MISMATCH when the client address field is not the source; ::ffff: sources match', async () => {
   const t = new FakeTable();
-  const r = reply(answerPcp(mapPacket({ client: '10.0.0.5' }), ctx(t)));
+  const r = reply(await answerPcp(mapPacket({ client: '10.0.0.5' }), ctx(t)));
   assert.deepEqual([r.result, r.lifetime], ['ADDRESS_MISMATCH', 1800]);
-  assert.equal(reply(answerPcp(mapPacket({ client: '2001:db8::1' }), ctx(t))).result, 'ADDRESS_MISMATCH');
-  assert.equal(reply(answerPcp(peerPacket({ client: '10.0.0.5' }), ctx(t))).result, 'ADDRESS_MISMATCH');
+  assert.equal(reply(await answerPcp(mapPacket({ client: '2001:db8::1' }), ctx(t))).result, 'ADDRESS_MISMATCH');
+  assert.equal(reply(await answerPcp(peerPacket({ client: '10.0.0.5' }), ctx(t))).result, 'ADDRESS_MISMATCH');
   assert.equal(t.held.size, 0);
-  assert.equal(reply(answerPcp(mapPacket(), ctx(t, { sourceAddress: `::ffff:${HOST}` }))).result, 'SUCCESS');
-  assert.equal(reply(answerPcp(mapPacket({ client: '2001:db8::1', internalPort: 1 }), ctx(t, { sourceAddress: '2001:db8::1' }))).result, 'SUCCESS');
+  assert.equal(reply(await answerPcp(mapPacket(), ctx(t, { sourceAddress: `::ffff:${HOST}` }))).result, 'SUCCESS');
+  assert.equal(reply(await answerPcp(mapPacket({ client: '2001:db8::1', internalPort: 1 }), ctx(t, { sourceAddress: '2001:db8::1' }))).result, 'SUCCESS');
 });
 
-test('NETWORK_FAILURE (short-lived) without an external address, for MAP and PEER', () => {
+test('NETWORK_FAILURE (short-lived) without an external address, for MAP and PEER', async () => {
   const t = new FakeTable();
   t.external = undefined;
-  const r = reply(answerPcp(mapPacket(), ctx(t)));
+  const r = reply(await answerPcp(mapPacket(), ctx(t)));
   assert.deepEqual([r.result, r.lifetime], ['NETWORK_FAILURE', 30]);
-  assert.equal(reply(answerPcp(peerPacket(), ctx(t))).result, 'NETWORK_FAILURE');
+  assert.equal(reply(await answerPcp(peerPacket(), ctx(t))).result, 'NETWORK_FAILURE');
   assert.equal(t.held.size, 0);
 });
 
-test('protocols: only TCP and UDP (UNSUPP_PROTOCOL); every port of a host is NOT_AUTHORIZED', () => {
+test('protocols: only TCP and UDP (UNSUPP_PROTOCOL); every port of a host is NOT_AUTHORIZED', async () => {
   const t = new FakeTable();
-  assert.equal(reply(answerPcp(mapPacket({ protocol: 1 }), ctx(t))).result, 'UNSUPP_PROTOCOL');
-  assert.equal(reply(answerPcp(mapPacket({ protocol: 0, internalPort: 0 }), ctx(t))).result, 'UNSUPP_PROTOCOL');
-  assert.equal(reply(answerPcp(mapPacket({ internalPort: 0 }), ctx(t))).result, 'NOT_AUTHORIZED');
-  assert.equal(reply(answerPcp(peerPacket({ protocol: 132 }), ctx(t))).result, 'UNSUPP_PROTOCOL');
+  assert.equal(reply(await answerPcp(mapPacket({ protocol: 1 }), ctx(t))).result, 'UNSUPP_PROTOCOL');
+  assert.equal(reply(await answerPcp(mapPacket({ protocol: 0, internalPort: 0 }), ctx(t))).result, 'UNSUPP_PROTOCOL');
+  assert.equal(reply(await answerPcp(mapPacket({ internalPort: 0 }), ctx(t))).result, 'NOT_AUTHORIZED');
+  assert.equal(reply(await answerPcp(peerPacket({ protocol: 132 }), ctx(t))).result, 'UNSUPP_PROTOCOL');
   assert.equal(t.maps, 0);
 });
 
-test('table refusals map to their result codes and lifetimes', () => {
+test('table refusals map to their result codes and lifetimes', async () => {
   const cases: Array<[PcpTableRefusal, string, number]> = [
     ['not-authorized', 'NOT_AUTHORIZED', 1800],
     ['no-resources', 'NO_RESOURCES', 30],
@@ -347,47 +349,99 @@ test('table refusals map to their result codes and lifetimes', () => {
   for (const [refusal, name, lifetime] of cases) {
     const t = new FakeTable();
     t.refusal = refusal;
-    const r = reply(answerPcp(mapPacket(), ctx(t)));
+    const r = reply(await answerPcp(mapPacket(), ctx(t)));
     assert.deepEqual([r.result, r.lifetime], [name, lifetime], refusal);
-    assert.equal(reply(answerPcp(peerPacket(), ctx(t))).result, name);
+    assert.equal(reply(await answerPcp(peerPacket(), ctx(t))).result, name);
   }
 });
 
-test('lifetimes: raised to the minimum, cut to the maximum, and the table may grant less', () => {
+test('lifetimes: raised to the minimum, cut to the maximum, and the table may grant less', async () => {
   const t = new FakeTable();
-  assert.equal(reply(answerPcp(mapPacket({ lifetime: 1 }), ctx(t))).lifetime, 120);
-  assert.equal(reply(answerPcp(mapPacket({ lifetime: 0xfffffffe }), ctx(t))).lifetime, 86400);
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 1 }), ctx(t))).lifetime, 120);
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 0xfffffffe }), ctx(t))).lifetime, 86400);
   t.grantAtMostSeconds = 600;
-  assert.equal(reply(answerPcp(mapPacket({ lifetime: 3600 }), ctx(t))).lifetime, 600);
-  const custom = reply(answerPcp(mapPacket({ lifetime: 10, internalPort: 1 }), ctx(t, {}, { minLifetimeSeconds: 60 })));
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 3600 }), ctx(t))).lifetime, 600);
+  const custom = reply(await answerPcp(mapPacket({ lifetime: 10, internalPort: 1 }), ctx(t, {}, { minLifetimeSeconds: 60 })));
   assert.equal(custom.lifetime, 60);
 });
 
-test('PEER: byte-exact reply with the table\'s port; lifetime 0 asks for the minimum; the table sees the flow', () => {
+test('PEER: byte-exact reply with the table\'s port; lifetime 0 asks for the minimum; the table sees the flow', async () => {
   const t = new FakeTable();
-  const r = reply(answerPcp(peerPacket({ suggestedPort: 40001, lifetime: 0 }), ctx(t)));
+  const r = reply(await answerPcp(peerPacket({ suggestedPort: 40001, lifetime: 0 }), ctx(t)));
   assert.equal(toHex(r.bytes), toHex(hex(
     `02 82 00 00 00000078 000003e8 000000000000000000000000 ${NONCE} 11 000000 1388 9c41 ${address(EXTERNAL)}` +
     ` 0d05 0000 ${address('198.51.100.16')}`)));
   const p = t.peers[0];
   assert.deepEqual([p.key, p.remotePeerAddress, p.remotePeerPort, p.lifetimeSeconds, p.requester],
     [{ protocol: 17, internalAddress: HOST, internalPort: 5000 }, '198.51.100.16', 3333, 120, HOST]);
-  assert.equal(toHex(p.nonce), NONCE);
+  assert.equal(p.nonce, NONCE);
 });
 
-test('ANNOUNCE: a solicited one is answered SUCCESS with lifetime 0 and the epoch', () => {
+test('ANNOUNCE: a solicited one is answered SUCCESS with lifetime 0 and the epoch', async () => {
   const t = new FakeTable();
-  const r = reply(answerPcp(hex(`02 00 0000 00000e10 ${address(HOST)}`), ctx(t, { epochSeconds: 77 })));
+  const r = reply(await answerPcp(hex(`02 00 0000 00000e10 ${address(HOST)}`), ctx(t, { epochSeconds: 77 })));
   assert.equal(toHex(r.bytes), toHex(hex('02 80 0000 00000000 0000004d 000000000000000000000000')));
 });
 
-test('decode errors are answered with the policy\'s lifetimes; drops are returned with their reason', () => {
+test('decode errors are answered with the policy\'s lifetimes; drops are returned with their reason', async () => {
   const t = new FakeTable();
-  const v = reply(answerPcp(hex(`01 01 0000 00000e10 ${address(HOST)}`), ctx(t)));
+  const v = reply(await answerPcp(hex(`01 01 0000 00000e10 ${address(HOST)}`), ctx(t)));
   assert.deepEqual([v.result, v.lifetime, v.epoch, v.bytes.length], ['UNSUPP_VERSION', 1800, 1000, 24]);
-  const op = reply(answerPcp(hex(`02 05 0000 00000e10 ${address(HOST)} 00000000`), ctx(t)));
+  const op = reply(await answerPcp(hex(`02 05 0000 00000e10 ${address(HOST)} 00000000`), ctx(t)));
   assert.deepEqual([op.result, op.bytes.length], ['UNSUPP_OPCODE', 28]);
-  assert.deepEqual(answerPcp(hex('02'), ctx(t)), { kind: 'drop', reason: PCP_DROP_REASON.tooShort });
-  assert.deepEqual(answerPcp(hex(`02 81 0000 00000e10 ${address(HOST)}`), ctx(t)), { kind: 'drop', reason: PCP_DROP_REASON.response });
-  assert.deepEqual(answerPcp(hex('02 01 0000 00000e10'), ctx(t)), { kind: 'drop', reason: PCP_DROP_REASON.headerTooShort });
+  assert.deepEqual(await answerPcp(hex('02'), ctx(t)), { kind: 'drop', reason: PCP_DROP_REASON.tooShort });
+  assert.deepEqual(await answerPcp(hex(`02 81 0000 00000e10 ${address(HOST)}`), ctx(t)), { kind: 'drop', reason: PCP_DROP_REASON.response });
+  assert.deepEqual(await answerPcp(hex('02 01 0000 00000e10'), ctx(t)), { kind: 'drop', reason: PCP_DROP_REASON.headerTooShort });
+});
+
+test('nonceHex: 24 lowercase hex digits', () => {
+  assert.equal(nonceHex(hex('00ff10a0 0b0c0d0e 0f1a2b3c')), '00ff10a00b0c0d0e0f1a2b3c');
+});
+
+test('an asynchronous table: the answer waits for the write', async () => {
+  const t = new FakeTable();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const table: PcpMappingTable = {
+    externalAddress: () => t.externalAddress(),
+    find: (k) => t.find(k),
+    map: async (r) => { await gate; return t.map(r); },
+    unmap: async (k, n) => t.unmap(k, n),
+    peer: async (r) => t.peer(r),
+  };
+  let answered = false;
+  const pending = answerPcp(mapPacket(), ctx(t, { table })).then((o) => { answered = true; return o; });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(answered, false);
+  release();
+  assert.equal(reply(await pending).result, 'SUCCESS');
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 0 }), ctx(t, { table }))).result, 'SUCCESS');
+  assert.equal(t.held.size, 0);
+});
+
+test('the table\'s own refusal under its lock: its remaining lifetime is answered; a throwing table is NO_RESOURCES', async () => {
+  const t = new FakeTable();
+  const racing: PcpMappingTable = {
+    externalAddress: () => EXTERNAL,
+    find: () => undefined, // looked free, but another request took the endpoint before the write
+    map: () => ({ ok: false, reason: 'not-authorized', remainingSeconds: 77 }),
+    unmap: () => ({ ok: true }),
+    peer: () => { throw new Error('backend gone'); },
+  };
+  const r = reply(await answerPcp(mapPacket(), ctx(t, { table: racing })));
+  assert.deepEqual([r.result, r.lifetime], ['NOT_AUTHORIZED', 77]);
+  const p = reply(await answerPcp(peerPacket(), ctx(t, { table: racing })));
+  assert.deepEqual([p.result, p.lifetime], ['NO_RESOURCES', 30]);
+  const rejecting = { ...racing, map: () => Promise.reject(new Error('disk full')) };
+  assert.equal(reply(await answerPcp(mapPacket(), ctx(t, { table: rejecting }))).result, 'NO_RESOURCES');
+});
+
+test('delete: a nonce clash found by the table at write time is NOT_AUTHORIZED with its lifetime', async () => {
+  const t = new FakeTable();
+  reply(await answerPcp(mapPacket(), ctx(t)));
+  const table: PcpMappingTable = { externalAddress: () => EXTERNAL, find: (k) => t.find(k), map: (r) => t.map(r), peer: (r) => t.peer(r),
+    unmap: () => ({ ok: false, reason: 'not-authorized', remainingSeconds: 5 }) };
+  const r = reply(await answerPcp(mapPacket({ lifetime: 0 }), ctx(t, { table })));
+  assert.deepEqual([r.result, r.lifetime], ['NOT_AUTHORIZED', 5]);
+  assert.equal(t.held.size, 1);
 });

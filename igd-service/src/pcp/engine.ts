@@ -1,11 +1,12 @@
 /**
- * The PCP server's protocol logic (RFC 6887), as one pure function of a request datagram,
- * the address it came from, the epoch time, a policy, and a small mapping-table
- * interface: it returns the bytes to send back, or a reason to drop the datagram. It
- * owns the rules the RFC gives a server (ADDRESS_MISMATCH, nonces, PREFER_FAILURE,
- * FILTER, THIRD_PARTY, lifetimes, deletes, which error for what); the table owns the
- * mappings, port choice, persistence and the access rules shared with the other
- * protocols.
+ * The PCP server's protocol logic (RFC 6887), as one function of a request datagram, the
+ * address it came from, the epoch time, a policy, and a small mapping-table interface: it
+ * resolves to the bytes to send back, or a reason to drop the datagram. It owns the rules
+ * the RFC gives a server (ADDRESS_MISMATCH, nonces, PREFER_FAILURE, FILTER, THIRD_PARTY,
+ * lifetimes, deletes, which error for what); the table owns the mappings, port choice,
+ * persistence and the access rules shared with the other protocols. The table's writes
+ * may be asynchronous (a durable store): the answer waits for them, so a success is
+ * never sent for a change that is not made.
  *
  * Must not: touch sockets or timers, read a clock, or keep state of its own between
  * calls; every change goes through the table, and a request that ends in an error
@@ -39,8 +40,8 @@ export interface PcpExistingMapping {
    * which PCP may not take over.
    */
   readonly origin: 'pcp' | 'static' | 'other';
-  /** The nonce of the PCP request that made it ('pcp' only). */
-  readonly nonce: Uint8Array | undefined;
+  /** The nonce of the PCP request that made it, 24 lowercase hex digits ('pcp' only). */
+  readonly nonce: string | undefined;
   readonly externalAddress: string;
   readonly externalPort: number;
   /** Whole seconds left before it expires. */
@@ -60,13 +61,27 @@ export type PcpTableRefusal =
 
 export type PcpTableResult =
   | { readonly ok: true; readonly externalAddress: string; readonly externalPort: number; readonly lifetimeSeconds: number }
-  | { readonly ok: false; readonly reason: PcpTableRefusal };
+  | PcpTableFailure;
+
+/**
+ * A refusal. `remainingSeconds` goes in the error's lifetime field instead of the policy's
+ * error lifetime: a table that finds, under its own lock, that the endpoint's mapping has
+ * another nonce answers 'not-authorized' with what that mapping has left (§11.3).
+ */
+export interface PcpTableFailure {
+  readonly ok: false;
+  readonly reason: PcpTableRefusal;
+  readonly remainingSeconds?: number;
+}
+
+/** A table answer, now or once a durable write completes. */
+export type PcpMaybeAsync<T> = T | Promise<T>;
 
 /** Create or renew an explicit (MAP) mapping. */
 export interface PcpTableMapRequest {
   readonly key: PcpMappingKey;
-  /** A copy the table may keep. */
-  readonly nonce: Uint8Array;
+  /** 24 lowercase hex digits. */
+  readonly nonce: string;
   /** 0: any port the table likes. */
   readonly suggestedExternalPort: number;
   /** Only `suggestedExternalPort` will do (PREFER_FAILURE, or a renewal keeping its port). */
@@ -82,7 +97,8 @@ export interface PcpTableMapRequest {
 /** Create or refresh the implicit (outbound) mapping of one flow (PEER). */
 export interface PcpTablePeerRequest {
   readonly key: PcpMappingKey;
-  readonly nonce: Uint8Array;
+  /** 24 lowercase hex digits. */
+  readonly nonce: string;
   readonly suggestedExternalPort: number;
   readonly remotePeerAddress: string;
   readonly remotePeerPort: number;
@@ -91,20 +107,26 @@ export interface PcpTablePeerRequest {
 }
 
 /**
- * What the engine needs of the mapping service. Calls are synchronous and must not throw;
- * the table applies its own access rules and per-client limits and answers a refusal.
+ * What the engine needs of the mapping service. Reads are synchronous; writes may return
+ * a promise (resolved once durable). Nothing may throw or reject for a domain outcome:
+ * the table applies its own access rules and per-client limits and answers a refusal
+ * (a rejection is answered NO_RESOURCES, as a failure of the moment).
+ *
+ * The engine checks `find` first and refuses early, but another request may change the
+ * endpoint before a write runs: `map` and `unmap` must check the nonce again under the
+ * table's own serialisation, and `map` must honour `exactPort`.
  */
 export interface PcpMappingTable {
   /** The external IPv4 address now, or undefined when there is none (→ NETWORK_FAILURE). */
   externalAddress(): string | undefined;
-  /** The explicit mapping for `key`, whoever made it. */
+  /** The explicit (wildcard remote host) mapping of the internal endpoint `key`, whoever made it. */
   find(key: PcpMappingKey): PcpExistingMapping | undefined;
-  /** Creates or renews the mapping for `request.key`. */
-  map(request: PcpTableMapRequest): PcpTableResult;
-  /** Removes the PCP mapping for `key` (the engine has checked it exists, is PCP's, and the nonce). */
-  unmap(key: PcpMappingKey): void;
+  /** Creates or renews the PCP mapping of `request.key`. */
+  map(request: PcpTableMapRequest): PcpMaybeAsync<PcpTableResult>;
+  /** Removes the PCP mapping of `key` made with `nonce`; absent counts as removed. */
+  unmap(key: PcpMappingKey, nonce: string): PcpMaybeAsync<{ readonly ok: true } | PcpTableFailure>;
   /** Creates or refreshes a PEER flow mapping; a nonce mismatch on an existing one is 'not-authorized'. */
-  peer(request: PcpTablePeerRequest): PcpTableResult;
+  peer(request: PcpTablePeerRequest): PcpMaybeAsync<PcpTableResult>;
 }
 
 /** Server settings the RFC leaves to the operator. */
@@ -167,10 +189,11 @@ const REFUSAL_RESULT: Record<PcpTableRefusal, PcpResultCode> = {
 };
 
 /**
- * Answers one PCP datagram. `packet` is only read and is referenced by nothing afterwards
- * except through copies; the reply is a new buffer. Never throws for any input bytes.
+ * Answers one PCP datagram. `packet` is only read (until the promise settles, so the
+ * caller must not reuse its buffer before then); the reply is a new buffer. Never
+ * rejects, whatever the bytes; a table that throws or rejects is answered NO_RESOURCES.
  */
-export function answerPcp(packet: Uint8Array, ctx: PcpContext): PcpOutcome {
+export async function answerPcp(packet: Uint8Array, ctx: PcpContext): Promise<PcpOutcome> {
   const decoded = decodePcpRequest(packet);
   if (decoded.kind === 'drop') return decoded;
   if (decoded.kind === 'error') {
@@ -178,10 +201,14 @@ export function answerPcp(packet: Uint8Array, ctx: PcpContext): PcpOutcome {
     const bytes = encodePcpError(packet, { result: decoded.result, lifetimeSeconds, epochSeconds: ctx.epochSeconds }, decoded.parsed);
     return { kind: 'reply', bytes, result: decoded.result };
   }
-  return answerRequest(decoded.request, ctx);
+  try {
+    return await answerRequest(decoded.request, ctx);
+  } catch {
+    return fail(decoded.request, ctx, PCP_RESULT.NO_RESOURCES);
+  }
 }
 
-function answerRequest(request: PcpRequest, ctx: PcpContext): PcpOutcome {
+function answerRequest(request: PcpRequest, ctx: PcpContext): PcpOutcome | Promise<PcpOutcome> {
   // §8.3: the client address field must be the address the datagram came from; else a
   // NAT that does not speak PCP sits between client and server.
   const source = normalizeAddressText(ctx.sourceAddress);
@@ -217,7 +244,7 @@ function keyOf(request: PcpMapRequest | PcpPeerRequest): PcpMappingKey {
 
 // ---- MAP -------------------------------------------------------------------------------
 
-function answerMap(request: PcpMapRequest, ctx: PcpContext): PcpOutcome {
+async function answerMap(request: PcpMapRequest, ctx: PcpContext): Promise<PcpOutcome> {
   const key = keyOf(request);
   if (request.requestedLifetimeSeconds === 0) return deleteMapping(request, key, ctx);
   const externalAddress = ctx.table.externalAddress();
@@ -236,16 +263,16 @@ function answerMap(request: PcpMapRequest, ctx: PcpContext): PcpOutcome {
   const suggestion = chooseSuggestion(request, existing, externalAddress);
   if (suggestion === undefined) return fail(request, ctx, PCP_RESULT.CANNOT_PROVIDE_EXTERNAL);
 
-  const result = ctx.table.map({
+  const result = await ctx.table.map({
     key,
-    nonce: request.nonce.slice(),
+    nonce: nonceHex(request.nonce),
     suggestedExternalPort: suggestion.port,
     exactPort: suggestion.exact,
     lifetimeSeconds: clampLifetime(request.requestedLifetimeSeconds, ctx.policy),
     filters,
     requester: request.clientAddress,
   });
-  if (!result.ok) return fail(request, ctx, REFUSAL_RESULT[result.reason]);
+  if (!result.ok) return refuse(request, ctx, result);
   return succeed(request, ctx, result.lifetimeSeconds, result);
 }
 
@@ -293,12 +320,13 @@ function chooseSuggestion(
  * made it (NOT_AUTHORIZED). The reply has lifetime 0 and the deleted mapping's external
  * port and address.
  */
-function deleteMapping(request: PcpMapRequest, key: PcpMappingKey, ctx: PcpContext): PcpOutcome {
+async function deleteMapping(request: PcpMapRequest, key: PcpMappingKey, ctx: PcpContext): Promise<PcpOutcome> {
   const existing = isSupportedProtocol(key.protocol) ? ctx.table.find(key) : undefined;
   if (existing === undefined) return succeed(request, ctx, 0);
   if (existing.origin !== 'pcp') return fail(request, ctx, PCP_RESULT.NOT_AUTHORIZED);
   if (!sameNonce(existing.nonce, request.nonce)) return fail(request, ctx, PCP_RESULT.NOT_AUTHORIZED, existing.remainingSeconds);
-  ctx.table.unmap(key);
+  const removed = await ctx.table.unmap(key, nonceHex(request.nonce));
+  if (!removed.ok) return refuse(request, ctx, removed);
   return succeed(request, ctx, 0, existing);
 }
 
@@ -309,19 +337,19 @@ function deleteMapping(request: PcpMapRequest, key: PcpMappingKey, ctx: PcpConte
  * (the mapping belongs to the traffic), so a lifetime below the minimum, 0 included, is
  * raised to it. A suggested external address other than ours is only a hint.
  */
-function answerPeer(request: PcpPeerRequest, ctx: PcpContext): PcpOutcome {
+async function answerPeer(request: PcpPeerRequest, ctx: PcpContext): Promise<PcpOutcome> {
   if (ctx.table.externalAddress() === undefined) return fail(request, ctx, PCP_RESULT.NETWORK_FAILURE);
   if (!isSupportedProtocol(request.protocol)) return fail(request, ctx, PCP_RESULT.UNSUPP_PROTOCOL);
-  const result = ctx.table.peer({
+  const result = await ctx.table.peer({
     key: keyOf(request),
-    nonce: request.nonce.slice(),
+    nonce: nonceHex(request.nonce),
     suggestedExternalPort: request.suggestedExternalPort,
     remotePeerAddress: request.remotePeerAddress,
     remotePeerPort: request.remotePeerPort,
     lifetimeSeconds: clampLifetime(request.requestedLifetimeSeconds, ctx.policy),
     requester: request.clientAddress,
   });
-  if (!result.ok) return fail(request, ctx, REFUSAL_RESULT[result.reason]);
+  if (!result.ok) return refuse(request, ctx, result);
   return succeed(request, ctx, result.lifetimeSeconds, result);
 }
 
@@ -336,9 +364,21 @@ export function clampLifetime(requestedSeconds: number, policy: PcpPolicy): numb
   return Math.min(Math.max(requestedSeconds, policy.minLifetimeSeconds), policy.maxLifetimeSeconds);
 }
 
-function sameNonce(stored: Uint8Array | undefined, sent: Uint8Array): boolean {
-  if (stored === undefined || stored.length !== sent.length) return false;
-  for (let i = 0; i < sent.length; i++) if (stored[i] !== sent[i]) return false;
+const HEX_DIGITS = '0123456789abcdef';
+
+/** The nonce as the table keeps it: 24 lowercase hex digits. */
+export function nonceHex(nonce: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < nonce.length; i++) out += HEX_DIGITS[nonce[i] >> 4] + HEX_DIGITS[nonce[i] & 15];
+  return out;
+}
+
+/** Whether a stored nonce (lowercase hex) is the one sent, digit by digit. */
+function sameNonce(stored: string | undefined, sent: Uint8Array): boolean {
+  if (stored === undefined || stored.length !== 2 * sent.length) return false;
+  for (let i = 0; i < sent.length; i++) {
+    if (stored[2 * i] !== HEX_DIGITS[sent[i] >> 4] || stored[2 * i + 1] !== HEX_DIGITS[sent[i] & 15]) return false;
+  }
   return true;
 }
 
@@ -367,6 +407,11 @@ function errorLifetime(result: PcpResultCode, policy: PcpPolicy): number {
 function succeed(request: PcpRequest, ctx: PcpContext, lifetimeSeconds: number, assigned?: PcpAssigned): PcpOutcome {
   const bytes = encodePcpResponse(request, { result: PCP_RESULT.SUCCESS, lifetimeSeconds, epochSeconds: ctx.epochSeconds }, assigned);
   return { kind: 'reply', bytes, result: PCP_RESULT.SUCCESS };
+}
+
+/** A table refusal as its result code, with the lifetime the table gave, if any. */
+function refuse(request: PcpRequest, ctx: PcpContext, failure: PcpTableFailure): PcpOutcome {
+  return fail(request, ctx, REFUSAL_RESULT[failure.reason], failure.remainingSeconds);
 }
 
 /**

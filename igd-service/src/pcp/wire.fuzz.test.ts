@@ -28,8 +28,9 @@ class GrantingTable implements PcpMappingTable {
     });
     return { ok: true, externalAddress: '203.0.113.2', externalPort: port, lifetimeSeconds: r.lifetimeSeconds };
   }
-  unmap(key: PcpMappingKey): void {
+  unmap(key: PcpMappingKey): { ok: true } {
     this.held.delete(`${key.protocol}/${key.internalAddress}/${key.internalPort}`);
+    return { ok: true };
   }
   peer(r: PcpTablePeerRequest): PcpTableResult {
     return { ok: true, externalAddress: '203.0.113.2', externalPort: r.suggestedExternalPort || 50000, lifetimeSeconds: r.lifetimeSeconds };
@@ -41,11 +42,11 @@ const drops = new Map<string, number>();
 const results = new Map<number, number>();
 
 /** Answers `packet`, then checks the answer is a drop with a known reason or a well-formed response. */
-function check(packet: Uint8Array, ctx: PcpContext): void {
+async function check(packet: Uint8Array, ctx: PcpContext): Promise<void> {
   const copy = packet.slice();
   let out: PcpOutcome;
   try {
-    out = answerPcp(packet, ctx);
+    out = await answerPcp(packet, ctx);
   } catch (e) {
     assert.fail(`threw ${String(e)} on ${Buffer.from(packet).toString('hex')}`);
   }
@@ -135,24 +136,24 @@ const damaged = fc.tuple(structured, fc.nat(), fc.constantFrom('truncate', 'grow
   return out;
 });
 
-test('random bytes never throw; each is a counted drop or a valid response', () => {
+test('random bytes never throw; each is a counted drop or a valid response', async () => {
   const table = new GrantingTable();
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 1200 }), (b) => check(b, { sourceAddress: HOST, epochSeconds: 5, table, policy: PCP_DEFAULT_POLICY })), { numRuns: 4000 });
+  await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 1200 }), (b) => check(b, { sourceAddress: HOST, epochSeconds: 5, table, policy: PCP_DEFAULT_POLICY })), { numRuns: 4000 });
 });
 
-test('well-formed requests with random fields and options never throw; each answer is valid', () => {
+test('well-formed requests with random fields and options never throw; each answer is valid', async () => {
   const table = new GrantingTable();
   const policy = { ...PCP_DEFAULT_POLICY, thirdPartyEnabled: true, allowThirdParty: () => true };
-  fc.assert(fc.property(structured, (b) => check(b, { sourceAddress: HOST, epochSeconds: 5, table, policy })), { numRuns: 4000 });
+  await fc.assert(fc.asyncProperty(structured, (b) => check(b, { sourceAddress: HOST, epochSeconds: 5, table, policy })), { numRuns: 4000 });
   assert.ok((results.get(PCP_RESULT.SUCCESS) ?? 0) > 100, 'the generator reaches successful MAP/PEER/ANNOUNCE');
 });
 
-test('truncated, oversized and bit-flipped requests never throw; each answer is valid', () => {
+test('truncated, oversized and bit-flipped requests never throw; each answer is valid', async () => {
   const table = new GrantingTable();
-  fc.assert(fc.property(damaged, (b) => check(b, { sourceAddress: HOST, epochSeconds: 5, table, policy: PCP_DEFAULT_POLICY })), { numRuns: 4000 });
+  await fc.assert(fc.asyncProperty(damaged, (b) => check(b, { sourceAddress: HOST, epochSeconds: 5, table, policy: PCP_DEFAULT_POLICY })), { numRuns: 4000 });
 });
 
-test('the fuzz reached every drop reason and most result codes', () => {
+test('the fuzz reached every drop reason and most result codes', async () => {
   for (const reason of Object.values(PCP_DROP_REASON)) assert.ok((drops.get(reason) ?? 0) > 0, reason);
   for (const code of [
     PCP_RESULT.SUCCESS, PCP_RESULT.UNSUPP_VERSION, PCP_RESULT.MALFORMED_REQUEST, PCP_RESULT.UNSUPP_OPCODE,
