@@ -159,7 +159,7 @@ export const PCP_DEFAULT_POLICY: PcpPolicy = {
   longErrorLifetimeSeconds: 1800,
 };
 
-/** The lifetime a static mapping is reported with (§11.3: "all ones"). */
+/** The lifetime a static mapping is reported with: all ones, a mapping that does not expire. */
 export const PCP_STATIC_LIFETIME = 0xffffffff;
 /** External UDP ports never handed out: the PCP ports themselves. */
 const RESERVED_UDP_PORTS: ReadonlySet<number> = new Set([5350, 5351]);
@@ -209,7 +209,7 @@ export async function answerPcp(packet: Uint8Array, ctx: PcpContext): Promise<Pc
 }
 
 function answerRequest(request: PcpRequest, ctx: PcpContext): PcpOutcome | Promise<PcpOutcome> {
-  // §8.3: the client address field must be the address the datagram came from; else a
+  // §8.2: the client address field must be the address the datagram came from; else a
   // NAT that does not speak PCP sits between client and server.
   const source = normalizeAddressText(ctx.sourceAddress);
   if (request.clientAddress !== source) return fail(request, ctx, PCP_RESULT.ADDRESS_MISMATCH);
@@ -415,7 +415,7 @@ function refuse(request: PcpRequest, ctx: PcpContext, failure: PcpTableFailure):
 }
 
 /**
- * An error for a request that decoded (§8.3): the whole request echoed with the result;
+ * An error for a request that decoded (§8.2): the whole request echoed with the result;
  * `lifetimeSeconds` overrides the policy's error lifetime (a nonce mismatch reports what
  * the mapping has left).
  */

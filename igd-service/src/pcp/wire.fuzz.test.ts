@@ -63,6 +63,8 @@ async function check(packet: Uint8Array, ctx: PcpContext): Promise<void> {
   assert.equal(b[1], packet[1] | 0x80, why);
   assert.equal(b[2], 0, why);
   assert.equal(b[3], out.result, why);
+  // This table refuses nothing: NO_RESOURCES could only be the engine catching its own throw.
+  assert.notEqual(out.result, PCP_RESULT.NO_RESOURCES, why);
   assert.ok(out.result >= PCP_RESULT.SUCCESS && out.result <= PCP_RESULT.EXCESSIVE_REMOTE_PEERS, why);
   results.set(out.result, (results.get(out.result) ?? 0) + 1);
   if (out.result === PCP_RESULT.SUCCESS) {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   PCP_ANNOUNCE_SCHEDULE_MS, PCP_DROP_REASON, PCP_OPCODE, PCP_RESULT, decodePcpRequest, encodePcpAnnounce, encodePcpError,
-  encodePcpMappingUpdate,
+  encodePcpMappingUpdate, normalizeAddressText,
   encodePcpResponse, isUnspecifiedAt, pcpResultName, readPcpAddress, writePcpAddress,
 } from './wire.js';
 import type { PcpDecodeResult, PcpMapRequest, PcpPeerRequest, PcpRequest } from './wire.js';
@@ -266,4 +266,12 @@ test('construct unsolicited MAP and PEER responses for an address change, byte-e
     ' | 0d05 0000 | 00000000 00000000 0000ffff c6336410')));
   assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce: nonce.subarray(1), protocol: 6, internalPort: 1, externalPort: 1, externalAddress: '198.51.100.99', lifetimeSeconds: 1, epochSeconds: 1 }), undefined);
   assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce, protocol: 6, internalPort: 1, externalPort: 1, externalAddress: 'nope', lifetimeSeconds: 1, epochSeconds: 1 }), undefined);
+});
+
+test('socket address text is spelled as the decoder spells the field', () => {
+  assert.equal(normalizeAddressText('192.168.1.100'), '192.168.1.100');
+  assert.equal(normalizeAddressText('::FFFF:192.168.1.100'), '192.168.1.100');
+  assert.equal(normalizeAddressText('fe80::1%eth0'), 'fe80::1');
+  assert.equal(normalizeAddressText('2001:DB8::1'), '2001:db8::1');
+  assert.equal(normalizeAddressText('::ffff:c0a8:164'), '::ffff:c0a8:164');
 });

@@ -78,7 +78,7 @@ export function isShortLifetimeError(code: PcpResultCode): boolean {
   return SHORT_LIFETIME_ERRORS.has(code);
 }
 
-/** Why a datagram got no answer at all (RFC 6887 §8.3 says these are silently dropped). */
+/** Why a datagram got no answer at all (RFC 6887 §8.2 says these are silently dropped). */
 export const PCP_DROP_REASON = {
   /** Fewer than 2 octets: not even the version and opcode. */
   tooShort: 'too-short',
@@ -278,9 +278,14 @@ function parseIpv6(text: string): number[] | undefined {
   return groups.map((g) => parseInt(g, 16));
 }
 
-/** Dotted decimal for an IPv4 address given either plainly or as ::ffff:a.b.c.d text; other text unchanged. */
+/**
+ * A socket's address text as `readPcpAddress` spells the same address: dotted decimal for
+ * plain or ::ffff:a.b.c.d IPv4; IPv6 lowercased and without a zone (fe80::1%eth0).
+ */
 export function normalizeAddressText(address: string): string {
-  return address.toLowerCase().startsWith('::ffff:') && IPV4_TEXT.test(address.slice(7)) ? address.slice(7) : address;
+  const zone = address.indexOf('%');
+  const text = (zone < 0 ? address : address.slice(0, zone)).toLowerCase();
+  return text.startsWith('::ffff:') && IPV4_TEXT.test(text.slice(7)) ? text.slice(7) : text;
 }
 
 // ---- decoding --------------------------------------------------------------------------
@@ -296,7 +301,7 @@ function bodyLength(opcode: number): number {
 }
 
 /**
- * Decodes one request datagram, checking in the order of RFC 6887 §8.3: fewer than 2
+ * Decodes one request datagram, checking in the order of RFC 6887 §8.2: fewer than 2
  * octets or the R bit set → drop; another version → UNSUPP_VERSION; under 24 octets →
  * drop; over 1100 octets or not a multiple of 4 → MALFORMED_REQUEST; an opcode we do not
  * implement → UNSUPP_OPCODE; too short for its opcode → MALFORMED_REQUEST; then the
@@ -462,7 +467,7 @@ function writeResponseHeader(out: Uint8Array, h: PcpResponseHeader): void {
 }
 
 /**
- * An error response (§8.3, §7.2): the request copied (at most 1100 octets, cut to a
+ * An error response (§8.2, §7.2): the request copied (at most 1100 octets, cut to a
  * multiple of 4) with the R bit, result, lifetime and epoch set; its last 96 header bits
  * are zero for a parsed request and keep the request's (the tail of its client address)
  * for one that could not be parsed. UNSUPP_VERSION answers with a 24-octet header in
