@@ -11,7 +11,8 @@
  * as ::ffff:a.b.c.d and is read back as dotted decimal.
  */
 
-export const PCP_VERSION = 2;
+/** The one version this server speaks. */
+const PCP_VERSION = 2;
 /** Servers listen here; clients send from any port (RFC 6887 §19.1). */
 export const PCP_SERVER_PORT = 5351;
 /** Where clients listen for ANNOUNCE (RFC 6887 §19.1). */
