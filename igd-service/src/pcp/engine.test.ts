@@ -445,3 +445,11 @@ test('delete: a nonce clash found by the table at write time is NOT_AUTHORIZED w
   assert.deepEqual([r.result, r.lifetime], ['NOT_AUTHORIZED', 5]);
   assert.equal(t.held.size, 1);
 });
+
+test('a table without peer() answers PEER with UNSUPP_OPCODE, the request echoed', async () => {
+  const t = new FakeTable();
+  const table: PcpMappingTable = { externalAddress: () => EXTERNAL, find: (k) => t.find(k), map: (r) => t.map(r), unmap: (k, n) => t.unmap(k, n) };
+  const r = reply(await answerPcp(peerPacket(), ctx(t, { table })));
+  assert.deepEqual([r.result, r.lifetime, r.bytes.length], ['UNSUPP_OPCODE', 1800, 80]);
+  assert.equal(reply(await answerPcp(mapPacket(), ctx(t, { table }))).result, 'SUCCESS');
+});

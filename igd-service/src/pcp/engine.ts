@@ -125,8 +125,12 @@ export interface PcpMappingTable {
   map(request: PcpTableMapRequest): PcpMaybeAsync<PcpTableResult>;
   /** Removes the PCP mapping of `key` made with `nonce`; absent counts as removed. */
   unmap(key: PcpMappingKey, nonce: string): PcpMaybeAsync<{ readonly ok: true } | PcpTableFailure>;
-  /** Creates or refreshes a PEER flow mapping; a nonce mismatch on an existing one is 'not-authorized'. */
-  peer(request: PcpTablePeerRequest): PcpMaybeAsync<PcpTableResult>;
+  /**
+   * Creates or refreshes a PEER flow mapping; a nonce mismatch on an existing one is
+   * 'not-authorized'. A table without it (no access to the NAT's outbound bindings)
+   * makes PEER an unsupported opcode.
+   */
+  peer?(request: PcpTablePeerRequest): PcpMaybeAsync<PcpTableResult>;
 }
 
 /** Server settings the RFC leaves to the operator. */
@@ -338,6 +342,7 @@ async function deleteMapping(request: PcpMapRequest, key: PcpMappingKey, ctx: Pc
  * raised to it. A suggested external address other than ours is only a hint.
  */
 async function answerPeer(request: PcpPeerRequest, ctx: PcpContext): Promise<PcpOutcome> {
+  if (ctx.table.peer === undefined) return fail(request, ctx, PCP_RESULT.UNSUPP_OPCODE);
   if (ctx.table.externalAddress() === undefined) return fail(request, ctx, PCP_RESULT.NETWORK_FAILURE);
   if (!isSupportedProtocol(request.protocol)) return fail(request, ctx, PCP_RESULT.UNSUPP_PROTOCOL);
   const result = await ctx.table.peer({
