@@ -315,21 +315,21 @@ export function decodePcpRequest(packet: Uint8Array): PcpDecodeResult {
   if ((packet[OFF.opcode] & R_BIT) !== 0) return { kind: 'drop', reason: PCP_DROP_REASON.response };
   if (packet[OFF.version] !== PCP_VERSION) return { kind: 'error', result: PCP_RESULT.UNSUPP_VERSION, parsed: false };
   if (length < PCP_SIZE.header) return { kind: 'drop', reason: PCP_DROP_REASON.headerTooShort };
-  if (length > PCP_SIZE.maxMessage || length % 4 !== 0) return malformed(PCP_RESULT.MALFORMED_REQUEST, false);
+  if (length > PCP_SIZE.maxMessage || length % 4 !== 0) return refusal(PCP_RESULT.MALFORMED_REQUEST, false);
   const opcode = packet[OFF.opcode];
   const bodyBytes = bodyLength(opcode);
-  if (bodyBytes < 0) return malformed(PCP_RESULT.UNSUPP_OPCODE, true);
-  if (length < PCP_SIZE.header + bodyBytes) return malformed(PCP_RESULT.MALFORMED_REQUEST, false);
+  if (bodyBytes < 0) return refusal(PCP_RESULT.UNSUPP_OPCODE, true);
+  if (length < PCP_SIZE.header + bodyBytes) return refusal(PCP_RESULT.MALFORMED_REQUEST, false);
 
   const options = decodeOptions(packet, opcode, PCP_SIZE.header + bodyBytes);
-  if (typeof options === 'number') return malformed(options, true);
+  if (typeof options === 'number') return refusal(options, true);
   const requestedLifetimeSeconds = readU32(packet, OFF.lifetime);
   // §13.2: PREFER_FAILURE needs something to insist on, and makes no sense on a delete.
   if (options.preferFailure && (requestedLifetimeSeconds === 0 || readU16(packet, OFF.body + BODY.externalPort) === 0)) {
-    return malformed(PCP_RESULT.MALFORMED_OPTION, true);
+    return refusal(PCP_RESULT.MALFORMED_OPTION, true);
   }
   // §13.3: a FILTER on a delete is malformed.
-  if (options.filters.length > 0 && requestedLifetimeSeconds === 0) return malformed(PCP_RESULT.MALFORMED_OPTION, true);
+  if (options.filters.length > 0 && requestedLifetimeSeconds === 0) return refusal(PCP_RESULT.MALFORMED_OPTION, true);
 
   const base = {
     bytes: packet,
@@ -340,12 +340,13 @@ export function decodePcpRequest(packet: Uint8Array): PcpDecodeResult {
   if (opcode === PCP_OPCODE.ANNOUNCE) return { kind: 'request', request: { opcode, ...base } };
   const fields = readMappingFields(packet);
   // §11.1, §12.1: protocol 0 means every protocol, so it cannot name one port.
-  if (fields.protocol === 0 && fields.internalPort !== 0) return malformed(PCP_RESULT.MALFORMED_REQUEST, true);
+  if (fields.protocol === 0 && fields.internalPort !== 0) return refusal(PCP_RESULT.MALFORMED_REQUEST, true);
   if (opcode === PCP_OPCODE.MAP) return { kind: 'request', request: { opcode, ...base, ...fields } };
   return decodePeer(packet, base, fields);
 }
 
-function malformed(result: PcpResultCode, parsed: boolean): PcpDecodeResult {
+/** An error answer of the decoder: the result code, and whether the request parsed. */
+function refusal(result: PcpResultCode, parsed: boolean): PcpDecodeResult {
   return { kind: 'error', result, parsed };
 }
 
@@ -365,11 +366,11 @@ function readMappingFields(packet: Uint8Array): PcpMappingFields {
  * §12.1: a PEER request names one flow, so its protocol, internal port, remote peer port
  * and remote peer address must all be given (0 or an unspecified address is malformed).
  */
-function decodePeer(packet: Uint8Array, base: Omit<PcpRequestBase, never>, fields: PcpMappingFields): PcpDecodeResult {
+function decodePeer(packet: Uint8Array, base: PcpRequestBase, fields: PcpMappingFields): PcpDecodeResult {
   const remoteOff = OFF.body + BODY.remotePeerAddress;
   const remotePeerPort = readU16(packet, OFF.body + BODY.remotePeerPort);
   if (fields.protocol === 0 || fields.internalPort === 0 || remotePeerPort === 0 || isUnspecifiedAt(packet, remoteOff)) {
-    return malformed(PCP_RESULT.MALFORMED_REQUEST, true);
+    return refusal(PCP_RESULT.MALFORMED_REQUEST, true);
   }
   return {
     kind: 'request',
