@@ -341,6 +341,42 @@ test('leases over HTTP: the listed lease counts down and the mapping expires', (
   assert.equal(igd.mappingCount(), 0);
 }));
 
+/** Sends `head`, then `body` in pieces with pauses (a client still sending), and reads until close. */
+function slowUpload(port: number, head: string, body: Buffer, pieces: number): Promise<{ received: string; error: string | undefined }> {
+  return new Promise((resolve) => {
+    // Half-open allowed: like a client busy sending, it goes on after the server's FIN.
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    let error: string | undefined;
+    socket.on('data', (c: Buffer) => { received += c.toString('latin1'); });
+    socket.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+    socket.on('close', () => resolve({ received, error }));
+    socket.write(head);
+    const size = Math.ceil(body.length / pieces);
+    let sent = 0;
+    const next = (): void => {
+      if (socket.destroyed) return;
+      if (sent >= body.length) {
+        socket.end();
+        return;
+      }
+      socket.write(body.subarray(sent, sent + size));
+      sent += size;
+      setTimeout(next, 5);
+    };
+    next();
+  });
+}
+
+test('hardening: a refused body is read to its end before the 413, so a client still sending gets the answer, not a reset', () => withIgd(async ({ server }) => {
+  const body = Buffer.alloc(300_000, '<');
+  const head = `POST ${WANIP.controlPath} HTTP/1.1\r\nHOST: x\r\nSOAPACTION: "${WANIP.serviceType}#AddPortMapping"\r\n`
+    + `CONTENT-LENGTH: ${body.length}\r\nConnection: close\r\n\r\n`;
+  const { received, error } = await slowUpload(server.port, head, body, 30);
+  assert.equal(error, undefined);
+  assert.match(received, /^HTTP\/1\.1 413 /);
+}));
+
 test('hardening: 413 on a big body, 400 on a DOCTYPE, 405 on wrong methods, 404 elsewhere', () => withIgd(async ({ server }) => {
   const port = server.port;
   const big = soapBody(WANIP.serviceType, 'AddPortMapping', addArgs({ description: 'x'.repeat(20_000) }));
