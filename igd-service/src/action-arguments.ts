@@ -4,7 +4,7 @@
  * variable of each argument gives its data type, allowed values, range and syntax.
  *
  *   ui2 / ui4   decimal digits only (surrounding XML whitespace ignored), within the type
- *               and any declared range
+ *               and any declared range (above a `clampToMaximum` range: its maximum)
  *   boolean     0 / 1 / true / false / yes / no, any case (UDA 1.0 §2.3); answered 0 / 1
  *   string      allowed values (case-insensitive where declared, answered in the declared
  *               spelling); `ipv4` a dotted quad without leading zeros; `ipv4-or-empty` also ''
@@ -13,7 +13,7 @@
  * throw on any input, or accept a value the SCPD we publish would not allow.
  */
 import { findActionDeclaration, findStateVariable } from './declaration.js';
-import type { IgdServiceKey, StateVariableDeclaration, UpnpValue } from './declaration.js';
+import type { IgdServiceKey, IgdVersion, StateVariableDeclaration, UpnpValue } from './declaration.js';
 import { actionFailure } from './faults.js';
 import type { ActionFailure } from './faults.js';
 
@@ -42,6 +42,7 @@ export function parseUpnpValue(variable: StateVariableDeclaration, raw: string):
       const value = Number(text);
       const max = variable.dataType === 'ui2' ? UI2_MAX : UI4_MAX;
       if (value > max) return { ok: false, reason: `${variable.name}: ${value} exceeds ${variable.dataType}` };
+      if (variable.range && variable.clampToMaximum && value > variable.range.maximum) return { ok: true, value: variable.range.maximum };
       if (variable.range && (value < variable.range.minimum || value > variable.range.maximum)) {
         return { ok: false, reason: `${variable.name}: ${value} outside ${variable.range.minimum}..${variable.range.maximum}` };
       }
@@ -89,22 +90,24 @@ export type ActionArgumentsParse =
 /**
  * Parses the raw in arguments of an action (name → text, as collected from the SOAP body;
  * `duplicates` names any argument that appeared twice). Every declared in argument must be
- * present exactly once and valid; an undeclared one is refused. Unknown action → invalid-action.
+ * present exactly once and valid; an undeclared one is refused. Unknown action (in `version`'s
+ * table) → invalid-action.
  */
 export function parseActionArguments(
   service: IgdServiceKey,
   actionName: string,
   raw: ReadonlyMap<string, string>,
   duplicates: readonly string[] = [],
+  version: IgdVersion = 1,
 ): ActionArgumentsParse {
-  const action = findActionDeclaration(service, actionName);
+  const action = findActionDeclaration(service, actionName, version);
   if (!action) return actionFailure('invalid-action', `${service} declares no action ${actionName}`);
   if (duplicates.length > 0) return actionFailure('invalid-args', `argument ${duplicates[0]} given twice`);
   const args: Record<string, UpnpValue> = {};
   for (const arg of action.inArgs) {
     const text = raw.get(arg.name);
     if (text === undefined) return actionFailure('invalid-args', `missing argument ${arg.name}`);
-    const variable = findStateVariable(service, arg.relatedStateVariable);
+    const variable = findStateVariable(service, arg.relatedStateVariable, version);
     if (!variable) return actionFailure('invalid-args', `argument ${arg.name} names no declared variable`);
     const parsed = parseUpnpValue(variable, text);
     if (!parsed.ok) return actionFailure('invalid-args', parsed.reason);

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dispatchAction, dispatchSoapRequest, wrapUi4 } from './actions.js';
+import type { ActionDispatchResult } from './actions.js';
 import type { IgdServiceKey } from './declaration.js';
 import { igdDefaultConnectionService, igdDeviceUuids } from './description.js';
 import { Igd } from './igd.js';
@@ -24,7 +25,7 @@ async function setup() {
   return { igd, backend, clock, call };
 }
 
-function result(r: { ok: true; outArgs: Array<readonly [string, string]> } | { ok: false; reason: string }): unknown {
+function result(r: ActionDispatchResult): unknown {
   return r.ok ? r.outArgs : r.reason;
 }
 

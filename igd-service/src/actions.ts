@@ -3,8 +3,9 @@
  * declared action (the table's type makes a missing handler a compile error), and the
  * dispatcher that turns a parsed SOAP request into out arguments or a failure reason:
  *
- *   service type of the body ≠ the control URL's → invalid-action (401)
- *   action not declared                          → invalid-action (401)
+ *   service type of the body ≠ the control URL's → invalid-action (401); of an older
+ *                                                  version than served → that version's table
+ *   action not declared (in that version)        → invalid-action (401)
  *   arguments (action-arguments.ts)              → invalid-args (402)
  *   handler                                      → out values, formatted in declared order
  *
@@ -16,20 +17,25 @@
  *   RequestConnection  Connected → success (already up); Disconnected → 501 (the WAN is not
  *                      ours to bring up).
  *   ForceTermination   606: a LAN client may not take the WAN down.
+ * A request in IGD:2 follows its lease rule (igd2.ts); its three new actions live there too.
  * Must not: touch HTTP or XML, or pick an error code (faults.ts does).
  */
 import { formatUpnpValue, parseActionArguments } from './action-arguments.js';
-import { IGD_SERVICES, findActionDeclaration } from './declaration.js';
-import type { IgdActionInput, IgdActionName, IgdActionOutput, IgdServiceKey, UpnpValue } from './declaration.js';
+import { findActionDeclaration, findStateVariable, requestedServiceVersion } from './declaration.js';
+import type { IgdActionInput, IgdActionName, IgdActionOutput, IgdServiceKey, IgdVersion, UpnpValue } from './declaration.js';
 import type { ActionFailure } from './faults.js';
 import { actionFailure } from './faults.js';
 import type { Igd, PortMappingLookup } from './igd.js';
-import type { SoapRequest } from './soap.js';
+import { addAnyPortMapping, deletePortMappingRange, igd2LeaseSeconds, listPortMappings } from './igd2.js';
+import type { PortMappingRequest } from './mapping-rules.js';
+import type { SoapOutArgument, SoapRequest } from './soap.js';
 
 export interface ActionContext {
   readonly igd: Igd;
   /** The requester's IPv4 address (the HTTP peer), for the access policy. */
   readonly clientAddress: string;
+  /** The IGD version the request speaks (its service type's). Default 1. */
+  readonly version?: IgdVersion;
 }
 
 export type ActionResult<O> = { readonly ok: true; readonly out: O } | ActionFailure;
@@ -70,6 +76,26 @@ function entryOut(found: Extract<PortMappingLookup, { ok: true }>) {
   };
 }
 
+type MappingEntryArgs = IgdActionInput<'wanIpConnection', 'AddPortMapping'>;
+
+/** The mapping an AddPortMapping / AddAnyPortMapping asks for, with the lease rule of `version`. */
+function mappingRequest(args: MappingEntryArgs, version: IgdVersion): PortMappingRequest {
+  return {
+    remoteHost: args.NewRemoteHost,
+    externalPort: args.NewExternalPort,
+    protocol: args.NewProtocol,
+    internalPort: args.NewInternalPort,
+    internalClient: args.NewInternalClient,
+    enabled: args.NewEnabled,
+    description: args.NewPortMappingDescription,
+    leaseSeconds: version === 2 ? igd2LeaseSeconds(args.NewLeaseDuration) : args.NewLeaseDuration,
+  };
+}
+
+function rangeSelection(args: IgdActionInput<'wanIpConnection', 'DeletePortMappingRange'>) {
+  return { startPort: args.NewStartPort, endPort: args.NewEndPort, protocol: args.NewProtocol, manage: args.NewManage };
+}
+
 /** The handlers, by service and action. */
 export const IGD_ACTION_HANDLERS: IgdActionHandlers = {
   wanIpConnection: {
@@ -108,17 +134,8 @@ export const IGD_ACTION_HANDLERS: IgdActionHandlers = {
       });
       return found.ok ? ok(entryOut(found)) : found;
     },
-    AddPortMapping: async (args, { igd, clientAddress }) => {
-      const added = await igd.addPortMapping({
-        remoteHost: args.NewRemoteHost,
-        externalPort: args.NewExternalPort,
-        protocol: args.NewProtocol,
-        internalPort: args.NewInternalPort,
-        internalClient: args.NewInternalClient,
-        enabled: args.NewEnabled,
-        description: args.NewPortMappingDescription,
-        leaseSeconds: args.NewLeaseDuration,
-      }, clientAddress);
+    AddPortMapping: async (args, { igd, clientAddress, version = 1 }) => {
+      const added = await igd.addPortMapping(mappingRequest(args, version), clientAddress);
       return added.ok ? ok({}) : added;
     },
     DeletePortMapping: async (args, { igd, clientAddress }) => {
@@ -128,6 +145,19 @@ export const IGD_ACTION_HANDLERS: IgdActionHandlers = {
       return deleted.ok ? ok({}) : deleted;
     },
     GetExternalIPAddress: (_args, { igd }) => ok({ NewExternalIPAddress: igd.externalAddress() }),
+    // WANIPConnection:2 only (its table alone declares them).
+    AddAnyPortMapping: async (args, { igd, clientAddress }) => {
+      const added = await addAnyPortMapping(igd, mappingRequest(args, 2), clientAddress);
+      return added.ok ? ok({ NewReservedPort: added.reservedPort }) : added;
+    },
+    DeletePortMappingRange: async (args, { igd, clientAddress }) => {
+      const deleted = await deletePortMappingRange(igd, rangeSelection(args), clientAddress);
+      return deleted.ok ? ok({}) : deleted;
+    },
+    GetListOfPortMappings: async (args, { igd, clientAddress }) => {
+      const listed = await listPortMappings(igd, rangeSelection(args), args.NewNumberOfPorts, clientAddress);
+      return listed.ok ? ok({ NewPortListing: listed.listing }) : listed;
+    },
   },
   wanCommonInterfaceConfig: {
     GetCommonLinkProperties: (_args, { igd }) => {
@@ -159,15 +189,16 @@ export const IGD_ACTION_HANDLERS: IgdActionHandlers = {
   },
 };
 
-export type ActionDispatchResult = { readonly ok: true; readonly outArgs: Array<readonly [string, string]> } | ActionFailure;
+export type ActionDispatchResult = { readonly ok: true; readonly outArgs: SoapOutArgument[] } | ActionFailure;
 
 type LooseHandler = (args: Readonly<Record<string, UpnpValue>>, context: ActionContext) =>
   ActionResult<Readonly<Record<string, UpnpValue>>> | Promise<ActionResult<Readonly<Record<string, UpnpValue>>>>;
 
 /**
- * Runs one action of a service: validates the raw arguments against the declaration, calls
- * the handler, and formats its out arguments in declared order. Never throws for bad input;
- * an exception from a handler (a bug or an unexpected I/O error) becomes action-failed.
+ * Runs one action of a service: validates the raw arguments against the declaration of
+ * `context.version`, calls the handler, and formats its out arguments in declared order.
+ * Never throws for bad input; an exception from a handler (a bug or an unexpected I/O
+ * error) becomes action-failed.
  */
 export async function dispatchAction(
   service: IgdServiceKey,
@@ -176,11 +207,12 @@ export async function dispatchAction(
   badArgs: readonly string[],
   context: ActionContext,
 ): Promise<ActionDispatchResult> {
-  const parsed = parseActionArguments(service, actionName, rawArgs, badArgs);
+  const version = context.version ?? 1;
+  const parsed = parseActionArguments(service, actionName, rawArgs, badArgs, version);
   if (!parsed.ok) return parsed;
   const handlers = IGD_ACTION_HANDLERS[service] as unknown as Readonly<Record<string, LooseHandler>>;
   const handler = Object.hasOwn(handlers, actionName) ? handlers[actionName] : undefined;
-  const declaration = findActionDeclaration(service, actionName);
+  const declaration = findActionDeclaration(service, actionName, version);
   if (!handler || !declaration) return actionFailure('invalid-action', `no handler for ${service}#${actionName}`);
   let result: ActionResult<Readonly<Record<string, UpnpValue>>>;
   try {
@@ -189,19 +221,26 @@ export async function dispatchAction(
     return actionFailure('action-failed', `${actionName} threw: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!result.ok) return result;
-  const outArgs: Array<readonly [string, string]> = [];
+  const outArgs: SoapOutArgument[] = [];
   for (const arg of declaration.outArgs) {
     const value = result.out[arg.name];
     if (value === undefined) return actionFailure('action-failed', `${actionName} gave no ${arg.name}`);
-    outArgs.push([arg.name, formatUpnpValue(value)]);
+    const xmlDocument = findStateVariable(service, arg.relatedStateVariable, version)?.xmlDocument === true;
+    outArgs.push(xmlDocument ? [arg.name, formatUpnpValue(value), 'cdata'] : [arg.name, formatUpnpValue(value)]);
   }
   return { ok: true, outArgs };
 }
 
-/** Dispatches a parsed SOAP request that arrived at `service`'s control URL. */
-export function dispatchSoapRequest(service: IgdServiceKey, request: SoapRequest, context: ActionContext): Promise<ActionDispatchResult> {
-  if (request.serviceType !== IGD_SERVICES[service].serviceType) {
+/**
+ * Dispatches a parsed SOAP request that arrived at `service`'s control URL of a gateway
+ * serving `served`: in the version its service type names (requestedServiceVersion).
+ */
+export function dispatchSoapRequest(
+  service: IgdServiceKey, request: SoapRequest, context: ActionContext, served: IgdVersion = 1,
+): Promise<ActionDispatchResult> {
+  const version = requestedServiceVersion(service, request.serviceType, served);
+  if (version === undefined) {
     return Promise.resolve(actionFailure('invalid-action', `${request.serviceType} is not served at this control URL`));
   }
-  return dispatchAction(service, request.actionName, request.args, request.badArgs, context);
+  return dispatchAction(service, request.actionName, request.args, request.badArgs, { ...context, version });
 }

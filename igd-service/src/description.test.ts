@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IGD_SERVICES, UPNP_DEVICE_NAMESPACE } from './declaration.js';
 import {
-  IGD_DEVICE_TYPE, buildRootDescription, igdAdvertisedDevices, igdDefaultConnectionService, igdDeviceUuids,
+  IGD_DEVICE_TYPE, buildRootDescription, describedVersion, igdAdvertisedDevices, igdDefaultConnectionService, igdDeviceUuids,
 } from './description.js';
 import { DEFAULT_DEVICE_INFO, resolveDeviceInfo } from './device-info.js';
 import { child, childrenNamed, parseXml, path } from './test-support.js';
@@ -88,4 +88,35 @@ test('the advertised device list matches the description (what SSDP announces)',
 test('DefaultConnectionService names the WANConnectionDevice UDN and the WANIPConn1 service id', () => {
   assert.equal(igdDefaultConnectionService(ROOT_UUID),
     `uuid:${igdDeviceUuids(ROOT_UUID).wanConnectionDevice},urn:upnp-org:serviceId:WANIPConn1`);
+});
+
+test('IGD:2 is the same document with the :2 device types, WANIPConnection:2 and specVersion 1.1, byte for byte', () => {
+  const v1 = buildRootDescription(ROOT_UUID, DEFAULT_DEVICE_INFO);
+  const v2 = buildRootDescription(ROOT_UUID, DEFAULT_DEVICE_INFO, { version: 2 });
+  const expected = v1
+    .replace('<minor>0</minor>', '<minor>1</minor>')
+    .replace('urn:schemas-upnp-org:device:InternetGatewayDevice:1', 'urn:schemas-upnp-org:device:InternetGatewayDevice:2')
+    .replace('urn:schemas-upnp-org:device:WANDevice:1', 'urn:schemas-upnp-org:device:WANDevice:2')
+    .replace('urn:schemas-upnp-org:device:WANConnectionDevice:1', 'urn:schemas-upnp-org:device:WANConnectionDevice:2')
+    .replace('urn:schemas-upnp-org:service:WANIPConnection:1', 'urn:schemas-upnp-org:service:WANIPConnection:2');
+  assert.notEqual(v2, v1);
+  assert.equal(v2, expected);
+  assert.match(v2, /urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1/);
+  assert.match(v2, /urn:schemas-upnp-org:service:Layer3Forwarding:1/);
+});
+
+test('IGD:2 advertises the :2 types; Microsoft user agents are described IGD:1', () => {
+  const [root, wan, conn] = igdAdvertisedDevices(ROOT_UUID, 2);
+  assert.equal(root!.deviceType, 'urn:schemas-upnp-org:device:InternetGatewayDevice:2');
+  assert.equal(wan!.deviceType, 'urn:schemas-upnp-org:device:WANDevice:2');
+  assert.deepEqual(wan!.serviceTypes, ['urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1']);
+  assert.equal(conn!.deviceType, 'urn:schemas-upnp-org:device:WANConnectionDevice:2');
+  assert.deepEqual(conn!.serviceTypes, ['urn:schemas-upnp-org:service:WANIPConnection:2']);
+  assert.equal(describedVersion(2, 'Microsoft-Windows/10.0 UPnP/1.0'), 1);
+  assert.equal(describedVersion(2, 'xbox MICROSOFT-whatever'), 1);
+  assert.equal(describedVersion(2, 'FDSSDP'), 1);
+  assert.equal(describedVersion(2, 'fdssdp'), 2);
+  assert.equal(describedVersion(2, 'Linux/6 UPnP/1.1 MiniUPnPc/2.2.4'), 2);
+  assert.equal(describedVersion(2, undefined), 2);
+  assert.equal(describedVersion(1, 'Linux/6 UPnP/1.1 MiniUPnPc/2.2.4'), 1);
 });

@@ -4,7 +4,7 @@
  * there without a source here does not compile. Must not: hold state or do I/O.
  */
 import { eventedVariableNames } from './declaration.js';
-import type { IgdEventedVariable, IgdServiceKey } from './declaration.js';
+import type { IgdEventedVariable, IgdServiceKey, IgdVersion } from './declaration.js';
 
 /** What the evented variables are computed from. */
 export interface IgdStateSnapshot {
@@ -14,6 +14,8 @@ export interface IgdStateSnapshot {
   readonly mappingCount: number;
   readonly linkUp: boolean;
   readonly defaultConnectionService: string;
+  /** Changes of the mapping table so far (IGD:2 SystemUpdateID), wrapped as a ui4 by its source. */
+  readonly mappingChanges: number;
 }
 
 type EventedSources = {
@@ -30,6 +32,8 @@ export const EVENTED_SOURCES: EventedSources = {
     ConnectionStatus: (s) => s.connectionStatus,
     ExternalIPAddress: (s) => s.externalAddress,
     PortMappingNumberOfEntries: (s) => String(Math.min(s.mappingCount, UI2_MAX)),
+    // WANIPConnection:2: changes whenever a port mapping is added, changed or removed.
+    SystemUpdateID: (s) => String(s.mappingChanges % 2 ** 32),
   },
   wanCommonInterfaceConfig: {
     PhysicalLinkStatus: (s) => (s.linkUp ? 'Up' : 'Down'),
@@ -39,8 +43,8 @@ export const EVENTED_SOURCES: EventedSources = {
   },
 };
 
-/** Every evented variable of a service with its value, in declaration order. */
-export function eventedValues(service: IgdServiceKey, state: IgdStateSnapshot): Array<readonly [string, string]> {
+/** Every evented variable of a service in a version with its value, in declaration order. */
+export function eventedValues(service: IgdServiceKey, state: IgdStateSnapshot, version: IgdVersion = 1): Array<readonly [string, string]> {
   const sources = EVENTED_SOURCES[service] as Readonly<Record<string, (state: IgdStateSnapshot) => string>>;
-  return eventedVariableNames(service).map((name) => [name, sources[name](state)] as const);
+  return eventedVariableNames(service, version).map((name) => [name, sources[name](state)] as const);
 }

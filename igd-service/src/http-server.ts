@@ -3,11 +3,14 @@
  * GENA event subscription, on one address and port (the gateway's LAN address on its local
  * port; tests use 127.0.0.1:0).
  *
- *   GET  /rootDesc.xml              description.ts (built once at start)
- *   GET  <SCPDURL>                  scpd.ts
+ *   GET  /rootDesc.xml              description.ts (built once at start, per version: a
+ *                                   Microsoft client of an IGD:2 gateway gets IGD:1's)
+ *   GET  <SCPDURL>                  scpd.ts (the same choice of version)
  *   POST <controlURL>               raw body (≤ bodyLimitBytes, else 413) → soap.ts parse
  *                                   (malformed → 400, SOAPACTION mismatch → fault 401) →
- *                                   actions.ts dispatch → response 200 or fault 500
+ *                                   QueryStateVariable (query-state-variable.ts) or
+ *                                   actions.ts dispatch in the version the service type
+ *                                   names → response 200 (in that service type) or fault 500
  *   SUBSCRIBE / UNSUBSCRIBE <eventSubURL>  gena.ts (Node's parser accepts these methods;
  *                                   Express routes them through app.all + a method check)
  *
@@ -24,9 +27,10 @@ import { release, type as osType } from 'node:os';
 import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { dispatchSoapRequest } from './actions.js';
-import { IGD_SERVICES, IGD_SERVICE_KEYS } from './declaration.js';
-import type { IgdServiceKey } from './declaration.js';
-import { ROOT_DESCRIPTION_PATH, buildRootDescription } from './description.js';
+import type { ActionDispatchResult } from './actions.js';
+import { IGD_SERVICE_KEYS, UPNP_CONTROL_NAMESPACE, requestedServiceVersion, serviceDeclaration } from './declaration.js';
+import type { IgdServiceKey, IgdVersion } from './declaration.js';
+import { ROOT_DESCRIPTION_PATH, buildRootDescription, describedVersion } from './description.js';
 import type { DeviceInfo } from './device-info.js';
 import { resolveDeviceInfo } from './device-info.js';
 import type { ActionFailureReason } from './faults.js';
@@ -34,8 +38,10 @@ import { UPNP_ERROR, upnpErrorFor } from './faults.js';
 import { GenaPublisher, stripIpv4MappedPrefix } from './gena.js';
 import type { GenaComponents, GenaOptions } from './gena.js';
 import type { Igd } from './igd.js';
+import { isQueryStateVariable, queryStateVariable } from './query-state-variable.js';
 import { buildScpd } from './scpd.js';
 import { buildSoapFault, buildSoapResponse, parseSoapRequest, writeUpnpXml } from './soap.js';
+import type { SoapRequest } from './soap.js';
 
 export interface IgdHttpServerOptions {
   /** Address to listen on (the gateway's LAN address; 127.0.0.1 in tests). */
@@ -49,6 +55,8 @@ export interface IgdHttpServerOptions {
   readonly server?: string;
   /** URLBase to put in the description (none by default: URLs are relative to it). */
   readonly urlBase?: string;
+  /** The IGD version served (`igd.version`). Default 1. */
+  readonly igdVersion?: IgdVersion;
   /** Largest control request body, bytes; larger → 413. Default 16 KiB. */
   readonly bodyLimitBytes?: number;
   /** Time to receive a request's headers, ms. Default 10 000. */
@@ -184,12 +192,33 @@ function discardRest(req: IncomingMessage): Promise<void> {
   });
 }
 
+/** A control request's answer: the out arguments in a service type, or a failure in a version's codes. */
+interface ControlAnswer {
+  readonly serviceType: string;
+  readonly version: IgdVersion;
+  readonly result: ActionDispatchResult;
+}
+
+/** Runs a parsed control request of `service` on a gateway serving `served`. */
+async function answerControl(service: IgdServiceKey, request: SoapRequest, igd: Igd, client: string, served: IgdVersion): Promise<ControlAnswer> {
+  if (isQueryStateVariable(request)) {
+    const queried = await queryStateVariable(service, request, { igd, clientAddress: client, version: served });
+    const result: ActionDispatchResult = queried.ok ? { ok: true, outArgs: [['return', queried.value]] } : queried;
+    return { serviceType: UPNP_CONTROL_NAMESPACE, version: served, result };
+  }
+  const version = requestedServiceVersion(service, request.serviceType, served) ?? served;
+  const result = await dispatchSoapRequest(service, request, { igd, clientAddress: client }, served);
+  return { serviceType: serviceDeclaration(service, version).serviceType, version, result };
+}
+
 /** Starts the server; resolves once it listens. Rejects when the address cannot be bound. */
 export async function startIgdHttpServer(options: IgdHttpServerOptions, components: IgdHttpServerComponents): Promise<IgdHttpServer> {
   const { igd } = components;
   const server = options.server ?? upnpServerHeader();
-  const description = buildRootDescription(options.rootUuid, resolveDeviceInfo(options.deviceInfo),
-    options.urlBase === undefined ? {} : { urlBase: options.urlBase });
+  const served = options.igdVersion ?? 1;
+  const deviceInfo = resolveDeviceInfo(options.deviceInfo);
+  const descriptions = new Map<IgdVersion, string>(([1, 2] as const).filter((v) => v <= served).map((version) => [version,
+    buildRootDescription(options.rootUuid, deviceInfo, options.urlBase === undefined ? { version } : { urlBase: options.urlBase, version })]));
   const gena = new GenaPublisher((service) => igd.eventedState(service), { ...options.gena, server }, components.gena);
   const unsubscribeIgd = igd.onStateChange((change) => gena.publish(change.service, change.variables));
   const report = (record: IgdActionRecord): void => {
@@ -205,12 +234,13 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
   app.disable('x-powered-by');
   app.disable('etag');
 
-  app.get(ROOT_DESCRIPTION_PATH, (_req, res) => writeUpnpXml(res, 200, description, server));
+  const versionFor = (req: Request): IgdVersion => describedVersion(served, firstHeader(req, 'user-agent'));
+  app.get(ROOT_DESCRIPTION_PATH, (req, res) => writeUpnpXml(res, 200, descriptions.get(versionFor(req))!, server));
 
   for (const service of IGD_SERVICE_KEYS) {
-    const declaration = IGD_SERVICES[service];
-    const scpd = buildScpd(service);
-    app.get(declaration.scpdPath, (_req, res) => writeUpnpXml(res, 200, scpd, server));
+    const declaration = serviceDeclaration(service, served);
+    const scpds = new Map([...descriptions.keys()].map((version) => [version, buildScpd(service, version)]));
+    app.get(declaration.scpdPath, (req, res) => writeUpnpXml(res, 200, scpds.get(versionFor(req))!, server));
 
     app.post(declaration.controlPath, async (req: Request, res: Response) => {
       const read = await readBody(req, bodyLimit);
@@ -232,12 +262,12 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
         return;
       }
       const action = parsed.request.actionName;
-      const result = await dispatchSoapRequest(service, parsed.request, { igd, clientAddress: client });
+      const { serviceType, version, result } = await answerControl(service, parsed.request, igd, client, served);
       if (result.ok) {
-        writeUpnpXml(res, 200, buildSoapResponse(declaration.serviceType, action, result.outArgs), server);
+        writeUpnpXml(res, 200, buildSoapResponse(serviceType, action, result.outArgs), server);
         report({ service, action, client, ok: true });
       } else {
-        const error = upnpErrorFor(result.reason);
+        const error = upnpErrorFor(result.reason, version);
         writeUpnpXml(res, 500, buildSoapFault(error), server);
         report({ service, action, client, ok: false, reason: result.reason, code: error.code, detail: result.detail });
       }

@@ -242,7 +242,7 @@ test('the backend refusing a port (held by another mechanism) is a conflict', as
   const backend = new MemoryPortMappingBackend();
   backend.reservePort('UDP', 5351);
   const { igd, store } = await setup({ backend });
-  assert.equal(outcome(await igd.addPortMapping(req({ externalPort: 5351, protocol: 'UDP' }), HOST)), 'conflict');
+  assert.equal(outcome(await igd.addPortMapping(req({ externalPort: 5351, protocol: 'UDP' }), HOST)), 'conflict-with-other-mechanism');
   assert.equal(store.puts, 0);
 });
 

@@ -21,14 +21,16 @@
  * change of that key); changes of different keys overlap, so their store writes can share
  * one sync (the store's group commit). Expiry leaves a key with a change in flight to that
  * change. A change of the external address keeps every mapping (they name no external
- * address) and is evented with the connection status. Time comes from the injected clock
+ * address) and is evented with the connection status. With `version: 2` the events carry
+ * WANIPConnection:2's SystemUpdateID, which counts creates, replacements, deletes and expiries.
+ * A port the packet path holds for another mechanism is `conflict-with-other-mechanism`. Time comes from the injected clock
  * (wall clock ms, because lease expiry is stored as an absolute time).
  * Must not: answer success before the store resolved, run timers (the owner calls expire()),
  * or throw on a domain outcome (those are `{ ok: false, reason }`).
  */
 import type { AccessPolicy, PortMappingRequest } from './mapping-rules.js';
 import { checkAccessPolicy, checkDeletePolicy, decideAddPortMapping } from './mapping-rules.js';
-import type { IgdServiceKey } from './declaration.js';
+import type { IgdServiceKey, IgdVersion } from './declaration.js';
 import { IGD_SERVICE_KEYS } from './declaration.js';
 import { igdDefaultConnectionService } from './description.js';
 import type { IgdStateSnapshot } from './evented-state.js';
@@ -50,6 +52,8 @@ export interface IgdOptions {
   readonly policy?: AccessPolicy;
   /** Default Ethernet, 0 / 0 bit/s (unknown). */
   readonly link?: Partial<WanLinkProperties>;
+  /** The IGD version served: which evented variables there are. Default 1. */
+  readonly version?: IgdVersion;
 }
 
 export interface IgdComponents {
@@ -108,6 +112,7 @@ export class Igd {
   private readonly policy: AccessPolicy;
   private readonly link: WanLinkProperties;
   private readonly defaultService: string;
+  private readonly version: IgdVersion;
 
   private readonly mappings = new Map<string, PortMapping>();
   private readonly perClient = new Map<string, number>();
@@ -140,6 +145,7 @@ export class Igd {
       downstreamBitsPerSecond: options.link?.downstreamBitsPerSecond ?? 0,
     };
     this.defaultService = igdDefaultConnectionService(options.rootUuid);
+    this.version = options.version ?? 1;
   }
 
   /**
@@ -172,7 +178,7 @@ export class Igd {
     this.lastStatus = this.connectionStatus();
     this.connectedSinceMs = nowMs;
     for (const service of IGD_SERVICE_KEYS) {
-      this.lastEvented.set(service, new Map(eventedValues(service, this.snapshot())));
+      this.lastEvented.set(service, new Map(eventedValues(service, this.snapshot(), this.version)));
     }
     this.unsubscribeBackend = this.backend.onExternalAddressChange(() => this.refreshState());
     this.state = 'started';
@@ -196,6 +202,17 @@ export class Igd {
   listMappings(): readonly PortMapping[] {
     this.listCache ??= [...this.mappings.values()];
     return this.listCache;
+  }
+
+  /** The table once the leases that ran out are gone (GetListOfPortMappings). Shared array: do not modify. */
+  async currentMappings(): Promise<{ readonly ok: true; readonly mappings: readonly PortMapping[] } | ActionFailure<'action-failed'>> {
+    const ready = await this.readyForRead();
+    return ready.ok ? { ok: true, mappings: this.listMappings() } : ready;
+  }
+
+  /** The lease a getter reports for a mapping: 0 when static, else the seconds left, at least 1. */
+  remainingLeaseSeconds(mapping: PortMapping): number {
+    return mapping.expiresAtMs === 0 ? 0 : Math.max(1, Math.ceil((mapping.expiresAtMs - this.now()) / 1000));
   }
 
   /** GetGenericPortMappingEntry: the mapping at `index`, or array-index-invalid (713). */
@@ -257,7 +274,7 @@ export class Igd {
 
   /** Every evented variable of a service with its current value: the initial GENA event. */
   eventedState(service: IgdServiceKey): Array<readonly [string, string]> {
-    return eventedValues(service, this.snapshot());
+    return eventedValues(service, this.snapshot(), this.version);
   }
 
   /** Listens to changes of evented variables; returns the unsubscribe function. */
@@ -326,7 +343,7 @@ export class Igd {
       const applied = this.backend.apply(mapping);
       if (!applied.ok) {
         return applied.reason === 'port-in-use'
-          ? actionFailure('conflict', `the packet path holds ${mapping.protocol} ${mapping.externalPort} for another mechanism`)
+          ? actionFailure('conflict-with-other-mechanism', `the packet path holds ${mapping.protocol} ${mapping.externalPort} for another mechanism`)
           : actionFailure('invalid-args', 'the packet path refused the mapping as invalid');
       }
       if (isNew) this.adjustPending(mapping.internalClient, +1);
@@ -393,7 +410,7 @@ export class Igd {
     for (const service of IGD_SERVICE_KEYS) {
       const last = this.lastEvented.get(service) ?? new Map<string, string>();
       const changed: Array<readonly [string, string]> = [];
-      for (const [name, value] of eventedValues(service, snapshot)) {
+      for (const [name, value] of eventedValues(service, snapshot, this.version)) {
         if (last.get(name) !== value) {
           changed.push([name, value]);
           last.set(name, value);
@@ -461,8 +478,7 @@ export class Igd {
   }
 
   private lookup(mapping: PortMapping): PortMappingLookup {
-    const remaining = mapping.expiresAtMs === 0 ? 0 : Math.max(1, Math.ceil((mapping.expiresAtMs - this.now()) / 1000));
-    return { ok: true, mapping, remainingLeaseSeconds: remaining };
+    return { ok: true, mapping, remainingLeaseSeconds: this.remainingLeaseSeconds(mapping) };
   }
 
   /**
@@ -525,6 +541,7 @@ export class Igd {
       mappingCount: this.mappings.size,
       linkUp: this.backend.linkUp(),
       defaultConnectionService: this.defaultService,
+      mappingChanges: this.counts.adds + this.counts.deletes + this.counts.expired,
     };
   }
 }

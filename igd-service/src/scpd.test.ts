@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseActionArguments } from './action-arguments.js';
 import { IGD_ACTION_HANDLERS } from './actions.js';
-import { IGD_SERVICES, IGD_SERVICE_KEYS, UPNP_SERVICE_NAMESPACE, eventedVariableNames } from './declaration.js';
+import { IGD_SERVICE_KEYS, UPNP_SERVICE_NAMESPACE, eventedVariableNames, serviceDeclaration } from './declaration.js';
 import type { IgdServiceKey } from './declaration.js';
 import { EVENTED_SOURCES } from './evented-state.js';
 import { buildScpd } from './scpd.js';
@@ -61,18 +61,19 @@ function sampleValue(v: ScpdVariable, argName: string): string {
   return /RemoteHost|InternalClient/.test(argName) ? '192.168.1.10' : 'some text';
 }
 
-for (const service of IGD_SERVICE_KEYS) {
-  const declaration = IGD_SERVICES[service];
-  const scpd = readScpd(buildScpd(service));
+for (const version of [1, 2] as const) for (const service of IGD_SERVICE_KEYS) {
+  const declaration = serviceDeclaration(service, version);
+  const scpd = readScpd(buildScpd(service, version));
+  const name = `IGD:${version} ${service}`;
 
-  test(`${service}: the SCPD root, spec version and namespace`, () => {
+  test(`${name}: the SCPD root, spec version and namespace`, () => {
     assert.equal(scpd.root.name, 'scpd');
     assert.equal(scpd.root.uri, UPNP_SERVICE_NAMESPACE);
     assert.equal(path(scpd.root, 'specVersion', 'major').text, '1');
-    assert.equal(path(scpd.root, 'specVersion', 'minor').text, '0');
+    assert.equal(path(scpd.root, 'specVersion', 'minor').text, version === 1 ? '0' : '1');
   });
 
-  test(`${service}: every declared action with its arguments in spec order, and nothing else`, () => {
+  test(`${name}: every declared action with its arguments in spec order, and nothing else`, () => {
     assert.deepEqual(scpd.actions.map((a) => a.name), declaration.actions.map((a) => a.name));
     for (const action of declaration.actions) {
       const found = scpd.actions.find((a) => a.name === action.name);
@@ -84,19 +85,19 @@ for (const service of IGD_SERVICE_KEYS) {
     }
   });
 
-  test(`${service}: every state variable with type, events, allowed values and range`, () => {
+  test(`${name}: every state variable with type, events, allowed values and range`, () => {
     assert.deepEqual(scpd.variables.map((v) => v.name), declaration.stateVariables.map((v) => v.name));
     for (const v of declaration.stateVariables) {
       const found = scpd.variables.find((x) => x.name === v.name);
       assert.ok(found);
       assert.equal(found.dataType, v.dataType);
       assert.equal(found.sendEvents, v.sendEvents ? 'yes' : 'no');
-      assert.deepEqual(found.allowed, 'allowedValues' in v ? [...v.allowedValues] : undefined);
-      assert.deepEqual(found.range, 'range' in v ? { minimum: v.range.minimum, maximum: v.range.maximum } : undefined);
+      assert.deepEqual(found.allowed, v.allowedValues ? [...v.allowedValues] : undefined);
+      assert.deepEqual(found.range, v.range ? { minimum: v.range.minimum, maximum: v.range.maximum } : undefined);
     }
   });
 
-  test(`${service}: every relatedStateVariable exists and names are unique`, () => {
+  test(`${name}: every relatedStateVariable exists and names are unique`, () => {
     const names = new Set(scpd.variables.map((v) => v.name));
     assert.equal(names.size, scpd.variables.length);
     assert.equal(new Set(scpd.actions.map((a) => a.name)).size, scpd.actions.length);
@@ -105,38 +106,44 @@ for (const service of IGD_SERVICE_KEYS) {
     }
   });
 
-  test(`${service}: the dispatcher has a handler for exactly the SCPD's actions`, () => {
-    assert.deepEqual(Object.keys(IGD_ACTION_HANDLERS[service]).sort(), scpd.actions.map((a) => a.name).sort());
-    assert.equal(parseActionArguments(service, 'NoSuchAction', new Map()).ok, false);
+  test(`${name}: the dispatcher has a handler for every action of the SCPD, and IGD:2's for exactly them`, () => {
+    const handled = Object.keys(IGD_ACTION_HANDLERS[service]).sort();
+    const published = scpd.actions.map((a) => a.name).sort();
+    if (version === 2) assert.deepEqual(handled, published);
+    else for (const action of published) assert.ok(handled.includes(action), action);
+    assert.equal(parseActionArguments(service, 'NoSuchAction', new Map(), [], version).ok, false);
   });
 
-  test(`${service}: the dispatcher accepts what the SCPD allows and refuses what it does not`, () => {
+  test(`${name}: the dispatcher accepts what the SCPD allows and refuses what it does not`, () => {
     for (const action of scpd.actions) {
       const ins = action.args.filter((a) => a.direction === 'in');
       const valid = new Map(ins.map((a) => [a.name, sampleValue(scpd.variables.find((v) => v.name === a.related)!, a.name)]));
-      const accepted = parseActionArguments(service, action.name, valid);
+      const accepted = parseActionArguments(service, action.name, valid, [], version);
       assert.equal(accepted.ok, true, `${action.name} with ${JSON.stringify([...valid])}`);
 
       const extra = new Map(valid).set('NewUndeclared', '1');
-      assert.deepEqual(pick(parseActionArguments(service, action.name, extra)), 'invalid-args');
+      assert.deepEqual(pick(parseActionArguments(service, action.name, extra, [], version)), 'invalid-args');
 
       for (const arg of ins) {
         const missing = new Map(valid);
         missing.delete(arg.name);
-        assert.deepEqual(pick(parseActionArguments(service, action.name, missing)), 'invalid-args', `${action.name} without ${arg.name}`);
+        assert.deepEqual(pick(parseActionArguments(service, action.name, missing, [], version)), 'invalid-args', `${action.name} without ${arg.name}`);
         const variable = scpd.variables.find((v) => v.name === arg.related)!;
-        for (const bad of invalidValues(variable)) {
+        const clamped = declaration.stateVariables.find((v) => v.name === variable.name)?.clampToMaximum === true;
+        for (const bad of invalidValues(variable, clamped)) {
           const wrong = new Map(valid).set(arg.name, bad);
-          assert.equal(pick(parseActionArguments(service, action.name, wrong)), 'invalid-args', `${action.name}.${arg.name} = ${bad}`);
+          assert.equal(pick(parseActionArguments(service, action.name, wrong, [], version)), 'invalid-args', `${action.name}.${arg.name} = ${bad}`);
         }
       }
     }
   });
 
-  test(`${service}: evented variables in the SCPD are exactly those with an event source`, () => {
+  test(`${name}: evented variables in the SCPD are exactly those with an event source`, () => {
     const evented = scpd.variables.filter((v) => v.sendEvents === 'yes').map((v) => v.name);
-    assert.deepEqual(evented, eventedVariableNames(service));
-    assert.deepEqual(Object.keys(EVENTED_SOURCES[service as IgdServiceKey]).sort(), [...evented].sort());
+    assert.deepEqual(evented, eventedVariableNames(service, version));
+    const sources = Object.keys(EVENTED_SOURCES[service as IgdServiceKey]).sort();
+    if (version === 2) assert.deepEqual(sources, [...evented].sort());
+    else for (const v of evented) assert.ok(sources.includes(v), v);
   });
 }
 
@@ -144,20 +151,21 @@ function pick(result: { ok: boolean; reason?: string }): string {
   return result.ok ? 'ok' : result.reason ?? '';
 }
 
-/** Values the SCPD's type, list or range excludes. */
-function invalidValues(v: ScpdVariable): string[] {
+/** Values the SCPD's type, list or range excludes (a clamped range takes values above it). */
+function invalidValues(v: ScpdVariable, clamped: boolean): string[] {
   const out: string[] = [];
   if (v.dataType === 'ui2') out.push('65536', '-1', 'x', '');
   if (v.dataType === 'ui4') out.push('4294967296', '-1', '1.5', '');
   if (v.dataType === 'boolean') out.push('2', 'maybe', '');
   if (v.allowed) out.push('NotInTheList');
-  if (v.range) out.push(String(v.range.minimum - 1), String(v.range.maximum + 1));
+  if (v.range) out.push(String(v.range.minimum - 1));
+  if (v.range && !clamped) out.push(String(v.range.maximum + 1));
   return out;
 }
 
 test('the SCPD XML is well-formed and escaped', () => {
-  for (const service of IGD_SERVICE_KEYS) {
-    const xml = buildScpd(service);
+  for (const service of IGD_SERVICE_KEYS) for (const version of [1, 2] as const) {
+    const xml = buildScpd(service, version);
     assert.match(xml, /^<\?xml version="1\.0"\?>/);
     assert.doesNotThrow(() => parseXml(xml));
   }

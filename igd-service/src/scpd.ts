@@ -8,13 +8,14 @@
  */
 import { create } from 'xmlbuilder2';
 import { UPNP_SERVICE_NAMESPACE, serviceDeclaration } from './declaration.js';
-import type { IgdServiceKey } from './declaration.js';
+import type { IgdServiceKey, IgdVersion } from './declaration.js';
+import { UDA_MINOR_VERSION } from './description.js';
 
-/** The SCPD XML of one service, UTF-8 text with an XML declaration. */
-export function buildScpd(service: IgdServiceKey): string {
-  const declaration = serviceDeclaration(service);
+/** The SCPD XML of one service in an IGD version (default 1), UTF-8 text with an XML declaration. */
+export function buildScpd(service: IgdServiceKey, version: IgdVersion = 1): string {
+  const declaration = serviceDeclaration(service, version);
   const scpd = create({ version: '1.0' }).ele(UPNP_SERVICE_NAMESPACE, 'scpd');
-  scpd.ele('specVersion').ele('major').txt('1').up().ele('minor').txt('0');
+  scpd.ele('specVersion').ele('major').txt('1').up().ele('minor').txt(UDA_MINOR_VERSION[version]);
   const actionList = scpd.ele('actionList');
   for (const action of declaration.actions) {
     const node = actionList.ele('action');

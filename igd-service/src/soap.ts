@@ -9,7 +9,10 @@
  *             the parser) or undeclared entity is refused, never expanded. A bare `&` or `<`
  *             that cannot start markup (miniupnpc's `upnpc -e "Tom & Jerry"` sends the
  *             description unescaped) is read as the character itself: `repairBareMarkup`.
- *   response  200, `<u:ActionResponse xmlns:u="serviceType">` with the out arguments in order.
+ *   response  200, `<u:ActionResponse xmlns:u="serviceType">` with the out arguments in order;
+ *             an argument whose value is an XML document (GetListOfPortMappings' listing) is
+ *             written as a CDATA section: the same string to any XML parser, and the only form
+ *             miniupnpc reads (it takes the element's raw text without decoding entities).
  *   fault     500, s:Fault / faultcode s:Client / faultstring UPnPError / detail → UPnPError
  *             (control-1-0 namespace) → errorCode, errorDescription.
  *
@@ -213,10 +216,18 @@ export function escapeXmlText(text: string): string {
   return text.replace(XML_INVALID, '').replace(/[&<>"\r]/g, (c) => XML_ESCAPES[c]!);
 }
 
+/** Text as one or more CDATA sections: invalid characters dropped, `]]>` split across two sections. */
+export function cdataSection(text: string): string {
+  return `<![CDATA[${text.replace(XML_INVALID, '').replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
+}
+
+/** One out argument: name, formatted value, and 'cdata' when the value is an XML document. */
+export type SoapOutArgument = readonly [string, string] | readonly [string, string, 'cdata'];
+
 /** The response envelope of an action: out arguments (already formatted) in the order given. */
-export function buildSoapResponse(serviceType: string, actionName: string, outArgs: readonly (readonly [string, string])[]): string {
+export function buildSoapResponse(serviceType: string, actionName: string, outArgs: readonly SoapOutArgument[]): string {
   let out = `${ENVELOPE_OPEN}<u:${actionName}Response xmlns:u="${escapeXmlText(serviceType)}">`;
-  for (const [name, value] of outArgs) out += `<${name}>${escapeXmlText(value)}</${name}>`;
+  for (const [name, value, form] of outArgs) out += `<${name}>${form === 'cdata' ? cdataSection(value) : escapeXmlText(value)}</${name}>`;
   return `${out}</u:${actionName}Response>${ENVELOPE_CLOSE}`;
 }
 

@@ -82,3 +82,10 @@ test('igd.rules in miniupnpd syntax: parsed in order; a bad rule names its index
   assert.equal(bad('allow 1-2 10.0.0.0/40 1-2'), 'igd.rules[0]: /40 is not a prefix length');
   assert.equal(bad('allow 1-2 10.0.0.0/8 1-70000'), 'igd.rules[0]: internal ports 1-70000 are not a range within 0-65535');
 });
+
+test('igd.version: 1 by default, 2 when asked, nothing else', () => {
+  assert.equal(parseConfig(good).igd.version, 1);
+  assert.equal(parseConfig(`${good}igd: { version: 2 }\n`).igd.version, 2);
+  assert.match(problem(`${good}igd: { version: 3 }\n`), /^igd\.version: /);
+  assert.match(problem(`${good}igd: { version: "2" }\n`), /^igd\.version: /);
+});

@@ -85,6 +85,7 @@ export const CONFIG_SCHEMA = {
       type: 'object', additionalProperties: false,
       properties: {
         enabled: { type: 'boolean' },
+        version: { enum: [1, 2] },
         httpPort: { type: 'integer', minimum: 1, maximum: 65535 },
         friendlyName: { type: 'string', maxLength: 64 },
         notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
@@ -146,7 +147,10 @@ export interface GatewayConfig {
   readonly state: string;
   readonly admin?: { readonly socket: string };
   readonly capture?: { readonly dir: string };
-  readonly igd: { readonly enabled: boolean; readonly httpPort: number; readonly friendlyName: string;
+  readonly igd: { readonly enabled: boolean;
+    /** 1: InternetGatewayDevice:1 (the default); 2: InternetGatewayDevice:2, IGD:1 to Microsoft clients. */
+    readonly version: 1 | 2;
+    readonly httpPort: number; readonly friendlyName: string;
     readonly notifyIntervalSeconds: number; readonly maxMappings: number;
     /** Clients may map only their own address (miniupnpd's secure_mode); off by default. */
     readonly secureMode: boolean;
@@ -236,7 +240,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     local: { tap: string; netns?: string; mac?: string };
     nat?: Record<string, unknown>; offload?: boolean; state: string;
     admin?: { socket: string }; capture?: { dir: string };
-    igd?: { enabled?: boolean; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number; secureMode?: boolean;
+    igd?: { enabled?: boolean; version?: 1 | 2; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number; secureMode?: boolean;
       rules?: string[]; defaultAction?: 'allow' | 'deny' };
     log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
   };
@@ -298,7 +302,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     ...(raw.admin ? { admin: raw.admin } : {}),
     ...(raw.capture ? { capture: raw.capture } : {}),
     igd: {
-      enabled: raw.igd?.enabled ?? true, httpPort: raw.igd?.httpPort ?? 5000,
+      enabled: raw.igd?.enabled ?? true, version: raw.igd?.version ?? 1, httpPort: raw.igd?.httpPort ?? 5000,
       friendlyName: raw.igd?.friendlyName ?? 'OpenIGD', notifyIntervalSeconds: raw.igd?.notifyIntervalSeconds ?? 600,
       maxMappings: raw.igd?.maxMappings ?? 4096, secureMode: raw.igd?.secureMode ?? false,
       rules: (raw.igd?.rules ?? []).map((r, i) => parseIgdRule(r, `igd.rules[${i}]`)),

@@ -43,10 +43,10 @@ export interface IgdRuntime {
 }
 
 /** What the description documents say, digested: CONFIGID changes when it does (UDA 1.1). */
-function configFingerprint(friendlyName: string): string {
+function configFingerprint(friendlyName: string, version: 1 | 2): string {
   const h = createHash('sha256');
-  h.update(buildRootDescription('00000000-0000-0000-0000-000000000000', resolveDeviceInfo({ friendlyName })));
-  for (const s of IGD_SERVICE_KEYS) h.update(buildScpd(s));
+  h.update(buildRootDescription('00000000-0000-0000-0000-000000000000', resolveDeviceInfo({ friendlyName }), { version }));
+  for (const s of IGD_SERVICE_KEYS) h.update(buildScpd(s, version));
   return h.digest('hex').slice(0, 32);
 }
 
@@ -72,7 +72,7 @@ ${rows}
 export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimeParts): Promise<IgdRuntime> {
   const { log } = parts;
   const lanAddress = config.lan.address.address;
-  const identity = await startDeviceIdentity({ directory: config.state, configFingerprint: configFingerprint(config.igd.friendlyName) });
+  const identity = await startDeviceIdentity({ directory: config.state, configFingerprint: configFingerprint(config.igd.friendlyName, config.igd.version) });
   const store = new FileMappingStore({ directory: config.state });
   const backend = new NatPortMappingBackend(parts.table, {
     lanAddr: parts.lanAddr, lanPrefixLength: config.lan.address.prefixLength,
@@ -80,6 +80,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   });
   const igd = new Igd({
     rootUuid: identity.rootUuid,
+    version: config.igd.version,
     policy: {
       maxMappings: config.igd.maxMappings, clientsMapOnlyThemselves: config.igd.secureMode,
       // A LAN client may not publish the gateway itself (its IGD, DHCP, SSDP) on the WAN: 606.
@@ -109,7 +110,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
 
     const server = ssdpServerString();
     const http = await startIgdHttpServer({
-      host: lanAddress, port: config.igd.httpPort, rootUuid: identity.rootUuid, server,
+      host: lanAddress, port: config.igd.httpPort, rootUuid: identity.rootUuid, server, igdVersion: config.igd.version,
       deviceInfo: { friendlyName: config.igd.friendlyName, serialNumber: identity.rootUuid.slice(0, 8) },
     }, {
       igd,
@@ -133,7 +134,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     const notifyIntervalMs = config.igd.notifyIntervalSeconds * 1000;
     const ssdp = new SsdpAdvertiser({
       lanAddress, lanPrefixLength: config.lan.address.prefixLength, location: http.descriptionUrl,
-      devices: igdAdvertisedDevices(identity.rootUuid), server, bootId: identity.bootId, configId: identity.configId,
+      devices: igdAdvertisedDevices(identity.rootUuid, config.igd.version), server, bootId: identity.bootId, configId: identity.configId,
       // max-age must exceed twice the announce period (UDA 1.1 §1.1.2) and be at least 1800 s.
       maxAgeSeconds: Math.max(1800, config.igd.notifyIntervalSeconds * 3), notifyIntervalMs,
     });
@@ -141,7 +142,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     closers.push(() => ssdp.stop());
 
     let expiring = false;
-    log.info('igd running', { description: http.descriptionUrl, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
+    log.info('igd running', { description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
     return {
       igd,
       tick: () => {
