@@ -181,9 +181,11 @@ export function parseXml(xml: string): XmlNode {
     else root = node;
     stack.push(node);
   });
-  parser.on('text', (t) => {
+  const onText = (t: string): void => {
     if (stack.length > 0) stack[stack.length - 1].text += t;
-  });
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
   parser.on('closetag', () => {
     stack.pop();
   });
