@@ -133,7 +133,7 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
     assert.match(none.body, /<errorCode>730<\/errorCode><errorDescription>PortMappingNotFound<\/errorDescription>/);
   });
 
-  test('a Microsoft User-Agent gets the IGD:1 description and SCPD, and is answered as IGD:1', async () => {
+  test('a Microsoft User-Agent gets the IGD:1 description and SCPD, and is answered as IGD:1 (add, look up, re-list to 713)', async () => {
     const description = await must(lab.namespaces.h1, 'curl', ['-s', '-m', '5', '-A', WINDOWS, `${BASE}/rootDesc.xml`]);
     assert.match(description, /<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1<\/deviceType>/);
     assert.match(description, new RegExp(`<serviceType>${V1}</serviceType>`));
@@ -148,6 +148,18 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
     assert.match(added.body, new RegExp(`<u:AddPortMappingResponse xmlns:u="${V1}">`));
     const entry = await soap(V1, 'GetSpecificPortMappingEntry', [['NewRemoteHost', ''], ['NewExternalPort', '4662'], ['NewProtocol', 'TCP']], WINDOWS);
     assert.match(entry.body, /<NewLeaseDuration>0<\/NewLeaseDuration>/, 'an IGD:1 request keeps IGD:1\'s static lease');
+    // Windows re-lists from index 0 until 713 after every change.
+    const ports: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await soap(V1, 'GetGenericPortMappingEntry', [['NewPortMappingIndex', String(i)]], WINDOWS);
+      if (r.status === 500) {
+        assert.match(r.body, /<errorCode>713<\/errorCode>/);
+        break;
+      }
+      assert.match(r.body, new RegExp(`<u:GetGenericPortMappingEntryResponse xmlns:u="${V1}">`));
+      ports.push(/<NewExternalPort>(\d+)<\/NewExternalPort>/.exec(r.body)![1]!);
+    }
+    assert.deepEqual(ports, ['18080', '4662']);
   });
 
   test('QueryStateVariable answers an old client; an unknown variable is 404 Invalid Var', async () => {
