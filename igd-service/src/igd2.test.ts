@@ -85,12 +85,13 @@ test('AddAnyPortMapping: the asked port when free or ours, else the nearest free
   assert.deepEqual([mine.internalClient, mine.internalPort, mine.leaseSeconds], [OTHER, 80, 3600]);
 });
 
-test('AddAnyPortMapping: a port another mechanism holds is skipped; 716 for the wildcard; policy refusals pass through', async () => {
+test('AddAnyPortMapping: a port another mechanism holds is skipped; 716 for the wildcard (AddPortMapping too); policy refusals pass through', async () => {
   const { backend, call } = await setup({ policy: { maxMappings: 2 } });
   backend.reservePort('UDP', 5351);
   assert.deepEqual(out(await call('AddAnyPortMapping', add({ port: 5351, protocol: 'UDP' }))), { NewReservedPort: '5352' });
   assert.equal(out(await call('AddPortMapping', add({ port: 5351, protocol: 'UDP' }))), 'conflict-with-other-mechanism');
   assert.equal(out(await call('AddAnyPortMapping', add({ port: 0 }))), 'external-port-wildcard-not-permitted');
+  assert.equal(out(await call('AddPortMapping', add({ port: 0 }))), 'external-port-wildcard-not-permitted');
   assert.deepEqual(out(await call('AddAnyPortMapping', add({ port: 9000 }))), { NewReservedPort: '9000' });
   assert.equal(out(await call('AddAnyPortMapping', add({ port: 9001 }))), 'no-port-maps-available');
 });
