@@ -281,9 +281,9 @@ const PORT_RANGE_ARGS = [
 ] as const satisfies readonly ArgumentDeclaration[];
 
 /**
- * WANIPConnection:2 §2.3: "PortMappingLeaseDuration … allowedValueRange 0 to 604800"; a
- * request above the maximum is clamped to it (the gateway's choice the spec allows), and 0
- * from a control point means the maximum (actions.ts).
+ * WANIPConnection:2 gives PortMappingLeaseDuration the range 0–604800 s (a week). A request
+ * above the maximum is taken as the maximum here rather than refused, and 0 from a control
+ * point means the maximum too (igd2.ts).
  */
 export const IGD2_MAXIMUM_LEASE_SECONDS = 604_800;
 

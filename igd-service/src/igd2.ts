@@ -2,8 +2,8 @@
  * What WANIPConnection:2 adds over the Igd's table (B1), built on its public operations so
  * that every add and delete goes through the same queue, rules, store and events as IGD:1's:
  *
- *   lease rule              0 from a control point is the maximum, 604 800 s (the parser
- *                           already clamped larger values to it: declaration.ts)
+ *   lease rule              0 from a control point is the maximum, 604800 s, and so is
+ *                           anything longer (the parser already takes it so: declaration.ts)
  *   AddAnyPortMapping       the asked port, or when another client or mechanism holds it
  *                           the nearest free one (findFreeExternalPort), as NewReservedPort;
  *                           every other refusal is answered as AddPortMapping's would be
@@ -32,8 +32,8 @@ import type { MappingProtocol, PortMapping } from './types.js';
 const MAX_RESERVE_ATTEMPTS = 16;
 
 /**
- * WANIPConnection:2 §2.3.x PortMappingLeaseDuration: "a value of 0 … MUST be interpreted
- * as the maximum", 604 800 s; there are no static mappings made by a v2 control point.
+ * The lease an IGD:2 request gets: WANIPConnection:2 no longer lets a control point ask for
+ * a static mapping; 0 stands for the maximum, 604800 s, and nothing is longer.
  */
 export function igd2LeaseSeconds(requestedSeconds: number): number {
   return requestedSeconds === 0 ? IGD2_MAXIMUM_LEASE_SECONDS : Math.min(requestedSeconds, IGD2_MAXIMUM_LEASE_SECONDS);

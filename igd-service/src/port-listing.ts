@@ -1,6 +1,6 @@
 /**
  * The `PortMappingList` document that GetListOfPortMappings answers in NewPortListing
- * (WANIPConnection:2 §2.3.x, A_ARG_TYPE_PortListing, schema WANIPConnection-v2.xsd): one
+ * (WANIPConnection:2's A_ARG_TYPE_PortListing, schema WANIPConnection-v2.xsd): one
  * `p:PortMappingEntry` per mapping with eight elements. The spec's prose speaks of attributes
  * but its sample, its schema's users (miniupnpd, miniupnpc) and this module use elements.
  * No XML declaration (it is optional, and miniupnpc's parser does not expect one).
