@@ -8,7 +8,8 @@
  *    them is answered in one response while the daemon keeps running;
  *  - `upnpc -N` deletes a range;
  *  - a Microsoft User-Agent gets the IGD:1 description and SCPD, and its WANIPConnection:1
- *    requests are answered as IGD:1; QueryStateVariable answers an old client.
+ *    requests are answered as IGD:1; GENA carries SystemUpdateID; QueryStateVariable answers
+ *    an old client.
  *
  * upnpc needs `-i`: the external address is in a documentation range, which it calls
  * "not connected".
@@ -162,12 +163,27 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
     assert.deepEqual(ports, ['18080', '4662']);
   });
 
+  test('GENA: SystemUpdateID is in the initial event and changes with the next mapping', async () => {
+    const events = background(lab.namespaces.h1, 'python3', [PROBE, 'events', '48000', '30']);
+    cleanup.add(() => events.stop());
+    await until('the callback server', async () => (await sh(lab.namespaces.h1, 'ss', ['-lnt'])).stdout.includes(':48000 '), 5_000, 50);
+    const sub = await must(lab.namespaces.h1, 'curl', ['-s', '-i', '-m', '5', '-X', 'SUBSCRIBE', '-H', `CALLBACK: <http://${h1Addr}:48000/ev>`,
+      '-H', 'NT: upnp:event', '-H', 'TIMEOUT: Second-300', `${BASE}/evt/IPConn`]);
+    assert.match(sub, /^HTTP\/1\.1 200/);
+    const initial = await until('the initial event', async () => /^event 0 .*<SystemUpdateID>(\d+)<\/SystemUpdateID>/m.exec(events.output()), 10_000);
+    await upnpc('h1', '-n', h1Addr, '9000', '19000', 'UDP', '600');
+    const next = await until('a SystemUpdateID event', async () => /^event [1-9]\d* .*<SystemUpdateID>(\d+)<\/SystemUpdateID>/m.exec(events.output()), 10_000);
+    assert.ok(Number(next[1]) > Number(initial[1]), `${initial[1]} → ${next[1]}`);
+    assert.match(events.output(), /^event [1-9]\d* .*<PortMappingNumberOfEntries>3<\/PortMappingNumberOfEntries>/m);
+    await events.stop();
+  });
+
   test('QueryStateVariable answers an old client; an unknown variable is 404 Invalid Var', async () => {
     const ask = (name: string) => soap('urn:schemas-upnp-org:control-1-0', 'QueryStateVariable', [['u:varName', name]]);
     const ip = await ask('ExternalIPAddress');
     assert.equal(ip.status, 200);
     assert.match(ip.body, /<u:QueryStateVariableResponse xmlns:u="urn:schemas-upnp-org:control-1-0"><return>203\.0\.113\.2<\/return>/);
-    assert.match((await ask('PortMappingNumberOfEntries')).body, /<return>2<\/return>/);
+    assert.match((await ask('PortMappingNumberOfEntries')).body, /<return>3<\/return>/);
     const unknown = await ask('NoSuchVariable');
     assert.equal(unknown.status, 500);
     assert.match(unknown.body, /<errorCode>404<\/errorCode><errorDescription>Invalid Var<\/errorDescription>/);
