@@ -10,6 +10,7 @@ import type { IgdServiceKey } from './declaration.js';
 import { igdDefaultConnectionService, igdDeviceUuids } from './description.js';
 import { Igd } from './igd.js';
 import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MappingService } from './mapping/mapping-service.js';
 import { ManualClock, MemoryMappingStore } from './test-support.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';
@@ -18,7 +19,7 @@ async function setup() {
   const clock = new ManualClock();
   const backend = new MemoryPortMappingBackend();
   const igd = new Igd({ rootUuid: ROOT_UUID, link: { upstreamBitsPerSecond: 1e9, downstreamBitsPerSecond: 5e9 } },
-    { store: new MemoryMappingStore(), backend, now: clock.now });
+    { mappings: new MappingService({}, { store: new MemoryMappingStore(), backend, now: clock.now }) });
   await igd.start();
   const call = async (service: IgdServiceKey, action: string, args: Array<[string, string]> = []) =>
     dispatchAction(service, action, new Map(args), [], { igd, clientAddress: '192.168.1.10' });

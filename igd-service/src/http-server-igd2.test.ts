@@ -11,6 +11,7 @@ import { startIgdHttpServer } from './http-server.js';
 import type { IgdHttpServer } from './http-server.js';
 import { Igd } from './igd.js';
 import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MappingService } from './mapping/mapping-service.js';
 import { ManualClock, MemoryMappingStore, child, parseXml, path, rawHttp, soapBody, soapRequest } from './test-support.js';
 import type { IgdVersion } from './declaration.js';
 
@@ -23,8 +24,8 @@ const ENVELOPE = '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlso
 async function withIgd(version: IgdVersion, run: (server: IgdHttpServer, igd: Igd) => Promise<void>): Promise<void> {
   const backend = new MemoryPortMappingBackend();
   backend.setExternalAddress('203.0.113.7');
-  const igd = new Igd({ rootUuid: ROOT_UUID, version, policy: { maxMappings: 5000 } },
-    { store: new MemoryMappingStore(), backend, now: new ManualClock().now });
+  const igd = new Igd({ rootUuid: ROOT_UUID, version },
+    { mappings: new MappingService({ policy: { maxMappings: 5000 } }, { store: new MemoryMappingStore(), backend, now: new ManualClock().now }) });
   await igd.start();
   const server = await startIgdHttpServer({ host: '127.0.0.1', port: 0, rootUuid: ROOT_UUID, server: 'Linux/6 UPnP/1.1 OpenIGD/0.1', igdVersion: version }, { igd });
   try {

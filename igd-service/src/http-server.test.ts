@@ -18,6 +18,7 @@ import type { IgdActionRecord, IgdHttpServer, IgdHttpServerOptions } from './htt
 import { Igd } from './igd.js';
 import type { AccessPolicy } from './mapping-rules.js';
 import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MappingService } from './mapping/mapping-service.js';
 import { ManualClock, MemoryMappingStore, child, childrenNamed, parseXml, path, rawHttp, soapBody, soapRequest } from './test-support.js';
 import type { RawResponse, XmlNode } from './test-support.js';
 
@@ -41,7 +42,7 @@ async function withIgd(
   const clock = new ManualClock();
   const store = new MemoryMappingStore();
   const backend = new MemoryPortMappingBackend();
-  const igd = new Igd({ rootUuid: ROOT_UUID, policy: settings.policy }, { store, backend, now: clock.now });
+  const igd = new Igd({ rootUuid: ROOT_UUID }, { mappings: new MappingService({ policy: settings.policy }, { store, backend, now: clock.now }) });
   await igd.start();
   const records: IgdActionRecord[] = [];
   const server = await startIgdHttpServer(

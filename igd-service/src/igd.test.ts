@@ -9,6 +9,7 @@ import { Igd } from './igd.js';
 import type { IgdStateChange } from './igd.js';
 import type { AccessPolicy, PortMappingRequest } from './mapping-rules.js';
 import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MappingService } from './mapping/mapping-service.js';
 import { ManualClock, MemoryMappingStore } from './test-support.js';
 import type { PortMapping } from './types.js';
 
@@ -26,7 +27,7 @@ async function setup(options: { policy?: AccessPolicy; stored?: PortMapping[]; b
   const clock = new ManualClock();
   const store = new MemoryMappingStore(options.stored);
   const backend = options.backend ?? new MemoryPortMappingBackend();
-  const igd = new Igd({ rootUuid: ROOT_UUID, policy: options.policy }, { store, backend, now: clock.now });
+  const igd = new Igd({ rootUuid: ROOT_UUID }, { mappings: new MappingService({ policy: options.policy }, { store, backend, now: clock.now }) });
   const events: IgdStateChange[] = [];
   igd.onStateChange((c) => events.push(c));
   const report = await igd.start();
@@ -251,13 +252,13 @@ test('start replays stored mappings, drops expired ones, reports refused ones an
   const backend = new MemoryPortMappingBackend();
   backend.reservePort('TCP', 22);
   const stored: PortMapping[] = [
-    { ...req(), expiresAtMs: 0 },
-    { ...req({ externalPort: 6000, leaseSeconds: 60 }), expiresAtMs: clock.nowMs - 1 },
-    { ...req({ externalPort: 6001, leaseSeconds: 60, enabled: false }), expiresAtMs: clock.nowMs + 30_000 },
-    { ...req({ externalPort: 22 }), expiresAtMs: 0 },
+    { ...req(), expiresAtMs: 0, origin: 'upnp', requester: HOST },
+    { ...req({ externalPort: 6000, leaseSeconds: 60 }), expiresAtMs: clock.nowMs - 1, origin: 'upnp', requester: HOST },
+    { ...req({ externalPort: 6001, leaseSeconds: 60, enabled: false }), expiresAtMs: clock.nowMs + 30_000, origin: 'upnp', requester: HOST },
+    { ...req({ externalPort: 22 }), expiresAtMs: 0, origin: 'upnp', requester: HOST },
   ];
   const store = new MemoryMappingStore(stored);
-  const igd = new Igd({ rootUuid: ROOT_UUID }, { store, backend, now: clock.now });
+  const igd = new Igd({ rootUuid: ROOT_UUID }, { mappings: new MappingService({}, { store, backend, now: clock.now }) });
   const report = await igd.start();
   assert.equal(report.replayed, 3);
   assert.equal(report.expired, 1);
@@ -324,7 +325,7 @@ test('policy limits count mappings per internal client and in total', async () =
 });
 
 test('before start() every action answers action-failed', async () => {
-  const igd = new Igd({ rootUuid: ROOT_UUID }, { store: new MemoryMappingStore(), backend: new MemoryPortMappingBackend() });
+  const igd = new Igd({ rootUuid: ROOT_UUID }, { mappings: new MappingService({}, { store: new MemoryMappingStore(), backend: new MemoryPortMappingBackend() }) });
   assert.equal(outcome(await igd.addPortMapping(req(), HOST)), 'action-failed');
   assert.equal(outcome(await igd.getGenericPortMapping(0)), 'action-failed');
   assert.equal(outcome(await igd.deletePortMapping(req(), HOST)), 'action-failed');

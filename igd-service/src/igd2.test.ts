@@ -13,6 +13,7 @@ import { Igd } from './igd.js';
 import type { IgdStateChange } from './igd.js';
 import type { AccessPolicy } from './mapping-rules.js';
 import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MappingService } from './mapping/mapping-service.js';
 import { ManualClock, MemoryMappingStore, parseXml } from './test-support.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';
@@ -23,8 +24,8 @@ async function setup(options: { policy?: AccessPolicy; version?: IgdVersion } = 
   const clock = new ManualClock();
   const backend = new MemoryPortMappingBackend();
   const store = new MemoryMappingStore();
-  const igd = new Igd({ rootUuid: ROOT_UUID, version: options.version ?? 2, ...(options.policy ? { policy: options.policy } : {}) },
-    { store, backend, now: clock.now });
+  const igd = new Igd({ rootUuid: ROOT_UUID, version: options.version ?? 2 },
+    { mappings: new MappingService({ ...(options.policy ? { policy: options.policy } : {}) }, { store, backend, now: clock.now }) });
   await igd.start();
   const changes: IgdStateChange[] = [];
   igd.onStateChange((c) => changes.push(c));

@@ -17,6 +17,7 @@ export * from './description.js';
 export * from './soap.js';
 export * from './mapping-rules.js';
 export * from './evented-state.js';
+export * from './mapping/index.js';
 export * from './igd.js';
 export * from './free-port.js';
 export * from './port-listing.js';

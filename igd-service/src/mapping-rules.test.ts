@@ -9,7 +9,7 @@ const request: PortMappingRequest = {
   remoteHost: '', externalPort: 4662, protocol: 'TCP', internalPort: 4662, internalClient: '192.168.1.10',
   enabled: true, description: 'eMule', leaseSeconds: 0,
 };
-const existing: PortMapping = { ...request, expiresAtMs: 0 };
+const existing: PortMapping = { ...request, expiresAtMs: 0, origin: 'upnp', requester: '192.168.1.10' };
 
 function outcome(r: { ok: boolean; reason?: string; kind?: string }): string {
   return r.ok ? (r.kind ?? 'ok') : r.reason ?? '';

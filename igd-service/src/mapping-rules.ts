@@ -16,8 +16,8 @@ import type { ActionFailure } from './faults.js';
 import { actionFailure } from './faults.js';
 import type { PortMapping } from './types.js';
 
-/** What an AddPortMapping asks for, arguments already validated. */
-export type PortMappingRequest = Omit<PortMapping, 'expiresAtMs'>;
+/** What an AddPortMapping asks for, arguments already validated: a mapping's own fields, without its bookkeeping. */
+export type PortMappingRequest = Omit<PortMapping, 'expiresAtMs' | 'origin' | 'requester' | 'nonce'>;
 
 export type AddDecision =
   | { readonly ok: true; readonly kind: 'create' }

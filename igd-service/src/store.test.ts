@@ -19,7 +19,7 @@ import type { MappingKey, PortMapping } from './types.js';
 function mapping(externalPort: number, over: Partial<PortMapping> = {}): PortMapping {
   return {
     remoteHost: '', externalPort, protocol: 'TCP', internalPort: externalPort + 1, internalClient: '192.168.1.10',
-    enabled: true, description: `m${externalPort}`, leaseSeconds: 0, expiresAtMs: 0, ...over,
+    enabled: true, description: `m${externalPort}`, leaseSeconds: 0, expiresAtMs: 0, origin: 'upnp', requester: '192.168.1.10', ...over,
   };
 }
 

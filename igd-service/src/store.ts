@@ -36,7 +36,8 @@ import {
   writeAll,
 } from './journal.js';
 import type { LineSpan } from './journal.js';
-import type { MappingKey, MappingProtocol, MappingStore, PortMapping } from './types.js';
+import { MAPPING_ORIGINS } from './types.js';
+import type { MappingKey, MappingOrigin, MappingProtocol, MappingStore, PortMapping } from './types.js';
 
 /** File names inside the state directory. */
 export const MAPPING_STORE_FILES = {
@@ -115,6 +116,28 @@ function isAddressText(v: unknown): v is string {
   return typeof v === 'string' && v.length <= MAX_ADDRESS_CHARS;
 }
 
+function isOrigin(v: unknown): v is MappingOrigin {
+  return MAPPING_ORIGINS.includes(v as MappingOrigin);
+}
+
+/** A PCP nonce: 96 bits as 24 lowercase hex digits. */
+const NONCE_TEXT = /^[0-9a-f]{24}$/;
+
+/**
+ * The fields added after format version 1 was first written (origin, requester, nonce): a
+ * record without them was written by UPnP alone and loads as 'upnp' with requester unknown.
+ */
+function checkBookkeeping(o: Record<string, unknown>): { ok: true; value: Pick<PortMapping, 'origin' | 'requester' | 'nonce'> } | { ok: false; reason: string } {
+  const origin = o.origin ?? 'upnp';
+  if (!isOrigin(origin)) return { ok: false, reason: `origin must be one of ${MAPPING_ORIGINS.join(', ')}` };
+  const requester = o.requester ?? '';
+  if (!isAddressText(requester)) return { ok: false, reason: 'requester must be a string of at most 255 characters' };
+  if (o.nonce !== undefined && (typeof o.nonce !== 'string' || !NONCE_TEXT.test(o.nonce))) {
+    return { ok: false, reason: 'nonce must be 24 lowercase hex digits' };
+  }
+  return { ok: true, value: { origin, requester, ...(o.nonce !== undefined ? { nonce: o.nonce } : {}) } };
+}
+
 /** Checks a key's shape; returns a copy holding only its three fields, or the reason it is unfit. */
 export function validateStoredMappingKey(v: unknown): { ok: true; key: MappingKey } | { ok: false; reason: string } {
   if (typeof v !== 'object' || v === null) return { ok: false, reason: 'key is not an object' };
@@ -142,6 +165,8 @@ export function validateStoredMapping(v: unknown): { ok: true; mapping: PortMapp
   if (!Number.isSafeInteger(expires) || (expires as number) < 0) {
     return { ok: false, reason: 'expiresAtMs must be a non-negative integer' };
   }
+  const bookkeeping = checkBookkeeping(o);
+  if (!bookkeeping.ok) return bookkeeping;
   return {
     ok: true,
     mapping: {
@@ -152,6 +177,7 @@ export function validateStoredMapping(v: unknown): { ok: true; mapping: PortMapp
       description: o.description,
       leaseSeconds: lease as number,
       expiresAtMs: expires as number,
+      ...bookkeeping.value,
     },
   };
 }

@@ -8,6 +8,12 @@
 /** IGD:1 PortMappingProtocol. */
 export type MappingProtocol = 'TCP' | 'UDP';
 
+/** The protocol through which a mapping was made. */
+export type MappingOrigin = 'upnp' | 'natpmp' | 'pcp';
+
+/** Every MappingOrigin, for validation. */
+export const MAPPING_ORIGINS: readonly MappingOrigin[] = ['upnp', 'natpmp', 'pcp'];
+
 /** One port mapping as the IGD sees it. Addresses are dotted quads; `remoteHost` '' = any. */
 export interface PortMapping {
   readonly remoteHost: string;
@@ -21,6 +27,12 @@ export interface PortMapping {
   readonly leaseSeconds: number;
   /** Absolute expiry on the wall clock (ms since epoch); 0 = never. */
   readonly expiresAtMs: number;
+  /** The protocol that made it. Records stored before this field existed load as 'upnp'. */
+  readonly origin: MappingOrigin;
+  /** The address that asked for it (HTTP peer, UDP source); '' when unknown (older records). */
+  readonly requester: string;
+  /** PCP's mapping nonce, 24 lowercase hex digits (RFC 6887 §11.1); absent for other origins. */
+  readonly nonce?: string;
 }
 
 /** The identity of a mapping: (remote host, external port, protocol). */

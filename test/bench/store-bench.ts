@@ -49,6 +49,7 @@ function mapping(i: number, edit = 0): PortMapping {
     remoteHost: '', externalPort: 1024 + i, protocol: i % 2 ? 'UDP' : 'TCP', internalPort: 2000 + (i % 50_000),
     internalClient: `192.168.${1 + (i >> 8) % 250}.${1 + (i % 250)}`, enabled: true,
     description: `bench mapping ${i} (libtorrent/2.0) edit ${edit}`, leaseSeconds: 0, expiresAtMs: 0,
+    origin: 'upnp', requester: '192.168.1.2',
   };
 }
 

@@ -90,6 +90,7 @@ export const CONFIG_SCHEMA = {
         friendlyName: { type: 'string', maxLength: 64 },
         notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
         maxMappings: { type: 'integer', minimum: 1, maximum: 65_535 },
+        maxMappingsPerClient: { type: 'integer', minimum: 1, maximum: 65_535 },
         secureMode: { type: 'boolean' },
         rules: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 200 } },
         defaultAction: { enum: ['allow', 'deny'] },
@@ -152,6 +153,8 @@ export interface GatewayConfig {
     readonly version: 1 | 2;
     readonly httpPort: number; readonly friendlyName: string;
     readonly notifyIntervalSeconds: number; readonly maxMappings: number;
+    /** Most mappings one internal client may hold, through every protocol together (B3); absent = only maxMappings. */
+    readonly maxMappingsPerClient?: number;
     /** Clients may map only their own address (miniupnpd's secure_mode); off by default. */
     readonly secureMode: boolean;
     /** Permission rules, first match decides (miniupnpd's `allow|deny ext-ports client/len int-ports`). */
@@ -240,7 +243,8 @@ export function checkConfig(data: unknown): GatewayConfig {
     local: { tap: string; netns?: string; mac?: string };
     nat?: Record<string, unknown>; offload?: boolean; state: string;
     admin?: { socket: string }; capture?: { dir: string };
-    igd?: { enabled?: boolean; version?: 1 | 2; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number; secureMode?: boolean;
+    igd?: { enabled?: boolean; version?: 1 | 2; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number;
+      maxMappingsPerClient?: number; secureMode?: boolean;
       rules?: string[]; defaultAction?: 'allow' | 'deny' };
     log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
   };
@@ -305,6 +309,7 @@ export function checkConfig(data: unknown): GatewayConfig {
       enabled: raw.igd?.enabled ?? true, version: raw.igd?.version ?? 1, httpPort: raw.igd?.httpPort ?? 5000,
       friendlyName: raw.igd?.friendlyName ?? 'OpenIGD', notifyIntervalSeconds: raw.igd?.notifyIntervalSeconds ?? 600,
       maxMappings: raw.igd?.maxMappings ?? 4096, secureMode: raw.igd?.secureMode ?? false,
+      ...(raw.igd?.maxMappingsPerClient !== undefined ? { maxMappingsPerClient: raw.igd.maxMappingsPerClient } : {}),
       rules: (raw.igd?.rules ?? []).map((r, i) => parseIgdRule(r, `igd.rules[${i}]`)),
       defaultAction: raw.igd?.defaultAction ?? 'allow',
     },

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
-  FileMappingStore, Igd, SsdpAdvertiser, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
+  FileMappingStore, Igd, MappingService, SsdpAdvertiser, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
   ssdpServerString, startDeviceIdentity, startIgdHttpServer, escapeXmlText, IGD_SERVICE_KEYS,
   type IgdStats, type GenaStats, type SsdpCounters, type PortMapping,
 } from '@openigd/igd-service';
@@ -26,8 +26,6 @@ export interface IgdRuntimeParts {
   readonly lanAddr: number;
   readonly wanAddr: () => number;
   readonly wanCounters: () => LinkCounters;
-  /** The NAT table's clock, ms. */
-  readonly natNow: () => number;
   readonly log: Logger;
 }
 
@@ -76,18 +74,19 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   const store = new FileMappingStore({ directory: config.state });
   const backend = new NatPortMappingBackend(parts.table, {
     lanAddr: parts.lanAddr, lanPrefixLength: config.lan.address.prefixLength,
-    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters, now: parts.natNow,
+    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters,
   });
-  const igd = new Igd({
-    rootUuid: identity.rootUuid,
-    version: config.igd.version,
+  // One table for UPnP, NAT-PMP and PCP, with one access policy.
+  const mappings = new MappingService({
     policy: {
       maxMappings: config.igd.maxMappings, clientsMapOnlyThemselves: config.igd.secureMode,
+      ...(config.igd.maxMappingsPerClient !== undefined ? { maxMappingsPerClient: config.igd.maxMappingsPerClient } : {}),
       // A LAN client may not publish the gateway itself (its IGD, DHCP, SSDP) on the WAN: 606.
       rules: [{ action: 'deny', clients: `${lanAddress}/32` }, ...config.igd.rules],
       defaultAction: config.igd.defaultAction,
     },
   }, { store, backend });
+  const igd = new Igd({ rootUuid: identity.rootUuid, version: config.igd.version }, { mappings });
   const closers: (() => Promise<void> | void)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const c of closers.splice(0).reverse()) {

@@ -1,8 +1,8 @@
 /**
  * igd-service's PortMappingBackend over nat-table: what the IGD decides lands in the
  * NAT's port-mapping index that the packet path reads (miniupnpd's commonrdr.h idea,
- * one small API). Leases are the IGD's to expire (on the wall clock, as stored): the NAT
- * holds every mapping as static and loses it when the IGD calls `remove`.
+ * one small API). Leases are the mapping service's to expire (on the wall clock, as stored):
+ * the NAT has no leases; it holds a mapping until the service calls `remove`.
  */
 import { ipv4ToString, parseIpv4, prefixMask, type NatTable } from '@openigd/nat-table';
 import type { MappingKey, PortMapping, PortMappingBackend, WanCounters } from '@openigd/igd-service';
@@ -16,8 +16,6 @@ export interface NatBackendOptions {
   readonly wanCounters: () => LinkCounters;
   /** The current WAN address (u32), 0 while there is none. */
   readonly wanAddr: () => number;
-  /** The NAT table's clock, ms. */
-  readonly now: () => number;
 }
 
 const PROTOCOL = { TCP: 6, UDP: 17 } as const;
@@ -43,8 +41,8 @@ export class NatPortMappingBackend implements PortMappingBackend {
     }
     const r = this.table.addPortMapping({
       protocol: PROTOCOL[mapping.protocol], externalPort: mapping.externalPort, remoteHost, internalClient,
-      internalPort: mapping.internalPort, enabled: mapping.enabled, leaseExpiresMs: 0, description: mapping.description,
-    }, this.options.now());
+      internalPort: mapping.internalPort, enabled: mapping.enabled, description: mapping.description,
+    });
     if (r.ok) return { ok: true };
     return { ok: false, reason: r.reason === 'conflict' ? 'port-in-use' : 'invalid' };
   }

@@ -813,14 +813,14 @@ describe('fragments', () => {
 
 describe('port mappings and the local port', () => {
   const mapping = (protocol: 6 | 17, externalPort: number, internalClient: number, internalPort: number) =>
-    ({ protocol, externalPort, remoteHost: 0, internalClient, internalPort, enabled: true, leaseExpiresMs: 0 });
+    ({ protocol, externalPort, remoteHost: 0, internalClient, internalPort, enabled: true });
 
   it('forwards mapped inbound traffic to the LAN host, and to the LAN broadcast address with the broadcast MAC', async (t) => {
     const r = rig(t);
     await prime(r);
-    assert.ok(r.table.addPortMapping(mapping(17, 6000, HOST, 7000), r.nowMs).ok);
-    assert.ok(r.table.addPortMapping(mapping(6, 8080, HOST, 80), r.nowMs).ok);
-    assert.ok(r.table.addPortMapping(mapping(17, 9, LAN_BROADCAST, 9), r.nowMs).ok);
+    assert.ok(r.table.addPortMapping(mapping(17, 6000, HOST, 7000)).ok);
+    assert.ok(r.table.addPortMapping(mapping(6, 8080, HOST, 80)).ok);
+    assert.ok(r.table.addPortMapping(mapping(17, 9, LAN_BROADCAST, 9)).ok);
 
     const u = udp({ src: REMOTE, dst: WAN_ADDR, ttl: 40, id: 1 }, 5000, 6000, pattern(30));
     const s = tcp({ src: REMOTE, dst: WAN_ADDR, ttl: 40, id: 2 }, 5001, 8080, 77, 0, TCP.syn);
@@ -841,7 +841,7 @@ describe('port mappings and the local port', () => {
   it('a mapping to the gateway\'s own LAN address delivers to the local port', async (t) => {
     const r = rig(t);
     await prime(r);
-    assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443), r.nowMs).ok);
+    assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443)).ok);
     const syn = tcp({ src: REMOTE, dst: WAN_ADDR, ttl: 40, id: 9 }, 5003, 8443, 1, 0, TCP.syn);
     r.wan.send(frame(WAN_MAC, GW_MAC, syn));
     await r.settle();
@@ -856,7 +856,7 @@ describe('port mappings and the local port', () => {
   it('the local service\'s answer to mapped traffic goes back out of the WAN', async (t) => {
     const r = rig(t);
     await prime(r);
-    assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443), r.nowMs).ok);
+    assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443)).ok);
     r.wan.send(frame(WAN_MAC, GW_MAC, tcp({ src: REMOTE, dst: WAN_ADDR }, 5003, 8443, 1, 0, TCP.syn)));
     await r.settle();
     r.clear();
@@ -870,7 +870,7 @@ describe('port mappings and the local port', () => {
   it('never hands WAN traffic to the local port otherwise', async (t) => {
     const r = rig(t);
     await prime(r);
-    assert.ok(r.table.addPortMapping(mapping(17, 6000, HOST, 7000), r.nowMs).ok);
+    assert.ok(r.table.addPortMapping(mapping(17, 6000, HOST, 7000)).ok);
     const ssdpMac = mac('01:00:5e:7f:ff:fa');
     r.wan.send(
       frame(WAN_MAC, GW_MAC, udp({ src: REMOTE, dst: WAN_ADDR }, 5000, 1900, pattern(20))),
@@ -1009,7 +1009,7 @@ describe('malformed frames', () => {
   it('random bytes and random mutations of good frames on every port never throw', async (t) => {
     const r = rig(t, { wanMtu: 576 });
     await prime(r);
-    r.table.addPortMapping({ protocol: 17, externalPort: 6000, remoteHost: 0, internalClient: HOST, internalPort: 7000, enabled: true, leaseExpiresMs: 0 }, r.nowMs);
+    r.table.addPortMapping({ protocol: 17, externalPort: 6000, remoteHost: 0, internalClient: HOST, internalPort: 7000, enabled: true });
     r.router.setWanDhcpClient(() => undefined);
     const rand = prng(0x0bad5eed);
     const int = (n: number): number => Math.floor(rand() * n);

@@ -168,7 +168,7 @@ describe('port allocation', () => {
   });
   test('sequential walks the range, skips ports in use or reserved, and wraps', () => {
     const t = table({ portAllocation: 'sequential', portRange: { min: 20000, max: 20004 } });
-    assert.equal(t.addPortMapping({ protocol: 17, externalPort: 20002, remoteHost: 0, internalClient: H3, internalPort: 9, enabled: true, leaseExpiresMs: 0 }, 0).ok, true);
+    assert.equal(t.addPortMapping({ protocol: 17, externalPort: 20002, remoteHost: 0, internalClient: H3, internalPort: 9, enabled: true }).ok, true);
     assert.deepEqual([1, 2, 3, 4].map((i) => out(t, UDP, H1, 40000 + i, S1, 1, 0)), [20000, 20001, 20003, 20004]);
     t.expire(UDP_MS);
     assert.deepEqual([5, 6].map((i) => out(t, UDP, H1, 40000 + i, S1, 1, UDP_MS)), [20000, 20001], 'wrapped around');
@@ -291,7 +291,7 @@ describe('timeouts and TCP state (RFC 4787 REQ-5/6, RFC 5382 REQ-5, RFC 5508 REQ
   });
   test('TCP: a server behind a port mapping is established by its SYN-ACK', () => {
     const t = table();
-    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true, leaseExpiresMs: 0 }, 0);
+    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true });
     assert.equal(inn(t, TCP, S1, 5555, 8080, 0, SYN), `${H1}:80`);
     assert.equal(out(t, TCP, H1, 80, S1, 5555, 1, SYN | ACK), 8080);
     assert.equal(only(t).tcpState, 'established');
@@ -336,7 +336,7 @@ describe('hairpinning (RFC 4787 REQ-9)', () => {
   });
   test('on: a port mapping is reachable from the LAN through the external address', () => {
     const t = table({ hairpinning: true });
-    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H2, internalPort: 80, enabled: true, leaseExpiresMs: 0 }, 0);
+    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H2, internalPort: 80, enabled: true });
     assert.equal(t.outbound(TCP, H1, 40000, EXT, 8080, SYN, 0), VERDICT.hairpin);
     assert.equal(`${t.result.addr}:${t.result.port}`, `${EXT}:40000`);
     assert.equal(`${t.result.addr2}:${t.result.port2}`, `${H2}:80`);
@@ -350,10 +350,10 @@ describe('hairpinning (RFC 4787 REQ-9)', () => {
 });
 
 describe('port mappings', () => {
-  const base: NatPortMapping = { protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true, leaseExpiresMs: 0 };
+  const base: NatPortMapping = { protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true };
   test('wildcard remote host: anyone reaches the internal client; internal port may differ (U13)', () => {
     const t = table({ filtering: 'address-and-port-dependent' });
-    assert.deepEqual(t.addPortMapping(base, 0), { ok: true, replaced: false });
+    assert.deepEqual(t.addPortMapping(base), { ok: true, replaced: false });
     assert.equal(inn(t, TCP, S1, 1234, 8080, 0, SYN), `${H1}:80`);
     assert.equal(inn(t, TCP, S2, 999, 8080, 0, SYN), `${H1}:80`);
     assert.equal(inn(t, UDP, S2, 999, 8080), 'no-mapping', 'protocol matters');
@@ -362,22 +362,22 @@ describe('port mappings', () => {
   });
   test('a remote-host mapping lets only that host in; specific beats wildcard (U11)', () => {
     const t = table();
-    t.addPortMapping({ ...base, remoteHost: S1 }, 0);
+    t.addPortMapping({ ...base, remoteHost: S1 });
     assert.equal(inn(t, TCP, S1, 1234, 8080), `${H1}:80`);
     assert.equal(inn(t, TCP, S2, 1234, 8080), 'no-mapping');
     // The wildcard added after the specific one still loses to it.
-    assert.equal(t.addPortMapping({ ...base, internalClient: H2, internalPort: 81 }, 0).ok, true);
+    assert.equal(t.addPortMapping({ ...base, internalClient: H2, internalPort: 81 }).ok, true);
     assert.equal(inn(t, TCP, S1, 1234, 8080), `${H1}:80`);
     assert.equal(inn(t, TCP, S2, 1234, 8080), `${H2}:81`);
     assert.equal(t.listPortMappings().length, 2);
   });
   test('conflict with another client; replacement by the same client; removal', () => {
     const t = table();
-    t.addPortMapping(base, 0);
-    const c = t.addPortMapping({ ...base, internalClient: H2 }, 0);
+    t.addPortMapping(base);
+    const c = t.addPortMapping({ ...base, internalClient: H2 });
     assert.equal(c.ok, false);
     assert.equal(!c.ok && c.reason, 'conflict');
-    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 8000, description: 'new' }, 0), { ok: true, replaced: true });
+    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 8000, description: 'new' }), { ok: true, replaced: true });
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:8000`);
     assert.deepEqual(t.listPortMappings(), [{ ...base, internalPort: 8000, description: 'new' }]);
     assert.equal(t.removePortMapping(6, 8080, 0)?.internalPort, 8000);
@@ -387,55 +387,52 @@ describe('port mappings', () => {
   });
   test('re-pointing a mapping whose host has live flows through it is a replacement, not a conflict', () => {
     const t = table();
-    t.addPortMapping(base, 0);
+    t.addPortMapping(base);
     assert.equal(out(t, TCP, H1, 80, S1, 5555, 0, SYN), 8080);
-    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 81 }, 0), { ok: true, replaced: true });
+    assert.deepEqual(t.addPortMapping({ ...base, internalPort: 81 }), { ok: true, replaced: true });
     assert.equal(inn(t, TCP, S2, 1, 8080), `${H1}:81`);
     // A new client may not take the port while H1's flow holds it... even through a new remote-specific entry.
-    const c = t.addPortMapping({ ...base, remoteHost: S2, internalClient: H2 }, 0);
+    const c = t.addPortMapping({ ...base, remoteHost: S2, internalClient: H2 });
     assert.ok(!c.ok && c.reason === 'conflict');
   });
   test('a port held by another host’s flow cannot be mapped to someone else (no overloading)', () => {
     const t = table();
     const p = out(t, TCP, H1, 8080, S1, 80, 0, SYN);
-    const r = t.addPortMapping({ ...base, externalPort: p, internalClient: H2 }, 0);
+    const r = t.addPortMapping({ ...base, externalPort: p, internalClient: H2 });
     assert.ok(!r.ok && r.reason === 'conflict');
-    assert.equal(t.addPortMapping({ ...base, externalPort: p, internalPort: 8080 }, 0).ok, true, 'its own owner may map it');
+    assert.equal(t.addPortMapping({ ...base, externalPort: p, internalPort: 8080 }).ok, true, 'its own owner may map it');
   });
-  test('bad mappings and ended leases are refused with a reason, never thrown', () => {
+  test('bad mappings are refused with a reason, never thrown', () => {
     const t = table();
     const bad: Partial<Record<keyof NatPortMapping, unknown>>[] = [
       { externalPort: 0 }, { externalPort: 65536 }, { internalPort: 1.5 }, { protocol: 1 }, { protocol: 99 },
-      { internalClient: 0 }, { internalClient: -1 }, { remoteHost: 2 ** 32 }, { enabled: 1 }, { leaseExpiresMs: Number.NaN },
-      { leaseExpiresMs: -5 }, { description: 7 },
+      { internalClient: 0 }, { internalClient: -1 }, { remoteHost: 2 ** 32 }, { enabled: 1 }, { description: 7 },
     ];
     for (const b of bad) {
-      const r = t.addPortMapping({ ...base, ...b } as NatPortMapping, 0);
+      const r = t.addPortMapping({ ...base, ...b } as NatPortMapping);
       assert.ok(!r.ok && r.reason === 'invalid' && r.problem.length > 0, JSON.stringify(b));
     }
-    const r = t.addPortMapping({ ...base, leaseExpiresMs: 1000 }, 1000);
-    assert.ok(!r.ok && r.reason === 'lease-expired');
     assert.equal(t.listPortMappings().length, 0);
     assert.equal(t.removePortMapping(1, 8080, 0), null);
   });
   test('a disabled mapping forwards nothing and stays listed (U7)', () => {
     const t = table({ filtering: 'endpoint-independent' });
-    t.addPortMapping({ ...base, enabled: false }, 0);
+    t.addPortMapping({ ...base, enabled: false });
     assert.equal(inn(t, TCP, S1, 1, 8080), 'mapping-disabled');
     assert.equal(t.counters.drops['mapping-disabled'], 1);
     assert.equal(t.listPortMappings()[0]!.enabled, false);
     assert.notEqual(out(t, TCP, H1, 80, S1, 1, 0, SYN), 8080, 'nor does its host leave from it');
-    t.addPortMapping(base, 0);
+    t.addPortMapping(base);
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`);
   });
   test('the LAN broadcast address as internal client is returned as is (U12)', () => {
     const t = table();
-    t.addPortMapping({ ...base, protocol: 17, internalClient: BCAST, internalPort: 9 }, 0);
+    t.addPortMapping({ ...base, protocol: 17, internalClient: BCAST, internalPort: 9 });
     assert.equal(inn(t, UDP, S1, 7, 8080), `${BCAST}:9`);
   });
   test('a mapped port is never handed to a dynamic flow; the mapped host leaves from its mapped port', () => {
     const t = table({ portAllocation: 'preserve' });
-    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, internalClient: H2, internalPort: 7000 }, 0);
+    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, internalClient: H2, internalPort: 7000 });
     assert.equal(out(t, UDP, H1, 5000, S1, 3478), 5001);
     assert.equal(out(t, UDP, H2, 7000, S1, 3478), 5000, 'so replies and STUN see the mapped port');
     assert.equal(out(t, UDP, H2, 7000, S2, 3478), 5000);
@@ -443,25 +440,24 @@ describe('port mappings', () => {
   });
   test('a remote-specific mapping is used outbound only towards its remote host', () => {
     const t = table({ portAllocation: 'preserve' });
-    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, remoteHost: S1, internalClient: H2, internalPort: 7000 }, 0);
+    t.addPortMapping({ ...base, protocol: 17, externalPort: 5000, remoteHost: S1, internalClient: H2, internalPort: 7000 });
     assert.equal(out(t, UDP, H2, 7000, S1, 1), 5000);
     assert.equal(out(t, UDP, H2, 7000, S2, 1), 7000);
   });
-  test('leases expire (same clock as nowMs); static ones do not', () => {
+  test('expire() ends flows only: a port mapping stays until removePortMapping (leases are the control plane\'s)', () => {
     const t = table();
-    t.addPortMapping({ ...base, leaseExpiresMs: 3_600_000 }, 0);
-    t.addPortMapping({ ...base, remoteHost: S1, leaseExpiresMs: 3_600_000 }, 0);
-    t.addPortMapping({ ...base, externalPort: 8081 }, 0);
-    assert.equal(t.expire(3_599_999).length, 0);
-    const gone = t.expire(3_600_000);
-    assert.deepEqual(gone.map((e) => e.kind === 'port-mapping' && e.mapping.remoteHost).sort(), [0, S1].sort());
-    assert.deepEqual(t.listPortMappings().map((m) => m.externalPort), [8081]);
-    assert.equal(inn(t, TCP, S1, 1, 8080), 'no-mapping');
+    t.addPortMapping(base);
+    t.addPortMapping({ ...base, remoteHost: S1 });
+    assert.equal(out(t, TCP, H2, 5555, S1, 80, 0, SYN) > 0, true);
+    const gone = t.expire(365 * 24 * 3_600_000);
+    assert.deepEqual(gone.map((e) => e.kind), ['flow']);
+    assert.equal(t.listPortMappings().length, 2);
+    assert.equal(inn(t, TCP, S2, 1, 8080), `${H1}:80`);
   });
   test('the table keeps its own copy of a mapping', () => {
     const t = table();
     const m = { ...base };
-    t.addPortMapping(m, 0);
+    t.addPortMapping(m);
     (m as { internalPort: number }).internalPort = 9999;
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`);
   });
@@ -470,7 +466,7 @@ describe('port mappings', () => {
 describe('external address', () => {
   test('a change flushes dynamic flows; port mappings follow the new address (U14)', () => {
     const t = table({ filtering: 'address-dependent' });
-    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true, leaseExpiresMs: 0 }, 0);
+    t.addPortMapping({ protocol: 6, externalPort: 8080, remoteHost: 0, internalClient: H1, internalPort: 80, enabled: true });
     const p = out(t, UDP, H1, 5000, S1, 53);
     const flushed = t.setExternalAddress(EXT2);
     assert.deepEqual(flushed.map((f) => [f.internalAddr, f.externalAddr, f.externalPort]), [[H1, EXT, p]]);
@@ -575,9 +571,9 @@ test('out-of-range numbers are reduced to address and port widths, never a new f
 
 test('isMappedEndpoint: an enabled mapping whose internal side is the endpoint, admitting the remote', () => {
   const t = table();
-  t.addPortMapping({ protocol: 6, externalPort: 8443, remoteHost: 0, internalClient: H1, internalPort: 443, enabled: true, leaseExpiresMs: 0 }, 0);
-  t.addPortMapping({ protocol: 17, externalPort: 5000, remoteHost: S1, internalClient: H2, internalPort: 5000, enabled: true, leaseExpiresMs: 0 }, 0);
-  t.addPortMapping({ protocol: 17, externalPort: 6000, remoteHost: 0, internalClient: H3, internalPort: 6000, enabled: false, leaseExpiresMs: 0 }, 0);
+  t.addPortMapping({ protocol: 6, externalPort: 8443, remoteHost: 0, internalClient: H1, internalPort: 443, enabled: true });
+  t.addPortMapping({ protocol: 17, externalPort: 5000, remoteHost: S1, internalClient: H2, internalPort: 5000, enabled: true });
+  t.addPortMapping({ protocol: 17, externalPort: 6000, remoteHost: 0, internalClient: H3, internalPort: 6000, enabled: false });
   assert.equal(t.isMappedEndpoint(6, H1, 443, S2), true);
   assert.equal(t.isMappedEndpoint(17, H1, 443, S2), false, 'another protocol');
   assert.equal(t.isMappedEndpoint(6, H1, 444, S2), false, 'another port');

@@ -90,14 +90,12 @@ export interface NatPortMapping {
   readonly internalClient: number;
   readonly internalPort: number;
   readonly enabled: boolean;
-  /** When the lease ends, on the same clock as the `nowMs` the table is given; 0 = static. */
-  readonly leaseExpiresMs: number;
   readonly description?: string;
 }
 
 export type PortMappingResult =
   | { ok: true; replaced: boolean }
-  | { ok: false; reason: 'conflict' | 'invalid' | 'lease-expired'; problem: string };
+  | { ok: false; reason: 'conflict' | 'invalid'; problem: string };
 
 export interface FlowInfo {
   readonly protocol: number;
@@ -114,9 +112,6 @@ export interface FlowInfo {
 
 /** A dynamic flow removed by `expire`, with its tuple. */
 export type ExpiredFlow = { readonly kind: 'flow' } & FlowInfo;
-/** A port mapping whose lease `expire` ended. */
-export interface ExpiredPortMapping { readonly kind: 'port-mapping'; readonly mapping: NatPortMapping }
-export type ExpiredEntry = ExpiredFlow | ExpiredPortMapping;
 
 /** Where a translation's results land; reused for every call (no allocation). */
 export interface TranslationResult {
@@ -157,9 +152,6 @@ function invalidMapping(m: NatPortMapping): string | null {
   if (!isU32(m.remoteHost)) return 'remoteHost must be an IPv4 address as an unsigned 32-bit integer (0 = any)';
   if (!isU32(m.internalClient) || m.internalClient === 0) return 'internalClient must be a non-zero IPv4 address as an unsigned 32-bit integer';
   if (typeof m.enabled !== 'boolean') return 'enabled must be true or false';
-  if (typeof m.leaseExpiresMs !== 'number' || !Number.isFinite(m.leaseExpiresMs) || m.leaseExpiresMs < 0) {
-    return 'leaseExpiresMs must be a finite number >= 0 (0 = static)';
-  }
   if (m.description !== undefined && typeof m.description !== 'string') return 'description must be a string';
   return null;
 }
@@ -202,8 +194,6 @@ export class NatTable {
   // Port mappings: by (protoIndex << 16 | externalPort), and by internal endpoint.
   private readonly mappings = new Map<number, NatPortMapping[]>();
   private readonly mappingsByInternal = new Map<number, NatPortMapping[]>();
-  /** How many port mappings have a lease (expire skips the walk when none). */
-  private leases = 0;
 
   constructor(config: NatConfig) {
     this.config = config;
@@ -373,24 +363,14 @@ export class NatTable {
 
   // ---------------------------------------------------------------- expiry
 
-  /** Removes flows and port-mapping leases that timed out by `nowMs`; returns them. */
-  expire(nowMs: number): ExpiredEntry[] {
-    const out: ExpiredEntry[] = [];
+  /** Removes flows that timed out by `nowMs`; returns them. Port mappings have no lease here: the control plane removes them. */
+  expire(nowMs: number): ExpiredFlow[] {
+    const out: ExpiredFlow[] = [];
     for (let f = 0; f < this.highWater; f++) {
       if (this.fProto[f] === 0 || this.fExpires[f]! > nowMs) continue;
       out.push({ kind: 'flow', ...this.info(f) });
       this.removeFlow(f);
       this.counters.flowsExpired++;
-    }
-    if (this.leases === 0) return out;
-    // Collected first: removing splices the lists being walked.
-    const due: NatPortMapping[] = [];
-    for (const list of this.mappings.values()) {
-      for (const m of list) if (m.leaseExpiresMs !== 0 && m.leaseExpiresMs <= nowMs) due.push(m);
-    }
-    for (const m of due) {
-      this.removePortMapping(m.protocol, m.externalPort, m.remoteHost);
-      out.push({ kind: 'port-mapping', mapping: m });
     }
     return out;
   }
@@ -404,15 +384,12 @@ export class NatTable {
    * consistent on its own.) An external port held by live flows of another internal
    * endpoint is a conflict too — ports are never overloaded (RFC 4787 REQ-3) — unless
    * that endpoint is the one of the mapping being replaced (re-pointing a mapping
-   * takes its port with it). A lease that has already ended at `nowMs` is refused.
-   * The table keeps its own copy of `m`.
+   * takes its port with it). The table keeps its own copy of `m`; it holds it until
+   * removePortMapping (leases are the control plane's).
    */
-  addPortMapping(m: NatPortMapping, nowMs: number): PortMappingResult {
+  addPortMapping(m: NatPortMapping): PortMappingResult {
     const problem = invalidMapping(m);
     if (problem !== null) return { ok: false, reason: 'invalid', problem };
-    if (m.leaseExpiresMs !== 0 && m.leaseExpiresMs <= nowMs) {
-      return { ok: false, reason: 'lease-expired', problem: 'leaseExpiresMs is not after nowMs' };
-    }
     const pi = protoIndex(m.protocol);
     const key = (pi << 16) | m.externalPort;
     const list = this.mappings.get(key) ?? [];
@@ -430,18 +407,16 @@ export class NatTable {
     }
     const entry: NatPortMapping = {
       protocol: m.protocol, externalPort: m.externalPort, remoteHost: m.remoteHost, internalClient: m.internalClient,
-      internalPort: m.internalPort, enabled: m.enabled, leaseExpiresMs: m.leaseExpiresMs,
+      internalPort: m.internalPort, enabled: m.enabled,
       ...(m.description !== undefined ? { description: m.description } : {}),
     };
     if (old) {
       this.unindexInternal(old);
-      if (old.leaseExpiresMs !== 0) this.leases--;
       list[same] = entry;
     } else {
       list.push(entry);
       this.pMapped[slot]!++;
     }
-    if (entry.leaseExpiresMs !== 0) this.leases++;
     // Remote-specific mappings before wildcard ones (stable sort keeps insertion order within each).
     list.sort((a, b) => (a.remoteHost === 0 ? 1 : 0) - (b.remoteHost === 0 ? 1 : 0));
     this.mappings.set(key, list);
@@ -467,7 +442,6 @@ export class NatTable {
     list.splice(i, 1);
     if (list.length === 0) this.mappings.delete(key);
     this.pMapped[pi * PORTS + externalPort]!--;
-    if (m.leaseExpiresMs !== 0) this.leases--;
     this.unindexInternal(m);
     return m;
   }
