@@ -18,6 +18,7 @@ export * from './soap.js';
 export * from './mapping-rules.js';
 export * from './evented-state.js';
 export * from './mapping/index.js';
+export * from './natpmp/index.js';
 export * from './igd.js';
 export * from './free-port.js';
 export * from './port-listing.js';

@@ -96,6 +96,10 @@ export const CONFIG_SCHEMA = {
         defaultAction: { enum: ['allow', 'deny'] },
       },
     },
+    natpmp: {
+      type: 'object', additionalProperties: false,
+      properties: { enabled: { type: 'boolean' } },
+    },
     log: {
       type: 'object', additionalProperties: false,
       properties: { level: { enum: ['debug', 'info', 'warn', 'error'] } },
@@ -161,6 +165,8 @@ export interface GatewayConfig {
     readonly rules: readonly IgdRule[];
     /** When no rule matches. Default allow. */
     readonly defaultAction: 'allow' | 'deny' };
+  /** NAT-PMP (RFC 6886) on the LAN address's UDP 5351, over the IGD's mapping table: on by default, only with the IGD. */
+  readonly natpmp: { readonly enabled: boolean };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
 }
 
@@ -246,6 +252,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     igd?: { enabled?: boolean; version?: 1 | 2; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number;
       maxMappingsPerClient?: number; secureMode?: boolean;
       rules?: string[]; defaultAction?: 'allow' | 'deny' };
+    natpmp?: { enabled?: boolean };
     log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
   };
   const raw = data as Raw;
@@ -313,6 +320,7 @@ export function checkConfig(data: unknown): GatewayConfig {
       rules: (raw.igd?.rules ?? []).map((r, i) => parseIgdRule(r, `igd.rules[${i}]`)),
       defaultAction: raw.igd?.defaultAction ?? 'allow',
     },
+    natpmp: { enabled: raw.natpmp?.enabled ?? true },
     log: { level: raw.log?.level ?? 'info' },
   };
 }

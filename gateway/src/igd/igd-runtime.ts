@@ -11,9 +11,9 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
-  FileMappingStore, Igd, MappingService, SsdpAdvertiser, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
+  FileMappingStore, Igd, MappingService, SsdpAdvertiser, startNatPmpServer, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
   ssdpServerString, startDeviceIdentity, startIgdHttpServer, escapeXmlText, IGD_SERVICE_KEYS,
-  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping,
+  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats,
 } from '@openigd/igd-service';
 import type { NatTable } from '@openigd/nat-table';
 import type { GatewayConfig } from '../config/config.js';
@@ -36,7 +36,7 @@ export interface IgdRuntime {
   /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */
   externalAddressChanged(): void;
   status(): { url: string; descriptionUrl: string; rootUuid: string; bootId: number; configId: number;
-    stats: IgdStats; ssdp: SsdpCounters; gena: GenaStats };
+    stats: IgdStats; ssdp: SsdpCounters; gena: GenaStats; natpmp: NatPmpServerStats | null };
   stop(): Promise<void>;
 }
 
@@ -48,20 +48,22 @@ function configFingerprint(friendlyName: string, version: 1 | 2): string {
   return h.digest('hex').slice(0, 32);
 }
 
+const MADE_THROUGH = { upnp: 'UPnP', natpmp: 'NAT-PMP', pcp: 'PCP' } as const;
+
 /** The presentation page: what the gateway is and which mappings it holds, read-only. */
 function statusPage(friendlyName: string, igd: Igd, now: number): string {
   const rows = igd.listMappings().map((m: PortMapping) => {
     const lease = m.expiresAtMs === 0 ? 'static' : `${Math.max(0, Math.round((m.expiresAtMs - now) / 1000))} s`;
     return `<tr><td>${m.protocol}</td><td>${m.externalPort}</td><td>${escapeXmlText(m.remoteHost || '*')}</td>`
       + `<td>${escapeXmlText(m.internalClient)}:${m.internalPort}</td><td>${m.enabled ? 'yes' : 'no'}</td>`
-      + `<td>${lease}</td><td>${escapeXmlText(m.description)}</td></tr>`;
+      + `<td>${lease}</td><td>${escapeXmlText(m.description)}</td><td>${MADE_THROUGH[m.origin]}</td></tr>`;
   }).join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${escapeXmlText(friendlyName)}</title></head>
 <body><h1>${escapeXmlText(friendlyName)}</h1>
 <p>External address: ${escapeXmlText(igd.externalAddress() || 'none')} (${igd.connectionStatus()})</p>
 <h2>Port mappings (${igd.mappingCount()})</h2>
-<table border="1"><tr><th>Protocol</th><th>External port</th><th>Remote host</th><th>Internal client</th><th>Enabled</th><th>Lease</th><th>Description</th></tr>
+<table border="1"><tr><th>Protocol</th><th>External port</th><th>Remote host</th><th>Internal client</th><th>Enabled</th><th>Lease</th><th>Description</th><th>Made through</th></tr>
 ${rows}
 </table></body></html>
 `;
@@ -140,6 +142,15 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     await ssdp.start();
     closers.push(() => ssdp.stop());
 
+    let natpmp: NatPmpServer | null = null;
+    if (config.natpmp.enabled) {
+      // After the table is replayed: the first announcement tells clients the epoch began.
+      const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength }, { mappings });
+      closers.push(() => server.close());
+      natpmp = server;
+      log.info('nat-pmp running', { address: `${lanAddress}:${server.port}` });
+    }
+
     let expiring = false;
     log.info('igd running', { description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
     return {
@@ -158,6 +169,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       status: () => ({
         url: http.url, descriptionUrl: http.descriptionUrl, rootUuid: identity.rootUuid, bootId: identity.bootId,
         configId: identity.configId, stats: igd.stats(), ssdp: ssdp.counters(), gena: http.gena.stats(),
+        natpmp: natpmp?.stats() ?? null,
       }),
       stop: stopAll,
     };

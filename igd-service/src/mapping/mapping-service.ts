@@ -355,18 +355,33 @@ export class MappingService {
       if (portChoice === 'exact' && request.externalPort !== 0 && port !== request.externalPort) {
         return actionFailure('conflict', `${request.protocol} ${request.externalPort} is mapped`);
       }
-      // Held while the put runs, so that a concurrent allocation picks another port.
-      this.portUse[base + port]!++;
-      try {
-        last = await this.putKey({ ...request, externalPort: port }, 'same-endpoint');
-      } finally {
-        this.portUse[base + port]!--;
+      const companion = this.companionHolder(request, port);
+      if (companion) {
+        last = { ...actionFailure('conflict', `${request.protocol} ${port}'s companion is mapped to ${companion.internalClient}`), heldBy: companion.origin };
+      } else {
+        // Held while the put runs, so that a concurrent allocation picks another port.
+        this.portUse[base + port]!++;
+        try {
+          last = await this.putKey({ ...request, externalPort: port }, 'same-endpoint');
+        } finally {
+          this.portUse[base + port]!--;
+        }
       }
       if (last.ok || !RETRY_ON.has(last.reason)) return last;
       if (portChoice === 'exact') return last;
       port = this.nextFreePort(port, request.protocol);
     }
     return !last.ok && last.reason !== 'not-authorized' ? actionFailure('no-port-maps-available', `no free ${request.protocol} port found`) : last;
+  }
+
+  /**
+   * RFC 6886 §3.3: "the NAT gateway MUST reserve the companion port so the same client can
+   * choose to map it in the future": the NAT-PMP mapping of the same port number in the other
+   * protocol, when it belongs to another internal client.
+   */
+  private companionHolder(request: MappingRequest, port: number): PortMapping | undefined {
+    const other = this.mappings.get(mappingKey({ remoteHost: '', externalPort: port, protocol: request.protocol === 'TCP' ? 'UDP' : 'TCP' }));
+    return other && other.origin === 'natpmp' && other.internalClient !== request.internalClient ? other : undefined;
   }
 
   /** The first port after `after` in the allocation range (wrapping) that no mapping holds. */

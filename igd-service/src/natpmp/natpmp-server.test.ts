@@ -1,0 +1,68 @@
+/**
+ * The NAT-PMP server on loopback: answers come from the bound address and port to the
+ * request's source; announcements (sent here to a unicast loopback listener, never to a
+ * multicast group) follow the §3.2.1 schedule and restart with a fresh epoch on an external
+ * address change.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { startNatPmpServer } from './natpmp-server.js';
+import { MappingService } from '../mapping/mapping-service.js';
+import { MemoryPortMappingBackend } from '../memory-backend.js';
+import { MemoryMappingStore } from '../test-support.js';
+
+interface Received { readonly at: number; readonly bytes: Buffer; readonly from: string }
+
+async function listener(): Promise<{ socket: Socket; port: number; got: Received[]; until: (n: number, ms: number) => Promise<void> }> {
+  const socket = createSocket('udp4');
+  const got: Received[] = [];
+  socket.on('message', (bytes, from) => got.push({ at: performance.now(), bytes, from: `${from.address}:${from.port}` }));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const until = async (n: number, ms: number): Promise<void> => {
+    const end = performance.now() + ms;
+    while (got.length < n && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(got.length >= n, `${got.length} of ${n} datagrams within ${ms} ms`);
+  };
+  return { socket, port: socket.address().port, got, until };
+}
+
+test('answers a request from its own address and port; announces 10 times with doubling gaps, again after an address change', async (t) => {
+  const backend = new MemoryPortMappingBackend({ externalAddress: '203.0.113.7' });
+  const mappings = new MappingService({}, { store: new MemoryMappingStore(), backend });
+  await mappings.start();
+  const announcements = await listener();
+  t.after(() => announcements.socket.close());
+  const server = await startNatPmpServer({
+    lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0,
+    announceAddress: '127.0.0.1', announcePort: announcements.port, announceCount: 10, announceFirstGapMs: 5,
+  }, { mappings });
+  t.after(() => server.close());
+
+  await announcements.until(10, 8_000);
+  // Gaps of 5, 10, 20, ... 1280 ms: the n-th send is at least 5·(2^n − 1) ms after the first
+  // (less a few ms: the first may be read late), and all ten take under twice the nominal 2.555 s.
+  const first = announcements.got[0]!.at;
+  announcements.got.forEach((r, n) => assert.ok(r.at - first >= 5 * (2 ** n - 1) - 10, `send ${n} after ${(r.at - first).toFixed(1)} ms`));
+  assert.ok(announcements.got[9]!.at - first < 5_110);
+  for (const r of announcements.got) {
+    assert.equal(r.from, `127.0.0.1:${server.port}`);
+    assert.equal(r.bytes.subarray(0, 4).toString('hex'), '00800000');
+    assert.equal(r.bytes.subarray(8).toString('hex'), 'cb007107');
+  }
+
+  const client = await listener();
+  t.after(() => client.socket.close());
+  client.socket.send(Uint8Array.from([0, 2, 0, 0, 0x1f, 0x90, 0x1f, 0x90, 0, 0, 0x0e, 0x10]), server.port, '127.0.0.1');
+  await client.until(1, 2_000);
+  assert.equal(client.got[0]!.from, `127.0.0.1:${server.port}`);
+  assert.equal(client.got[0]!.bytes.subarray(8).toString('hex'), '1f901f90' + '00000e10');
+  assert.equal(mappings.list()[0]?.origin, 'natpmp');
+
+  announcements.got.length = 0;
+  backend.setExternalAddress('198.51.100.9');
+  await announcements.until(3, 2_000);
+  assert.equal(announcements.got[0]!.bytes.toString('hex'), '00800000' + '00000000' + 'c6336409', 'new address, epoch 0');
+  assert.equal(server.stats().epochResets, 1);
+});
