@@ -1,0 +1,181 @@
+/**
+ * Issue 10, NAT-PMP (RFC 6886) in the lab with Debian's `natpmpc` (libnatpmp) in a LAN host:
+ *  - `natpmpc -g` prints the external address; `-a` maps TCP and UDP, and a connection from
+ *    the internet namespace reaches the LAN host through the mapping; lifetime 0 removes it;
+ *    `upnpc -l` and the admin API list what natpmpc made, with the protocol that made it;
+ *  - one table: a port held through NAT-PMP is refused to UPnP (718) and a port held
+ *    through UPnP makes NAT-PMP assign another one;
+ *  - the announcement to 224.0.0.1:5350 is seen in a LAN host at start and after `POST /wan`
+ *    changes the address, with the new address and a reset epoch;
+ *  - mappings made through UPnP and NAT-PMP at once survive SIGTERM, kill -9 and an
+ *    external address change, and forward afterwards.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
+import { uniquePrefix, sh, must, background, Cleanup, isRoot, until, type Background } from '../lib/ns.js';
+import { admin } from '../lib/admin.js';
+
+const DIR = '/run/openigd-lab';
+const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools');
+const PROBE = join(TOOLS, 'port-probe.py');
+const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
+const GW = '192.168.1.1';
+const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
+
+interface Mapping { protocol: string; externalPort: number; internalClient: string; internalPort: number; origin: string; description: string }
+
+/** One announcement line of natpmp-announce-listen.py, its payload parsed as RFC 6886 §3.2's response. */
+interface Announcement { atMs: number; from: string; op: number; result: number; epoch: number; address: string }
+
+function announcements(output: string): Announcement[] {
+  return [...output.matchAll(/^announce (\d+) (\S+) ([0-9a-f]+)$/gm)].map((m) => {
+    const b = Buffer.from(m[3]!, 'hex');
+    return {
+      atMs: Number(m[1]), from: m[2]!, op: b[1]!, result: b.readUInt16BE(2), epoch: b.readUInt32BE(4),
+      address: b.length >= 12 ? [...b.subarray(8, 12)].join('.') : '',
+    };
+  });
+}
+
+describe('NAT-PMP with natpmpc: external address, mappings, announcements, one table, persistence (B2)', { skip }, () => {
+  const cleanup = new Cleanup();
+  let lab: LabRecord;
+  let h1Addr = '';
+  let h2Addr = '';
+  after(() => cleanup.run());
+  before(async () => {
+    const prefix = uniquePrefix('p');
+    cleanup.add(() => labDown(prefix, DIR));
+    lab = await labUp({ prefix, dir: DIR });
+    h1Addr = lab.hostAddresses.h1!;
+    h2Addr = lab.hostAddresses.h2!;
+  });
+
+  const natpmpc = (ns: string, ...args: string[]) => sh(ns, 'natpmpc', ['-g', GW, ...args], 30_000);
+  const upnpc = (...args: string[]) => must(lab.namespaces.h1, 'upnpc', ['-i', ...args], 30_000);
+  const mappings = async (): Promise<Mapping[]> => (await admin(lab.adminSocket, 'GET', '/mappings')).json as Mapping[];
+
+  /** A one-shot listener in h1 (or `listenNs`) probed from the internet namespace. */
+  async function probe(proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number,
+    opts: { expect: boolean; listenNs?: string; source?: string }): Promise<void> {
+    const listener: Background = background(opts.listenNs ?? lab.namespaces.h1, 'python3', [PROBE, 'listen', proto, String(internalPort), opts.expect ? '8' : '2']);
+    cleanup.add(() => listener.stop());
+    await new Promise((r) => setTimeout(r, 300));
+    const sent = await sh(lab.namespaces.inet, 'python3', [PROBE, 'send', proto, externalAddr, String(externalPort), opts.expect ? '5' : '1.5', ...(opts.source ? [opts.source] : [])]);
+    await new Promise<void>((r) => {
+      if (listener.child.exitCode !== null) return r();
+      listener.child.once('exit', () => r());
+    });
+    if (opts.expect) {
+      assert.equal(sent.code, 0, `${proto} to ${externalAddr}:${externalPort}: ${sent.stdout}${sent.stderr}`);
+      assert.match(listener.output(), new RegExp(`got ${proto} from [\\d.]+:\\d+ ping`));
+    } else {
+      assert.notEqual(sent.code, 0, `${proto} to ${externalAddr}:${externalPort} should not get through`);
+    }
+  }
+
+  /** Listens in h1 for announcements until `done` holds; returns them. */
+  async function listenForAnnouncements(during: () => Promise<void>, done: (a: Announcement[]) => boolean): Promise<Announcement[]> {
+    const listener = background(lab.namespaces.h1, 'python3', [ANNOUNCE_LISTEN, h1Addr, '40']);
+    cleanup.add(() => listener.stop());
+    await until('the announcement listener', async () => listener.output().includes('ready'), 10_000, 20);
+    await during();
+    await until('the announcements', async () => done(announcements(listener.output())), 20_000, 100);
+    await listener.stop();
+    return announcements(listener.output());
+  }
+
+  test('natpmpc -g prints the external address', async () => {
+    const r = await natpmpc(lab.namespaces.h1);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Public IP address : 203\.0\.113\.2/);
+  });
+
+  test('natpmpc -a maps TCP and UDP; the internet reaches h1 through them; upnpc -l and /mappings list them', async () => {
+    const tcp = await natpmpc(lab.namespaces.h1, '-a', '18080', '8080', 'tcp', '3600');
+    assert.equal(tcp.code, 0, tcp.stdout + tcp.stderr);
+    assert.match(tcp.stdout, /Mapped public port 18080 protocol TCP to local port 8080 lif(e)?time 3600/);
+    const udp = await natpmpc(lab.namespaces.h1, '-a', '19090', '9090', 'udp', '3600');
+    assert.match(udp.stdout, /Mapped public port 19090 protocol UDP to local port 9090 lif(e)?time 3600/);
+    await probe('tcp', lab.wanAddress, 18080, 8080, { expect: true });
+    await probe('udp', lab.wanAddress, 19090, 9090, { expect: true });
+
+    const listed = await upnpc('-l');
+    assert.match(listed, new RegExp(`TCP\\s+18080->${h1Addr.replace(/\./g, '\\.')}:8080\\s+'NAT-PMP 8080 tcp'`), listed);
+    assert.match(listed, new RegExp(`UDP\\s+19090->${h1Addr.replace(/\./g, '\\.')}:9090\\s+'NAT-PMP 9090 udp'`), listed);
+    const held = (await mappings()).filter((m) => m.origin === 'natpmp');
+    assert.deepEqual(held.map((m) => `${m.protocol} ${m.externalPort}->${m.internalClient}:${m.internalPort}`).sort(),
+      [`TCP 18080->${h1Addr}:8080`, `UDP 19090->${h1Addr}:9090`]);
+  });
+
+  test('one table: UPnP is refused a NAT-PMP port (718); NAT-PMP gets another port where UPnP holds one', async () => {
+    const refused = await sh(lab.namespaces.h1, 'upnpc', ['-i', '-a', h1Addr, '8080', '18080', 'TCP'], 30_000);
+    assert.match(refused.stdout + refused.stderr, /718/, refused.stdout + refused.stderr);
+    assert.match(await upnpc('-e', 'upnp game', '-a', h1Addr, '7777', '17777', 'UDP'), /external 203\.0\.113\.2:17777 UDP is redirected/);
+    const moved = await natpmpc(lab.namespaces.h2, '-a', '17777', '7777', 'udp', '600');
+    assert.equal(moved.code, 0, moved.stdout + moved.stderr);
+    const port = Number(/Mapped public port (\d+) protocol UDP to local port 7777/.exec(moved.stdout)?.[1]);
+    assert.ok(port > 0 && port !== 17777, moved.stdout);
+    const all = await mappings();
+    assert.equal(all.find((m) => m.externalPort === 17777 && m.protocol === 'UDP')?.origin, 'upnp');
+    assert.equal(all.find((m) => m.externalPort === port && m.protocol === 'UDP')?.internalClient, h2Addr);
+    await probe('udp', lab.wanAddress, port, 7777, { expect: true, listenNs: lab.namespaces.h2 });
+  });
+
+  test('lifetime 0 removes a mapping: no longer listed, no longer forwarding', async () => {
+    await natpmpc(lab.namespaces.h1, '-a', '18181', '8181', 'tcp', '3600');
+    assert.ok((await mappings()).some((m) => m.externalPort === 18181));
+    const r = await natpmpc(lab.namespaces.h1, '-a', '18181', '8181', 'tcp', '0');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(!(await mappings()).some((m) => m.externalPort === 18181));
+    assert.doesNotMatch(await upnpc('-l'), /18181->/);
+    await probe('tcp', lab.wanAddress, 18181, 8181, { expect: false, source: lab.servers[1]! });
+  });
+
+  test('the announcement reaches the LAN at start: 224.0.0.1:5350 from 192.168.1.1:5351, the address, epoch from 0', async () => {
+    const seen = await listenForAnnouncements(async () => {
+      lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
+    }, (a) => a.length >= 3);
+    assert.ok(seen.every((a) => a.from === `${GW}:5351` && a.op === 128 && a.result === 0 && a.address === '203.0.113.2'), JSON.stringify(seen));
+    assert.ok(seen[0]!.epoch <= 1, `epoch ${seen[0]!.epoch}`);
+    // The schedule: 250 ms, then 500 ms between the first three.
+    assert.ok(seen[1]!.atMs - seen[0]!.atMs >= 200 && seen[2]!.atMs - seen[1]!.atMs >= 450, JSON.stringify(seen));
+    // Mappings of both protocols came through the SIGTERM restart and forward.
+    await probe('tcp', lab.wanAddress, 18080, 8080, { expect: true });
+    await probe('udp', lab.wanAddress, 17777, 7777, { expect: true });
+  });
+
+  test('UPnP and NAT-PMP mappings survive kill -9', async () => {
+    process.kill(lab.daemonPid, 'SIGKILL');
+    lab = await labRestartDaemon(lab.prefix, DIR, 'SIGKILL');
+    const all = await mappings();
+    for (const [proto, port, origin] of [['TCP', 18080, 'natpmp'], ['UDP', 19090, 'natpmp'], ['UDP', 17777, 'upnp']] as const) {
+      assert.equal(all.find((m) => m.protocol === proto && m.externalPort === port)?.origin, origin, JSON.stringify(all));
+    }
+    await probe('udp', lab.wanAddress, 19090, 9090, { expect: true });
+  });
+
+  test('POST /wan: the announcement carries the new address and a reset epoch; every mapping forwards on it', async () => {
+    // Let the epoch grow past 0 first, so that the reset is visible.
+    await until('the epoch to pass 2 s', async () => {
+      const r = await natpmpc(lab.namespaces.h1);
+      return /epoch = ([3-9]|\d{2,})/.test(r.stdout) || null;
+    }, 20_000, 500).catch(() => undefined);
+    const seen = await listenForAnnouncements(async () => {
+      const r = await admin(lab.adminSocket, 'POST', '/wan', { address: '203.0.113.7/24', gateway: lab.wanGateway });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    }, (a) => a.some((x) => x.address === '203.0.113.7'));
+    const fresh = seen.filter((a) => a.address === '203.0.113.7');
+    assert.ok(fresh[0]!.epoch <= 1, `epoch after the change: ${fresh[0]!.epoch}`);
+    const r = await natpmpc(lab.namespaces.h1);
+    assert.match(r.stdout, /Public IP address : 203\.0\.113\.7/);
+    await probe('tcp', '203.0.113.7', 18080, 8080, { expect: true });
+    await probe('udp', '203.0.113.7', 17777, 7777, { expect: true });
+    // A NAT-PMP renewal suggesting the granted port keeps it.
+    const renew = await natpmpc(lab.namespaces.h1, '-a', '18080', '8080', 'tcp', '3600');
+    assert.match(renew.stdout, /Mapped public port 18080 protocol TCP to local port 8080/);
+  });
+});
