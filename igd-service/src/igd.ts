@@ -229,10 +229,12 @@ export class Igd {
 
   // ---- changes ---------------------------------------------------------------------------
 
-  /** AddPortMapping for `requester` (the HTTP peer's address). A key held through another protocol: 718. */
-  async addPortMapping(request: PortMappingRequest, requester: string): Promise<AddPortMappingResult> {
-    const result = await this.mappings.put({ ...request, origin: 'upnp', requester });
-    return result.ok ? result : actionFailure(result.reason, result.detail);
+  /**
+   * AddPortMapping for `requester` (the HTTP peer's address). A key held through another
+   * protocol is a conflict (718) whose `heldBy` names that protocol.
+   */
+  addPortMapping(request: PortMappingRequest, requester: string): Promise<AddPortMappingResult> {
+    return this.mappings.put({ ...request, origin: 'upnp', requester });
   }
 
   /** DeletePortMapping for `requester`: any mapping of the table, whichever protocol made it. */
