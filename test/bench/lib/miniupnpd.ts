@@ -62,10 +62,12 @@ export interface MiniupnpdConfigInput {
   readonly lanCidr: string;
   readonly stunHost: string;
   readonly stunPort: number;
+  /** NAT-PMP/PCP on port 5351 of the LAN interface as well (`enable_natpmp=yes`). Default off. */
+  readonly natpmp?: boolean;
 }
 
 /**
- * The miniupnpd.conf text: UPnP only (no NAT-PMP), secure mode off (a client may map for
+ * The miniupnpd.conf text: UPnP (NAT-PMP/PCP only with `natpmp`), secure mode off (a client may map for
  * another LAN address), IGD:1 description (what Windows and our OpenIGD advertise), STUN
  * for the external address, the nftables names above, allow the LAN and deny the rest.
  */
@@ -75,7 +77,7 @@ export function miniupnpdConfig(c: MiniupnpdConfigInput): string {
     `listening_ip=${c.lanInterface}`,
     `port=${c.httpPort}`,
     'enable_upnp=yes',
-    'enable_natpmp=no',
+    `enable_natpmp=${c.natpmp ? 'yes' : 'no'}`,
     'secure_mode=no',
     'force_igd_desc_v1=yes',
     'system_uptime=no',
@@ -162,6 +164,8 @@ export interface MiniupnpdOptions {
    * rule list), so a benchmark must run it as a daemon (the default).
    */
   readonly debug?: boolean;
+  /** Turn on its NAT-PMP/PCP server too. */
+  readonly natpmp?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -277,6 +281,7 @@ export async function startMiniupnpd(opts: MiniupnpdOptions, cleanup: Cleanup): 
   await writeFile(configPath, miniupnpdConfig({
     lanInterface: 'lan0', wanInterface: 'wan0', httpPort: port, uuid: randomUUID(),
     lanCidr: `${a.routerLan.replace(/\.\d+$/, '.0')}/${a.lanPrefixLength}`, stunHost: a.stunPrimary, stunPort: STUN_PORT,
+    natpmp: opts.natpmp ?? false,
   }));
   const pidPath = join(dir, 'miniupnpd.pid');
   let run = 0;
