@@ -25,6 +25,10 @@ const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
 const GW = '192.168.1.1';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
+interface NatPmpCounters { results: number[]; drops: Record<string, number>; pcp: number }
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
 interface Mapping { protocol: string; externalPort: number; internalClient: string; internalPort: number; origin: string; description: string }
 
 /** One announcement line of natpmp-announce-listen.py, its payload parsed as RFC 6886 §3.2's response. */
@@ -133,6 +137,31 @@ describe('NAT-PMP with natpmpc: external address, mappings, announcements, one t
     assert.ok(!(await mappings()).some((m) => m.externalPort === 18181));
     assert.doesNotMatch(await upnpc('-l'), /18181->/);
     await probe('tcp', lab.wanAddress, 18181, 8181, { expect: false, source: lab.servers[1]! });
+  });
+
+  test('garbage to 5351 (random, truncated, oversized, other versions): answered or counted as drops, the server stays up', async () => {
+    const before = (await admin(lab.adminSocket, 'GET', '/status')).json as { igd: { natpmp: NatPmpCounters } };
+    // 3000 datagrams of 0–1200 random bytes, a third starting with version 0 and a low opcode.
+    const script = [
+      'import os, random, socket',
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      'random.seed(6886)',
+      'for i in range(3000):',
+      '    d = bytearray(os.urandom(random.choice([0, 1, 2, 3, 11, 12, 13, 16, 24, 60, 1100, 1200])))',
+      '    if i % 3 == 0 and len(d) >= 2: d[0] = 0; d[1] = random.choice([0, 1, 2, 3, 127, 128, 200])',
+      '    s.sendto(bytes(d), ("192.168.1.1", 5351))',
+    ].join('\n');
+    await must(lab.namespaces.h2, 'python3', ['-c', script]);
+    const after = await until('the datagrams counted', async () => {
+      const s = ((await admin(lab.adminSocket, 'GET', '/status')).json as { igd: { natpmp: NatPmpCounters } }).igd.natpmp;
+      const seen = sum(s.results) + sum(Object.values(s.drops)) + s.pcp;
+      const seenBefore = sum(before.igd.natpmp.results) + sum(Object.values(before.igd.natpmp.drops)) + before.igd.natpmp.pcp;
+      return seen - seenBefore >= 2900 ? s : null;
+    }, 15_000, 200);
+    assert.ok(after.drops.short > before.igd.natpmp.drops.short && after.drops.oversized > before.igd.natpmp.drops.oversized, JSON.stringify(after));
+    assert.ok(after.results[1]! > before.igd.natpmp.results[1]!, 'other versions answered Unsupported Version');
+    const r = await natpmpc(lab.namespaces.h1);
+    assert.match(r.stdout, /Public IP address : 203\.0\.113\.2/);
   });
 
   test('the announcement reaches the LAN at start: 224.0.0.1:5350 from 192.168.1.1:5351, the address, epoch from 0', async () => {

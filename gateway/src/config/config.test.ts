@@ -89,3 +89,12 @@ test('igd.version: 1 by default, 2 when asked, nothing else', () => {
   assert.match(problem(`${good}igd: { version: 3 }\n`), /^igd\.version: /);
   assert.match(problem(`${good}igd: { version: "2" }\n`), /^igd\.version: /);
 });
+
+test('natpmp on by default, off when asked; igd.maxMappingsPerClient optional and bounded', () => {
+  assert.equal(parseConfig(good).natpmp.enabled, true);
+  assert.equal(parseConfig(`${good}natpmp: { enabled: false }\n`).natpmp.enabled, false);
+  assert.equal(problem(`${good}natpmp: { port: 5351 }\n`).startsWith('natpmp'), true);
+  assert.equal(parseConfig(good).igd.maxMappingsPerClient, undefined);
+  assert.equal(parseConfig(`${good}igd: { maxMappingsPerClient: 32 }\n`).igd.maxMappingsPerClient, 32);
+  assert.equal(problem(`${good}igd: { maxMappingsPerClient: 0 }\n`).startsWith('igd.maxMappingsPerClient'), true);
+});

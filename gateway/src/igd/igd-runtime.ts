@@ -103,7 +103,10 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   try {
     // A corrupt or unreadable store rejects here and stops the daemon: never run on a guess.
     const report = await igd.start();
-    closers.push(() => igd.close());
+    closers.push(() => {
+      igd.close();
+      mappings.close();
+    });
     log.info('igd: mappings replayed', { replayed: report.replayed, expired: report.expired, refused: report.refused.length });
     for (const r of report.refused) {
       log.warn('igd: stored mapping not forwarding', { protocol: r.mapping.protocol, externalPort: r.mapping.externalPort, reason: r.reason });

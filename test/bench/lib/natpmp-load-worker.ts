@@ -15,8 +15,10 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export interface NatPmpLoadJob {
-  /** The gateway's LAN address (port 5351). */
+  /** The gateway's LAN address. */
   readonly server: string;
+  /** Its NAT-PMP port; default 5351. */
+  readonly port?: number;
   /** One client per address; each must be an address of this namespace. */
   readonly sources: readonly string[];
   readonly count: number;
@@ -61,6 +63,7 @@ export function readNatPmpJob(text: string | undefined): { ok: true; job: NatPmp
   }
   if (!isInt(j.count, 1, 60_000) || !isInt(j.step, 1, j.count)) return { ok: false, reason: 'count 1..60000 and step 1..count' };
   if (!isInt(j.firstInternalPort, 1, 65_535) || j.firstInternalPort + j.count - 1 > 65_535) return { ok: false, reason: 'internal ports out of range' };
+  if (j.port !== undefined && !isInt(j.port, 1, 65_535)) return { ok: false, reason: 'port must be 1..65535' };
   if (!isInt(j.lifetimeSeconds, 1, 0xffffffff) || !isInt(j.deadlineMs, 1, 600_000)) return { ok: false, reason: 'bad lifetime or deadline' };
   return { ok: true, job: j as NatPmpLoadJob };
 }
@@ -96,7 +99,7 @@ async function bindClient(address: string): Promise<Socket> {
 }
 
 /** Sends one request and waits for its answer, resending on the §3.1 schedule; resolves with the result code or a reason. */
-function exchange(s: Socket, server: string, request: Uint8Array, internalPort: number, counters: { retransmissions: number }): Promise<number | string> {
+function exchange(s: Socket, server: string, port: number, request: Uint8Array, internalPort: number, counters: { retransmissions: number }): Promise<number | string> {
   return new Promise((resolve) => {
     let sends = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -113,7 +116,7 @@ function exchange(s: Socket, server: string, request: Uint8Array, internalPort: 
     const send = (): void => {
       if (sends === SENDS) return finish(`no answer after ${SENDS} sends`);
       if (sends > 0) counters.retransmissions++;
-      s.send(request, NATPMP_PORT, server);
+      s.send(request, port, server);
       timer = setTimeout(send, FIRST_WAIT_MS * 2 ** sends);
       sends++;
     };
@@ -143,7 +146,7 @@ export async function runNatPmpJob(job: NatPmpLoadJob): Promise<NatPmpLoadResult
   const client = async (s: Socket): Promise<void> => {
     while (next < job.count && performance.now() < deadline && consecutiveFailures < MAX_CONSECUTIVE_FAILURES) {
       const port = job.firstInternalPort + next++;
-      const outcome = await exchange(s, job.server, mapUdpRequest(port, port, job.lifetimeSeconds), port, counters);
+      const outcome = await exchange(s, job.server, job.port ?? NATPMP_PORT, mapUdpRequest(port, port, job.lifetimeSeconds), port, counters);
       if (outcome === 0) {
         consecutiveFailures = 0;
         granted++;
