@@ -127,7 +127,8 @@ test('per-client limits count every protocol together', async () => {
   const { service } = await setup({ maxMappingsPerClient: 2 });
   assert.ok((await service.put(req({ origin: 'upnp', externalPort: 1 }))).ok);
   assert.ok((await service.mapEndpoint(req({ internalPort: 2 }), 'preferred')).ok);
-  assert.equal(outcome(await service.mapEndpoint(req({ internalPort: 3 }), 'preferred')), 'no-port-maps-available');
+  const full = await service.mapEndpoint(req({ internalPort: 3 }), 'preferred');
+  assert.ok(!full.ok && full.reason === 'no-port-maps-available' && 'limit' in full && full.limit === 'per-client');
   assert.ok((await service.mapEndpoint(req({ internalClient: OTHER, requester: OTHER, internalPort: 3 }), 'preferred')).ok);
 });
 

@@ -86,10 +86,16 @@ export interface NonceMismatch extends ActionFailure<'not-authorized'> {
   readonly mapping: PortMapping;
 }
 
+/** A limit of the access policy was reached: the client's own (PCP's USER_EX_QUOTA) or the table's. */
+export interface LimitReached extends ActionFailure<'no-port-maps-available'> {
+  readonly limit: 'per-client' | 'table';
+}
+
 export type PutMappingResult =
   | { readonly ok: true; readonly mapping: PortMapping; readonly kind: 'create' | 'replace' | 'renew' }
   | MappingConflict
   | NonceMismatch
+  | LimitReached
   | ActionFailure;
 
 export type DeleteMappingResult = { readonly ok: true; readonly mapping: PortMapping } | ActionFailure;
@@ -419,9 +425,13 @@ export class MappingService {
         forInternalClient: (this.perClient.get(request.internalClient) ?? 0) + (this.pendingPerClient.get(request.internalClient) ?? 0),
       };
       const policy = checkAccessPolicy(this.policy, request, request.requester, counts, isNew);
-      if (!policy.ok) return policy;
+      if (!policy.ok) {
+        if (policy.reason !== 'no-port-maps-available') return policy;
+        const perClient = this.policy.maxMappingsPerClient !== undefined && counts.forInternalClient >= this.policy.maxMappingsPerClient;
+        return { ...policy, limit: perClient ? 'per-client' : 'table' };
+      }
       if (isNew && counts.total >= MAX_MAPPING_ENTRIES) {
-        return actionFailure('no-port-maps-available', `the table holds ${MAX_MAPPING_ENTRIES} mappings, the most a ui2 index can list`);
+        return { ...actionFailure('no-port-maps-available', `the table holds ${MAX_MAPPING_ENTRIES} mappings, the most a ui2 index can list`), limit: 'table' };
       }
       const mapping = toMapping(request, nowMs);
       if (decision.kind === 'replace' && decision.identical && existing!.nonce === request.nonce && !this.unapplied.has(key)) {

@@ -29,8 +29,12 @@ import {
 } from './natpmp-wire.js';
 import type { NatPmpDropReason, NatPmpResult } from './natpmp-wire.js';
 
-/** Where a PCP engine plugs in: the answer to a version-2 datagram, or undefined to drop it. */
-export type PcpHandler = (datagram: Uint8Array, sourceAddress: string, sourcePort: number) => Promise<Uint8Array | undefined>;
+/**
+ * Where a PCP engine plugs in: the answer to a version-2 datagram, or undefined to drop it
+ * (the handler counts its own drops). `epochSeconds` is this server's epoch: NAT-PMP and
+ * PCP share one mapping state, so they share its start (RFC 6887 §8.5).
+ */
+export type PcpHandler = (datagram: Uint8Array, sourceAddress: string, epochSeconds: number) => Promise<Uint8Array | undefined>;
 
 export interface NatPmpEngineOptions {
   /** The LAN, `a.b.c.d/len`: requests from elsewhere are dropped (§3.3: internal interface only). */
@@ -117,10 +121,10 @@ export class NatPmpEngine {
   }
 
   /**
-   * The answer to one datagram from `sourceAddress:sourcePort`, or undefined for a counted
+   * The answer to one datagram from `sourceAddress` (sent back to its source port), or undefined for a counted
    * drop. The returned bytes are the caller's. Never rejects.
    */
-  async handle(datagram: Uint8Array, sourceAddress: string, sourcePort: number): Promise<Uint8Array | undefined> {
+  async handle(datagram: Uint8Array, sourceAddress: string): Promise<Uint8Array | undefined> {
     if (!addressInBlock(sourceAddress, this.lan)) {
       this.counts.drops['not-lan']++;
       return undefined;
@@ -132,7 +136,7 @@ export class NatPmpEngine {
         return undefined;
       case 'pcp':
         this.counts.pcp++;
-        return this.pcp ? this.pcp(datagram, sourceAddress, sourcePort) : this.answered(this.unsupportedVersion());
+        return this.pcp ? this.pcp(datagram, sourceAddress, this.epochSeconds()) : this.answered(this.unsupportedVersion());
       case 'unsupported-version':
         this.counts.requests++;
         return this.answered(this.unsupportedVersion());

@@ -70,7 +70,7 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
     counts.sendErrors++;
   });
   socket.on('message', (datagram, from) => {
-    void engine.handle(datagram, from.address, from.port).then((answer) => {
+    void engine.handle(datagram, from.address).then((answer) => {
       if (answer) socket.send(answer, from.port, from.address, sent);
     }, () => {
       counts.sendErrors++;
