@@ -8,10 +8,13 @@
  *  - the announcement to 224.0.0.1:5350 is seen in a LAN host at start and after `POST /wan`
  *    changes the address, with the new address and a reset epoch;
  *  - mappings made through UPnP and NAT-PMP at once survive SIGTERM, kill -9 and an
- *    external address change, and forward afterwards.
+ *    external address change, and forward afterwards;
+ *  - tshark's NAT-PMP dissector reads every NAT-PMP packet the gateway's LAN capture holds
+ *    (the garbage, sent from its own port, aside) without a malformed-packet warning.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
@@ -23,6 +26,8 @@ const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', '
 const PROBE = join(TOOLS, 'port-probe.py');
 const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
 const GW = '192.168.1.1';
+/** The source port of the garbage datagrams, so that tshark's check can leave them aside. */
+const GARBAGE_PORT = 45351;
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
 interface NatPmpCounters { results: number[]; drops: Record<string, number>; pcp: number }
@@ -49,11 +54,14 @@ describe('NAT-PMP with natpmpc: external address, mappings, announcements, one t
   let lab: LabRecord;
   let h1Addr = '';
   let h2Addr = '';
+  let capDir = '';
   after(() => cleanup.run());
   before(async () => {
     const prefix = uniquePrefix('p');
+    capDir = join(DIR, `${prefix}-pcap`);
+    cleanup.add(() => sh(null, 'rm', ['-rf', capDir]));
     cleanup.add(() => labDown(prefix, DIR));
-    lab = await labUp({ prefix, dir: DIR });
+    lab = await labUp({ prefix, dir: DIR, extraConfig: `capture: { dir: ${capDir} }` });
     h1Addr = lab.hostAddresses.h1!;
     h2Addr = lab.hostAddresses.h2!;
   });
@@ -145,6 +153,7 @@ describe('NAT-PMP with natpmpc: external address, mappings, announcements, one t
     const script = [
       'import os, random, socket, time',
       's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+      `s.bind(("0.0.0.0", ${GARBAGE_PORT}))`,
       'random.seed(6886)',
       'for i in range(3000):',
       '    d = bytearray(os.urandom(random.choice([0, 1, 2, 3, 11, 12, 13, 16, 24, 60, 1100, 1200])))',
@@ -210,5 +219,29 @@ describe('NAT-PMP with natpmpc: external address, mappings, announcements, one t
     // A NAT-PMP renewal suggesting the granted port keeps it.
     const renew = await natpmpc(lab.namespaces.h1, '-a', '18080', '8080', 'tcp', '3600');
     assert.match(renew.stdout, /Mapped public port 18080 protocol TCP to local port 8080/);
+  });
+
+  test('tshark decodes every NAT-PMP packet on the LAN (requests, answers, announcements), none malformed', async () => {
+    const files = (await readdir(capDir)).filter((f) => f.startsWith('lan-') && f.endsWith('.pcap'));
+    assert.ok(files.length >= 3, `a LAN capture per daemon run: ${files.join(', ')}`);
+    const ours = `(udp.port == 5351 || udp.port == 5350) && !(udp.port == ${GARBAGE_PORT})`;
+    let packets = 0;
+    const ops = new Set<string>();
+    for (const f of files) {
+      const path = join(capDir, f);
+      const malformed = await must(null, 'tshark', ['-n', '-r', path, '-Y', `${ours} && (_ws.malformed || _ws.expert.severity >= "warning")`], 60_000);
+      assert.equal(malformed.trim(), '', `${f}: tshark warns about NAT-PMP packets`);
+      const rows = (await must(null, 'tshark', ['-n', '-r', path, '-Y', ours, '-T', 'fields', '-e', 'nat-pmp.version', '-e', 'nat-pmp.opcode'], 60_000))
+        .trim().split('\n').filter(Boolean);
+      for (const row of rows) {
+        const [version, op] = row.split('\t');
+        assert.equal(version, '0', `${f}: a NAT-PMP packet: ${row}`);
+        ops.add(op!);
+      }
+      packets += rows.length;
+    }
+    // Requests 0–2, answers 128–130 (announcements are op 128 too).
+    assert.deepEqual([...ops].map(Number).sort((a, b) => a - b), [0, 1, 2, 128, 129, 130]);
+    console.log(`# tshark read ${packets} NAT-PMP packets in ${files.length} LAN captures, none malformed`);
   });
 });
