@@ -70,6 +70,7 @@ export function natPmpResultFor(reason: ActionFailureReason): NatPmpResult {
   switch (reason) {
     case 'no-port-maps-available':
     case 'conflict':
+    case 'conflict-with-other-mechanism':
     case 'action-failed':
       return NATPMP_RESULT.outOfResources;
     default:
