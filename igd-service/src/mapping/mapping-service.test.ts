@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MappingService } from './mapping-service.js';
+import { Igd } from '../igd.js';
+import { upnpErrorFor } from '../faults.js';
 import type { MappingChange, MappingRequest } from './mapping-service.js';
 import type { AccessPolicy } from '../mapping-rules.js';
 import { MemoryPortMappingBackend } from '../memory-backend.js';
@@ -62,6 +64,17 @@ test('one table: a key held through one protocol is a conflict naming it for ano
   assert.ok(any.ok);
   assert.equal(any.mapping.externalPort, 40000);
   assert.equal(service.count(), 2);
+});
+
+test('UPnP through the Igd: a NAT-PMP port is 718 to an IGD:1 client, 729 to an IGD:2 one', async () => {
+  const { service } = await setup();
+  assert.ok((await service.mapEndpoint(req({ externalPort: 6000 }), 'preferred')).ok);
+  const igd = new Igd({ rootUuid: '0b0a0c0d-1111-4222-8333-444455556666', version: 2 }, { mappings: service });
+  await igd.start();
+  const r = await igd.addPortMapping({ remoteHost: '', externalPort: 6000, protocol: 'UDP', internalPort: 6000, internalClient: HOST,
+    enabled: true, description: 'upnp', leaseSeconds: 0 }, HOST);
+  assert.ok(!r.ok);
+  assert.deepEqual([upnpErrorFor(r.reason, 1).code, upnpErrorFor(r.reason, 2).code], [718, 729]);
 });
 
 test('mapEndpoint: honours a free suggestion, renews the endpoint at its port, allocates when taken, exact fails', async () => {
