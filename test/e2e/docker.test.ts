@@ -1,0 +1,147 @@
+/**
+ * Issue 11: OpenIGD in Docker (MISSION.md B7, B8), on a Docker engine of the test's own
+ * (test/lib/docker-engine.ts: dockerd in a network namespace, no network of its own).
+ * The images are built here from source (test/lib/docker-images.ts), then:
+ *  - the container needs NET_ADMIN and /dev/net/tun and says so in one line without
+ *    them; a bad config is one line; the healthcheck is healthy only once it forwards;
+ *  - the compose lab (docker/compose.yaml): upnpc in a LAN container maps a port the
+ *    server then reaches (TCP, UDP), the mapping survives `restart gateway`, `down -v`
+ *    leaves nothing;
+ *  - the NAT-type matrix (docker/compose.matrix.yaml): turnutils_natdiscovery per LAN,
+ *    hole punching as RFC 4787 predicts, and with UPnP port mappings;
+ *  - `openigd lab` inside one container.
+ * Skipped, with the reason, when not root or when docker.io / docker-compose / debootstrap
+ * are not installed. Everything made (engine, namespace, images, temp folders) is removed
+ * at the end, also on failure.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEngine, dockerSkipReason, type DockerEngine } from '../lib/docker-engine.js';
+import { buildImages, IMAGE, TOOLS_IMAGE, REPO } from '../lib/docker-images.js';
+import { Cleanup, until } from '../lib/ns.js';
+
+const skip = dockerSkipReason() ?? false;
+const MB = 1e6;
+
+describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
+  const cleanup = new Cleanup();
+  let engine: DockerEngine;
+  let scratch = '';
+  const t0 = Date.now();
+  after(async () => {
+    await cleanup.run();
+    console.log(`# Docker part: ${((Date.now() - t0) / 1000).toFixed(0)} s in all`);
+  });
+  before(async () => {
+    engine = await startEngine((l) => console.log(`# ${l}`));
+    cleanup.add(() => engine.stop());
+    scratch = await mkdtemp(join(tmpdir(), 'oi-dkt-'));
+    cleanup.add(() => rm(scratch, { recursive: true, force: true }));
+    const built = await buildImages(engine, (l) => console.log(`# ${l}`));
+    console.log(`# image ${IMAGE}: ${(built.imageBytes / MB).toFixed(1)} MB; build steps (s): ${JSON.stringify(built.seconds)}`);
+  });
+
+  /** Runs the gateway image once (`docker run --rm`), with its networks made by the test. */
+  async function runOnce(args: readonly string[], cmd: readonly string[] = []) {
+    return engine.docker(['run', '--rm', '--network', 'none', ...args, IMAGE, ...cmd], 60_000);
+  }
+
+  test('the image is under 250 MB', async () => {
+    const bytes = Number((await engine.mustDocker(['image', 'inspect', '-f', '{{.Size}}', IMAGE])).trim());
+    assert.ok(bytes < 250 * MB, `${(bytes / MB).toFixed(1)} MB`);
+  });
+
+  test('without NET_ADMIN or /dev/net/tun, or with a bad config, it exits with one line (acceptance 4)', async () => {
+    const noCap = await runOnce(['--device', '/dev/net/tun']);
+    assert.equal(noCap.code, 1, noCap.stdout + noCap.stderr);
+    assert.equal(noCap.stderr, 'openigd: needs the NET_ADMIN capability: run the container with --cap-add NET_ADMIN\n');
+    const noTun = await runOnce(['--cap-add', 'NET_ADMIN']);
+    assert.equal(noTun.code, 1, noTun.stdout + noTun.stderr);
+    assert.equal(noTun.stderr, 'openigd: /dev/net/tun is missing: run the container with --device /dev/net/tun\n');
+    const badEnv = await runOnce(['--cap-add', 'NET_ADMIN', '--device', '/dev/net/tun', '-e', 'OPENIGD_NAT_PRESET=fullcone']);
+    assert.equal(badEnv.code, 1);
+    assert.match(badEnv.stderr, /^openigd: bad config: nat\.preset: must be one of full-cone, restricted-cone, port-restricted-cone, symmetric, rfc\n$/);
+    const yaml = join(scratch, 'bad.yaml');
+    await writeFile(yaml, 'nat: { preset: symmetric }\nlan: { dhcp: { range: 10.0.0.5-10.0.0.9 } }\n');
+    const badFile = await runOnce(['--cap-add', 'NET_ADMIN', '--device', '/dev/net/tun', '-v', `${yaml}:/etc/openigd/openigd.yaml:ro`,
+      '-e', 'OPENIGD_ATTACH=lan=lo,wan=lo']);
+    assert.equal(badFile.code, 1);
+    assert.match(badFile.stderr, /^openigd: bad config: lan\.dhcp\.range: must lie inside the LAN 127\.0\.0\.1\/8\n$/);
+  });
+
+  describe('the compose lab (docker/compose.yaml)', () => {
+    const project = `oi${Date.now().toString(36)}`;
+    const compose = (args: readonly string[], timeoutMs?: number) =>
+      engine.compose(['-p', project, '-f', join(REPO, 'docker', 'compose.yaml'), ...args], timeoutMs);
+    const mustCompose = async (args: readonly string[], timeoutMs?: number) => {
+      const r = await compose(args, timeoutMs);
+      if (r.code !== 0) throw new Error(`docker-compose ${args.join(' ')} exited ${r.code}: ${(r.stderr + r.stdout).slice(-3000)}`);
+      return r.stdout;
+    };
+    const exec = (service: string, cmd: readonly string[], timeoutMs = 60_000) => compose(['exec', '-T', service, ...cmd], timeoutMs);
+    before(async () => {
+      Object.assign(engine.env, { OPENIGD_IMAGE: IMAGE, OPENIGD_TOOLS_IMAGE: TOOLS_IMAGE });
+      cleanup.add(() => compose(['down', '-v', '-t', '3']));
+      await mustCompose(['up', '-d', '--no-build'], 180_000);
+    });
+
+    async function health(): Promise<string> {
+      const id = (await mustCompose(['ps', '-q', 'gateway'])).trim();
+      return (await engine.mustDocker(['inspect', '-f', '{{.State.Health.Status}}', id])).trim();
+    }
+
+    /** A listener in client-upnp and a sender in the server through the gateway's WAN address. */
+    async function reach(proto: 'tcp' | 'udp', internalPort: number, externalPort: number): Promise<void> {
+      const listener = exec('client-upnp', ['node', '/opt/tools/probe.mjs', 'listen', proto, String(internalPort), '20']);
+      await new Promise((r) => setTimeout(r, 1500));
+      const sent = await exec('server', ['node', '/opt/tools/probe.mjs', 'send', proto, '198.51.100.2', String(externalPort), '15']);
+      const got = await listener;
+      assert.equal(sent.code, 0, `${proto} to 198.51.100.2:${externalPort}: ${sent.stdout}${sent.stderr}`);
+      assert.match(got.stdout, new RegExp(`got ${proto} from 198\\.51\\.100\\.10:\\d+ ping`));
+    }
+
+    test('the gateway turns healthy, and then the LAN reaches the server through it (acceptance 4)', async () => {
+      assert.equal(await health(), 'healthy', 'up -d waited for service_healthy');
+      const r = await exec('client-upnp', ['node', '/opt/tools/probe.mjs', 'send', 'udp', '198.51.100.10', '9', '2']);
+      assert.match(r.stdout, /no reply/, 'nothing listens on the server yet');
+      const listener = exec('server', ['node', '/opt/tools/probe.mjs', 'listen', 'tcp', '8000', '15']);
+      await new Promise((res) => setTimeout(res, 1000));
+      const sent = await exec('client-upnp', ['node', '/opt/tools/probe.mjs', 'send', 'tcp', '198.51.100.10', '8000', '10']);
+      assert.equal(sent.code, 0, sent.stdout + sent.stderr);
+      // The server sees the gateway's WAN address, not the LAN host's: translated by OpenIGD, not routed.
+      assert.match((await listener).stdout, /got tcp from 198\.51\.100\.2:\d+ ping/);
+    });
+
+    test('upnpc in a LAN container maps ports the server reaches over TCP and UDP (acceptance 2)', async () => {
+      const tcp = await exec('client-upnp', ['upnpc', '-i', '-e', 'compose tcp', '-a', '10.10.0.10', '8080', '18080', 'TCP']);
+      assert.match(tcp.stdout, /external 198\.51\.100\.2:18080 TCP is redirected to internal 10\.10\.0\.10:8080/, tcp.stdout + tcp.stderr);
+      const udp = await exec('client-upnp', ['upnpc', '-i', '-a', '10.10.0.10', '9090', '19090', 'UDP']);
+      assert.match(udp.stdout, /external 198\.51\.100\.2:19090 UDP is redirected to internal 10\.10\.0\.10:9090/, udp.stdout + udp.stderr);
+      await reach('tcp', 8080, 18080);
+      await reach('udp', 9090, 19090);
+    });
+
+    test('the mappings survive `restart gateway` (the state volume) and forward again (acceptance 2)', async () => {
+      await mustCompose(['restart', '-t', '5', 'gateway'], 60_000);
+      await until('the gateway to be healthy again', async () => (await health()) === 'healthy', 30_000, 500);
+      const listed = await exec('client-upnp', ['upnpc', '-i', '-l']);
+      assert.match(listed.stdout, /TCP\s+18080->10\.10\.0\.10:8080\s+'compose tcp'/, listed.stdout);
+      assert.match(listed.stdout, /UDP\s+19090->10\.10\.0\.10:9090/, listed.stdout);
+      await reach('tcp', 8080, 18080);
+      await reach('udp', 9090, 19090);
+    });
+
+    test('`down -v` leaves no container, network or volume behind (acceptance 2)', async () => {
+      await mustCompose(['down', '-v', '-t', '3'], 60_000);
+      const left = await Promise.all([
+        engine.mustDocker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]),
+        engine.mustDocker(['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`]),
+        engine.mustDocker(['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`]),
+      ]);
+      assert.deepEqual(left.map((s) => s.trim()), ['', '', '']);
+    });
+  });
+});
