@@ -105,7 +105,7 @@ function completeConfig(config, ports) {
     config[side].tap ??= SIDES[side].tap;
     config[side].address ??= `${p.address}/${p.prefixLength}`;
     config[side].mac ??= p.mac;
-    config[side].mtu ??= p.mtu;
+    if (p.mtu <= 9000) config[side].mtu ??= p.mtu; // a Docker network's MTU (not loopback's 64 KiB)
   }
   config.local ??= { tap: 'oi-local0' };
   config.state ??= '/var/lib/openigd';
@@ -194,7 +194,17 @@ async function run() {
 async function lab(args) {
   checkCapabilities([[21n, 'SYS_ADMIN']]);
   const dir = '/run/openigd-lab';
-  execFileSync(process.execPath, [CLI, 'lab', 'up', '--dir', dir, ...args], { stdio: 'inherit' });
+  // Docker mounts /proc/sys read-only; the lab sets sysctls in the namespaces it makes.
+  try {
+    execFileSync('mount', ['-o', 'remount,rw', '/proc/sys'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    fail(`cannot make /proc/sys writable for the lab's namespaces: ${String(e.stderr ?? e.message).trim().split('\n')[0]}`);
+  }
+  try {
+    execFileSync(process.execPath, [CLI, 'lab', 'up', '--dir', dir, ...args], { stdio: 'inherit' });
+  } catch (e) {
+    process.exit(e.status ?? 1); // the CLI said why, in one line
+  }
   mkdirSync(RUN_DIR, { recursive: true });
   writeFileSync(READY, `${dir}/oi-lab/admin.sock\n`);
   const down = () => {

@@ -61,7 +61,7 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
     const noTun = await runOnce(['--cap-add', 'NET_ADMIN']);
     assert.equal(noTun.code, 1, noTun.stdout + noTun.stderr);
     assert.equal(noTun.stderr, 'openigd: /dev/net/tun is missing: run the container with --device /dev/net/tun\n');
-    const badEnv = await runOnce(['--cap-add', 'NET_ADMIN', '--device', '/dev/net/tun', '-e', 'OPENIGD_NAT_PRESET=fullcone']);
+    const badEnv = await runOnce(['--cap-add', 'NET_ADMIN', '--device', '/dev/net/tun', '-e', 'OPENIGD_NAT_PRESET=fullcone', '-e', 'OPENIGD_ATTACH=lan=lo,wan=lo']);
     assert.equal(badEnv.code, 1);
     assert.match(badEnv.stderr, /^openigd: bad config: nat\.preset: must be one of full-cone, restricted-cone, port-restricted-cone, symmetric, rfc\n$/);
     const yaml = join(scratch, 'bad.yaml');
@@ -70,6 +70,50 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
       '-e', 'OPENIGD_ATTACH=lan=lo,wan=lo']);
     assert.equal(badFile.code, 1);
     assert.match(badFile.stderr, /^openigd: bad config: lan\.dhcp\.range: must lie inside the LAN 127\.0\.0\.1\/8\n$/);
+  });
+
+  test('the healthcheck is healthy only once the gateway forwards: not while its WAN has no address (acceptance 4)', async () => {
+    const name = `oi-hc${Date.now().toString(36)}`;
+    cleanup.add(async () => {
+      await engine.docker(['rm', '-f', name]);
+      await engine.docker(['network', 'rm', `${name}-lan`, `${name}-wan`]);
+    });
+    await engine.mustDocker(['network', 'create', '--internal', '--subnet', '10.20.0.0/24', `${name}-lan`]);
+    await engine.mustDocker(['network', 'create', '--internal', '--subnet', '10.21.0.0/24', `${name}-wan`]);
+    const yaml = join(scratch, 'wan-dhcp.yaml');
+    await writeFile(yaml, 'wan: { address: dhcp }\n');
+    await engine.mustDocker(['create', '--name', name, '--cap-add', 'NET_ADMIN', '--device', '/dev/net/tun', '--network', `${name}-lan`,
+      '--ip', '10.20.0.2', '-v', `${yaml}:/etc/openigd/openigd.yaml:ro`, '-e', 'OPENIGD_ATTACH=lan=10.20.0.2,wan=10.21.0.2', IMAGE]);
+    await engine.mustDocker(['network', 'connect', '--ip', '10.21.0.2', `${name}-wan`, name]);
+    await engine.mustDocker(['start', name]);
+    const health = async () => JSON.parse(await engine.mustDocker(['inspect', '-f', '{{json .State.Health}}', name])) as
+      { Status: string; Log: { Output: string }[] | null };
+    // No DHCP server on its WAN: it runs but forwards nothing, and is never healthy.
+    await until('three health checks', async () => ((await health()).Log?.length ?? 0) >= 3, 30_000, 500);
+    const before = await health();
+    assert.notEqual(before.Status, 'healthy');
+    assert.match(before.Log!.at(-1)!.Output, /unhealthy: the WAN has no address yet/);
+    // Given an address through the admin API, it forwards, and the check says so.
+    const post = await engine.docker(['exec', name, 'node', '-e', `require('http').request({ socketPath: '/run/openigd/admin.sock', method: 'POST',
+      path: '/wan', headers: { 'content-type': 'application/json' } }, (r) => process.exit(r.statusCode === 200 ? 0 : 1))
+      .end(JSON.stringify({ address: '10.21.0.2/24', gateway: '10.21.0.1' }))`]);
+    assert.equal(post.code, 0, post.stdout + post.stderr);
+    await until('healthy', async () => (await health()).Status === 'healthy', 30_000, 500);
+    await engine.mustDocker(['rm', '-f', name]);
+  });
+
+  test('`openigd lab` runs inside one container (NET_ADMIN, SYS_ADMIN for its namespaces, /dev/net/tun)', async () => {
+    const name = `oi-lab${Date.now().toString(36)}`;
+    cleanup.add(() => engine.docker(['rm', '-f', name]));
+    await engine.mustDocker(['run', '-d', '--name', name, '--network', 'none', '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN',
+      '--device', '/dev/net/tun', IMAGE, 'lab']);
+    await until('the lab to be up', async () => /lab: up/.test((await engine.docker(['logs', name])).stdout), 60_000, 500);
+    const ping = await engine.docker(['exec', name, 'ip', 'netns', 'exec', 'oi-lab-h1', 'busybox', 'ping', '-c', '2', '-W', '2', '198.51.100.10']);
+    assert.match(ping.stdout, /2 packets received/, ping.stdout + ping.stderr);
+    await until('healthy', async () => (await engine.mustDocker(['inspect', '-f', '{{.State.Health.Status}}', name])).trim() === 'healthy', 20_000, 500);
+    await engine.mustDocker(['stop', '-t', '20', name], 30_000);
+    assert.match((await engine.docker(['logs', name])).stdout, /lab oi-lab: down/);
+    await engine.mustDocker(['rm', name]);
   });
 
   describe('the compose lab (docker/compose.yaml)', () => {
@@ -142,6 +186,65 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
         engine.mustDocker(['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`]),
       ]);
       assert.deepEqual(left.map((s) => s.trim()), ['', '', '']);
+    });
+  });
+
+  describe('the NAT-type matrix (docker/compose.matrix.yaml)', () => {
+    const project = `oim${Date.now().toString(36)}`;
+    const compose = (args: readonly string[], timeoutMs?: number) =>
+      engine.compose(['-p', project, '-f', join(REPO, 'docker', 'compose.matrix.yaml'), ...args], timeoutMs);
+    const exec = (service: string, cmd: readonly string[], timeoutMs = 60_000) => compose(['exec', '-T', service, ...cmd], timeoutMs);
+    const RENDEZVOUS = '198.51.100.10:4000';
+    before(async () => {
+      Object.assign(engine.env, { OPENIGD_IMAGE: IMAGE, OPENIGD_TOOLS_IMAGE: TOOLS_IMAGE });
+      cleanup.add(() => compose(['down', '-v', '-t', '3']));
+      const up = await compose(['up', '-d', '--no-build'], 240_000);
+      assert.equal(up.code, 0, (up.stderr + up.stdout).slice(-3000));
+    });
+
+    test('turnutils_natdiscovery in each LAN reports the NAT(s) in front of it (B8)', async () => {
+      const expected = {
+        'host-full': ['Endpoint Independent', 'Endpoint Independent'],
+        'host-sym': ['Address and Port Dependent', 'Address and Port Dependent'],
+        // A full-cone home router behind a port-restricted carrier NAT: the two combined.
+        'host-home': ['Endpoint Independent', 'Address and Port Dependent'],
+      } as const;
+      const found = await Promise.all(Object.keys(expected).map((h) => exec(h, ['turnutils_natdiscovery', '-m', '-f', '198.51.100.10'], 90_000)));
+      for (const [i, [host, [mapping, filtering]]] of Object.entries(expected).entries()) {
+        const text = found[i]!.stdout + found[i]!.stderr;
+        assert.match(text, new RegExp(`NAT with ${mapping} Mapping!`), `${host}: ${text}`);
+        assert.match(text, new RegExp(`NAT with ${filtering} Filtering!`), `${host}: ${text}`);
+      }
+    });
+
+    /** Two peers punching at once through the rendezvous; resolves with each one's outcome line. */
+    async function punch(a: [string, string], b: [string, string], localPorts: [number, number], advertise: [string?, string?] = []) {
+      const tag = Math.random().toString(36).slice(2, 6);
+      const run = (host: string, me: string, peer: string, port: number, adv?: string) =>
+        exec(host, ['node', '/opt/tools/punch.mjs', 'peer', `${me}${tag}`, `${peer}${tag}`, RENDEZVOUS, String(port), '6', ...(adv ? [adv] : [])]);
+      const [ra, rb] = await Promise.all([run(a[0], a[1], b[1], localPorts[0], advertise[0]), run(b[0], b[1], a[1], localPorts[1], advertise[1])]);
+      return { a: ra, b: rb, both: ra.code === 0 && rb.code === 0, text: `${a[0]}: ${ra.stdout}${ra.stderr}\n${b[0]}: ${rb.stdout}${rb.stderr}` };
+    }
+
+    test('UDP hole punching succeeds between cone NATs, behind the double NAT too (RFC 4787)', async () => {
+      const r = await punch(['host-full', 'full'], ['host-home', 'home'], [6001, 6001]);
+      assert.ok(r.both, r.text);
+      assert.match(r.a.stdout, /punched: got punch home\w* from 198\.51\.100\.24:\d+/, 'through the carrier NAT');
+    });
+
+    test('it fails with symmetric NATs on both sides, as RFC 4787 says it must', async () => {
+      const r = await punch(['host-sym', 'sym'], ['host-sym2', 'symtwo'], [6002, 6002]);
+      assert.equal(r.a.code, 1, r.text);
+      assert.equal(r.b.code, 1, r.text);
+      assert.match(r.a.stdout, /not punched/);
+    });
+
+    test('and succeeds between the same symmetric NATs once one side maps its port by UPnP', async () => {
+      const map = await exec('host-sym', ['upnpc', '-i', '-a', '10.2.0.10', '7000', '7000', 'UDP']);
+      assert.match(map.stdout, /external 198\.51\.100\.22:7000 UDP is redirected to internal 10\.2\.0\.10:7000/, map.stdout + map.stderr);
+      const r = await punch(['host-sym', 'sym'], ['host-sym2', 'symtwo'], [7000, 6003], ['198.51.100.22:7000']);
+      assert.ok(r.both, r.text);
+      assert.match(r.b.stdout, /got punch sym\w* from 198\.51\.100\.22:7000/);
     });
   });
 });

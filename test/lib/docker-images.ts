@@ -32,7 +32,7 @@ export const TOOLS_IMAGE = 'openigd-tools:test';
 /** Package sets downloaded on the host, installed in the image builds. */
 const DEB_SETS = {
   build: ['python3', 'make', 'g++'],
-  runtime: ['iproute2', 'busybox'],
+  runtime: ['iproute2', 'busybox', 'udhcpc', 'procps', 'ethtool'],
   tools: ['miniupnpc', 'natpmpc', 'coturn', 'iproute2'],
 } as const;
 
