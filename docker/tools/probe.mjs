@@ -21,9 +21,10 @@ function listen(port, seconds) {
     return;
   }
   const srv = createServer((c) => {
+    const from = `${c.remoteAddress}:${c.remotePort}`; // gone once the socket closes
     c.once('data', (d) => {
       if (d.toString() !== 'ping') return c.destroy();
-      c.end('pong', () => done(0, `got tcp from ${c.remoteAddress}:${c.remotePort} ping`));
+      c.end('pong', () => done(0, `got tcp from ${from} ping`));
     });
   });
   srv.listen(port, '0.0.0.0');

@@ -129,8 +129,11 @@ async function npmCache(): Promise<string> {
 /** A copy of the working tree's sources (tracked and new files, not ignored ones) with docker/offline filled. */
 async function buildContext(debs: Record<keyof typeof DEB_SETS, string>, cache: string): Promise<string> {
   const ctx = await mkdtemp(join(tmpdir(), 'oi-ctx-'));
-  await must(null, 'sh', ['-c', `cd ${REPO} && git ls-files -z --cached --others --exclude-standard | ` +
-    `tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C ${ctx} -xf -`], 60_000);
+  // Outside a git checkout: everything but what a build or an install leaves.
+  const list = existsSync(join(REPO, '.git'))
+    ? 'git ls-files -z --cached --others --exclude-standard'
+    : "find . \\( -name node_modules -o -name dist -o -name .git -o -path ./gateway/build -o -path ./.ci/node24 \\) -prune -o -type f -print0";
+  await must(null, 'sh', ['-c', `cd ${REPO} && ${list} | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C ${ctx} -xf -`], 60_000);
   for (const [name, dir] of Object.entries(debs)) {
     const out = join(ctx, 'docker', 'offline', 'debs', name);
     await mkdir(out, { recursive: true });
