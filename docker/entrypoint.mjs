@@ -9,8 +9,8 @@
 // with that interface's MAC, so the rest of the Docker network sees no change. The
 // interface's address goes, its MAC is replaced by a random one, and a bridge inside
 // the container joins it to the gateway's TAP (the bridge itself takes no part: no
-// address, no ARP). Nothing is touched before the
-// configuration is known to be good; every failure is one line on stderr, exit 1.
+// address, no ARP). Nothing is touched before the configuration is known to be good;
+// every failure is one line on stderr, exit 1.
 //
 // Configuration: the YAML at OPENIGD_CONFIG (default /etc/openigd/openigd.yaml) when it
 // exists, else nothing; then what attaching learnt (addresses, MACs, TAP names) for the
@@ -18,6 +18,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 
 const APP = '/opt/openigd';
 const CLI = `${APP}/gateway/dist/cli.js`;
@@ -32,7 +33,11 @@ function fail(message) {
 }
 
 function ip(...args) {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`ip ${args.join(' ')}: ${String(e.stderr || e.message).trim().split('\n')[0]}`);
+  }
 }
 
 /** CAP_NET_ADMIN (bit 12) in the effective set, and /dev/net/tun openable. */
@@ -150,7 +155,7 @@ function runChild(args, onStarted) {
   for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
     rmSync(READY, { force: true });
-    process.exit(code ?? (signal ? 128 + 15 : 1));
+    process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
   });
   if (onStarted) onStarted(child).catch((e) => { child.kill('SIGTERM'); fail(e.message); });
   return child;
@@ -224,6 +229,10 @@ async function lab(args) {
 }
 
 const [cmd = 'run', ...rest] = process.argv.slice(2);
-if (cmd === 'run' && rest.length === 0) await run();
-else if (cmd === 'lab') await lab(rest[0] === 'up' ? rest.slice(1) : rest);
-else runChild([CLI, cmd, ...rest]);
+try {
+  if (cmd === 'run' && rest.length === 0) await run();
+  else if (cmd === 'lab') await lab(rest[0] === 'up' ? rest.slice(1) : rest);
+  else runChild([CLI, cmd, ...rest]);
+} catch (e) {
+  fail(e.message);
+}
