@@ -1,5 +1,5 @@
 /**
- * Issue 11: OpenIGD in Docker (MISSION.md B7, B8), on a Docker engine of the test's own
+ * Issue 11: OpenIGD in Docker (B7, B8 in docs/requirements.md), on a Docker engine of the test's own
  * (test/lib/docker-engine.ts: dockerd in a network namespace, no network of its own).
  * The images are built here from source (test/lib/docker-images.ts), then:
  *  - the container needs NET_ADMIN and /dev/net/tun and says so in one line without
