@@ -137,10 +137,13 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
       return (await engine.mustDocker(['inspect', '-f', '{{.State.Health.Status}}', id])).trim();
     }
 
-    /** A listener in client-upnp and a sender in the server through the gateway's WAN address. */
-    async function reach(proto: 'tcp' | 'udp', internalPort: number, externalPort: number): Promise<void> {
-      const listener = exec('client-upnp', ['node', '/opt/tools/probe.mjs', 'listen', proto, String(internalPort), '20']);
-      await new Promise((r) => setTimeout(r, 1500));
+    /**
+     * A listener in a LAN container and a sender in the server through the gateway's WAN
+     * address. No wait for the listener: the sender retries (TCP connects every 300 ms,
+     * UDP pings every 200 ms) until it gets an answer or its time is up.
+     */
+    async function reach(proto: 'tcp' | 'udp', internalPort: number, externalPort: number, host = 'client-upnp'): Promise<void> {
+      const listener = exec(host, ['node', '/opt/tools/probe.mjs', 'listen', proto, String(internalPort), '20']);
       const sent = await exec('server', ['node', '/opt/tools/probe.mjs', 'send', proto, '198.51.100.2', String(externalPort), '15']);
       const got = await listener;
       assert.equal(sent.code, 0, `${proto} to 198.51.100.2:${externalPort}: ${sent.stdout}${sent.stderr}`);
@@ -152,7 +155,6 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
       const r = await exec('client-upnp', ['node', '/opt/tools/probe.mjs', 'send', 'udp', '198.51.100.10', '9', '2']);
       assert.match(r.stdout, /no reply/, 'nothing listens on the server yet');
       const listener = exec('server', ['node', '/opt/tools/probe.mjs', 'listen', 'tcp', '8000', '15']);
-      await new Promise((res) => setTimeout(res, 1000));
       const sent = await exec('client-upnp', ['node', '/opt/tools/probe.mjs', 'send', 'tcp', '198.51.100.10', '8000', '10']);
       assert.equal(sent.code, 0, sent.stdout + sent.stderr);
       // The server sees the gateway's WAN address, not the LAN host's: translated by OpenIGD, not routed.
@@ -166,6 +168,20 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
       assert.match(udp.stdout, /external 198\.51\.100\.2:19090 UDP is redirected to internal 10\.10\.0\.10:9090/, udp.stdout + udp.stderr);
       await reach('tcp', 8080, 18080);
       await reach('udp', 9090, 19090);
+    });
+
+    test('natpmpc in the other LAN container gets the external address and maps ports the server reaches (B2)', async () => {
+      const natpmpc = (...args: string[]) => exec('client-natpmp', ['natpmpc', '-g', '10.10.0.2', ...args]);
+      assert.match((await natpmpc()).stdout, /Public IP address : 198\.51\.100\.2/);
+      const tcp = await natpmpc('-a', '28080', '8080', 'tcp', '3600');
+      assert.match(tcp.stdout, /Mapped public port 28080 protocol TCP to local port 8080 lif(e)?time 3600/, tcp.stdout + tcp.stderr);
+      const udp = await natpmpc('-a', '29090', '9090', 'udp', '3600');
+      assert.match(udp.stdout, /Mapped public port 29090 protocol UDP to local port 9090 lif(e)?time 3600/, udp.stdout + udp.stderr);
+      await reach('tcp', 8080, 28080, 'client-natpmp');
+      await reach('udp', 9090, 29090, 'client-natpmp');
+      // One table: upnpc in the first container lists what natpmpc made.
+      const listed = await exec('client-upnp', ['upnpc', '-i', '-l']);
+      assert.match(listed.stdout, /TCP\s+28080->10\.10\.0\.11:8080/, listed.stdout);
     });
 
     test('the mappings survive `restart gateway` (the state volume) and forward again (acceptance 2)', async () => {
