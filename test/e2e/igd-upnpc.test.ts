@@ -15,27 +15,15 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
-import { uniquePrefix, sh, must, background, Cleanup, isRoot, until, type Background } from '../lib/ns.js';
+import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
+import { PORT_PROBE, parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
 
 const DIR = '/run/openigd-lab';
-const PROBE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'port-probe.py');
 const CLI = join(dirname(createRequire(import.meta.url).resolve('@openigd/gateway')), 'cli.js');
 const WAN_IP_CONNECTION = 'urn:schemas-upnp-org:service:WANIPConnection:1';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
-
-interface Listed { protocol: string; externalPort: number; internalClient: string; internalPort: number; description: string }
-
-/** `upnpc -l`, parsed: the rows ` i proto ext->client:port 'desc' 'remote' lease`. */
-function parseUpnpcList(out: string): Listed[] {
-  const rows: Listed[] = [];
-  for (const m of out.matchAll(/^\s*\d+\s+(TCP|UDP)\s+(\d+)->([\d.]+):(\d+)\s+'([^']*)'/gm)) {
-    rows.push({ protocol: m[1]!, externalPort: Number(m[2]), internalClient: m[3]!, internalPort: Number(m[4]), description: m[5]! });
-  }
-  return rows;
-}
 
 describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, () => {
   const cleanup = new Cleanup();
@@ -51,28 +39,8 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
 
   const upnpc = (...args: string[]) => must(lab.namespaces.h1, 'upnpc', ['-i', ...args], 30_000);
 
-  /** Starts a one-shot listener in h1 and probes it from the internet namespace; resolves with what h1 saw. */
-  async function probe(proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number,
-    opts: { expect: boolean; listenNs?: string; source?: string }): Promise<string> {
-    const listener: Background = background(opts.listenNs ?? lab.namespaces.h1, 'python3', [PROBE, 'listen', proto, String(internalPort), opts.expect ? '8' : '2']);
-    cleanup.add(() => listener.stop());
-    await listener.listening(proto, internalPort);
-    const sent = await sh(lab.namespaces.inet, 'python3', [PROBE, 'send', proto, externalAddr, String(externalPort), opts.expect ? '5' : '1.5', ...(opts.source ? [opts.source] : [])]);
-    await new Promise<void>((r) => {
-      if (listener.child.exitCode !== null) return r();
-      listener.child.once('exit', () => r());
-    });
-    if (opts.expect) {
-      assert.equal(sent.code, 0, `${proto} to ${externalAddr}:${externalPort}: ${sent.stdout}${sent.stderr}`);
-      assert.match(sent.stdout, /reply pong/);
-      const from = (opts.source ?? lab.wanGateway).replace(/\./g, '\\.');
-      assert.match(listener.output(), new RegExp(`got ${proto} from ${from}:\\d+ ping`));
-    } else {
-      assert.notEqual(sent.code, 0, `${proto} to ${externalAddr}:${externalPort} should not get through`);
-      assert.doesNotMatch(listener.output(), /got /);
-    }
-    return listener.output();
-  }
+  const probe = (proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number, opts: ProbeOptions) =>
+    probeMapping(lab, cleanup, proto, externalAddr, externalPort, internalPort, opts);
 
   test('upnpc -s finds the IGD, its external address and real WAN counters (U1, U2, U4, U16)', async () => {
     const out = await upnpc('-s');
@@ -152,7 +120,7 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
 
   test('kill -9 in the middle of a burst of adds: every add answered with success is there after restart (U14)', async () => {
     const control = 'http://192.168.1.1:5000/ctl/IPConn';
-    const burst = background(lab.namespaces.h1, 'python3', [PROBE, 'add-burst', control, WAN_IP_CONNECTION, h1Addr, '20000', '3000', '4']);
+    const burst = background(lab.namespaces.h1, 'python3', [PORT_PROBE, 'add-burst', control, WAN_IP_CONNECTION, h1Addr, '20000', '3000', '4']);
     cleanup.add(() => burst.stop());
     const okPorts = () => [...burst.output().matchAll(/^ok (\d+)$/gm)].map((m) => Number(m[1]));
     await until('200 adds answered', async () => okPorts().length >= 200, 30_000, 20);
@@ -178,7 +146,7 @@ describe('the IGD with upnpc, forwarding and persistence (U1–U15)', { skip }, 
 
   test('a WAN address change keeps every mapping, forwards on the new address, and is evented (U4, U14, U15)', async () => {
     const h1 = lab.namespaces.h1;
-    const events = background(h1, 'python3', [PROBE, 'events', '48000', '30']);
+    const events = background(h1, 'python3', [PORT_PROBE, 'events', '48000', '30']);
     cleanup.add(() => events.stop());
     await events.listening('tcp', 48000);
     const sub = await must(h1, 'curl', ['-s', '-i', '-m', '5', '-X', 'SUBSCRIBE', '-H', `CALLBACK: <http://${h1Addr}:48000/ev>`,

@@ -16,14 +16,12 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { labUp, labDown, type LabRecord } from '@openigd/gateway';
-import { uniquePrefix, sh, must, background, Cleanup, isRoot, until, type Background } from '../lib/ns.js';
+import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
+import { PORT_PROBE, parseUpnpcList, probeMapping } from '../lib/lab-probe.js';
 
 const DIR = '/run/openigd-lab';
-const PROBE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'port-probe.py');
 const BASE = 'http://192.168.1.1:5000';
 const CONTROL = `${BASE}/ctl/IPConn`;
 const V1 = 'urn:schemas-upnp-org:service:WANIPConnection:1';
@@ -31,17 +29,6 @@ const V2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
 const WINDOWS = 'Microsoft-Windows/10.0 UPnP/1.0';
 const BURST = 3000;
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
-
-interface Listed { protocol: string; externalPort: number; internalClient: string; internalPort: number; description: string }
-
-/** `upnpc -L` / `-l` rows: ` i proto ext->client:port 'desc' 'remote' lease`. */
-function parseUpnpcList(out: string): Listed[] {
-  const rows: Listed[] = [];
-  for (const m of out.matchAll(/^\s*\d+\s+(TCP|UDP)\s+(\d+)->([\d.]+):(\d+)\s+'([^']*)'/gm)) {
-    rows.push({ protocol: m[1]!, externalPort: Number(m[2]), internalClient: m[3]!, internalPort: Number(m[4]), description: m[5]! });
-  }
-  return rows;
-}
 
 describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft clients (B1)', { skip }, () => {
   const cleanup = new Cleanup();
@@ -71,15 +58,8 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
     return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 0), body: out.slice(split + 4) };
   }
 
-  async function probe(proto: 'tcp' | 'udp', externalPort: number, internalPort: number): Promise<void> {
-    const listener: Background = background(lab.namespaces.h1, 'python3', [PROBE, 'listen', proto, String(internalPort), '8']);
-    cleanup.add(() => listener.stop());
-    await until('the listener', async () => (await sh(lab.namespaces.h1, 'ss', ['-lntu'])).stdout.includes(`:${internalPort} `), 5_000, 50);
-    const sent = await sh(lab.namespaces.inet, 'python3', [PROBE, 'send', proto, lab.wanAddress, String(externalPort), '5']);
-    await new Promise<void>((r) => (listener.child.exitCode !== null ? r() : listener.child.once('exit', () => r())));
-    assert.equal(sent.code, 0, `${proto} to ${lab.wanAddress}:${externalPort}: ${sent.stdout}${sent.stderr}`);
-    assert.match(listener.output(), new RegExp(`got ${proto} from ${lab.wanGateway.replace(/\./g, '\\.')}:\\d+ ping`));
-  }
+  const probe = (proto: 'tcp' | 'udp', externalPort: number, internalPort: number) =>
+    probeMapping(lab, cleanup, proto, lab.wanAddress, externalPort, internalPort, { expect: true });
 
   test('upnpc finds an InternetGatewayDevice:2 with WANIPConnection:2', async () => {
     const out = await upnpc('h1', '-s');
@@ -104,7 +84,7 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
   });
 
   test(`upnpc -L and GetListOfPortMappings with ${BURST} more mappings: listed, and the daemon keeps running`, async () => {
-    const burst = background(lab.namespaces.h1, 'python3', [PROBE, 'add-burst', CONTROL, V2, h1Addr, '30000', String(BURST), '4']);
+    const burst = background(lab.namespaces.h1, 'python3', [PORT_PROBE, 'add-burst', CONTROL, V2, h1Addr, '30000', String(BURST), '4']);
     cleanup.add(() => burst.stop());
     await until(`${BURST} adds answered`, async () => [...burst.output().matchAll(/^(ok|fail) /gm)].length >= BURST, 120_000, 200);
     assert.doesNotMatch(burst.output(), /^fail /m);
@@ -164,7 +144,7 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
   });
 
   test('GENA: SystemUpdateID is in the initial event and changes with the next mapping', async () => {
-    const events = background(lab.namespaces.h1, 'python3', [PROBE, 'events', '48000', '30']);
+    const events = background(lab.namespaces.h1, 'python3', [PORT_PROBE, 'events', '48000', '30']);
     cleanup.add(() => events.stop());
     await until('the callback server', async () => (await sh(lab.namespaces.h1, 'ss', ['-lnt'])).stdout.includes(':48000 '), 5_000, 50);
     const sub = await must(lab.namespaces.h1, 'curl', ['-s', '-i', '-m', '5', '-X', 'SUBSCRIBE', '-H', `CALLBACK: <http://${h1Addr}:48000/ev>`,

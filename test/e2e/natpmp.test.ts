@@ -18,12 +18,12 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
-import { uniquePrefix, sh, must, background, Cleanup, isRoot, until, type Background } from '../lib/ns.js';
+import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
+import { probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
 
 const DIR = '/run/openigd-lab';
 const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools');
-const PROBE = join(TOOLS, 'port-probe.py');
 const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
 const NATPMP_BURST = join(TOOLS, 'natpmp-burst.py');
 const GW = '192.168.1.1';
@@ -71,24 +71,8 @@ describe('NAT-PMP with natpmpc: external address, mappings, announcements, one t
   const upnpc = (...args: string[]) => must(lab.namespaces.h1, 'upnpc', ['-i', ...args], 30_000);
   const mappings = async (): Promise<Mapping[]> => (await admin(lab.adminSocket, 'GET', '/mappings')).json as Mapping[];
 
-  /** A one-shot listener in h1 (or `listenNs`) probed from the internet namespace. */
-  async function probe(proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number,
-    opts: { expect: boolean; listenNs?: string; source?: string }): Promise<void> {
-    const listener: Background = background(opts.listenNs ?? lab.namespaces.h1, 'python3', [PROBE, 'listen', proto, String(internalPort), opts.expect ? '8' : '2']);
-    cleanup.add(() => listener.stop());
-    await new Promise((r) => setTimeout(r, 300));
-    const sent = await sh(lab.namespaces.inet, 'python3', [PROBE, 'send', proto, externalAddr, String(externalPort), opts.expect ? '5' : '1.5', ...(opts.source ? [opts.source] : [])]);
-    await new Promise<void>((r) => {
-      if (listener.child.exitCode !== null) return r();
-      listener.child.once('exit', () => r());
-    });
-    if (opts.expect) {
-      assert.equal(sent.code, 0, `${proto} to ${externalAddr}:${externalPort}: ${sent.stdout}${sent.stderr}`);
-      assert.match(listener.output(), new RegExp(`got ${proto} from [\\d.]+:\\d+ ping`));
-    } else {
-      assert.notEqual(sent.code, 0, `${proto} to ${externalAddr}:${externalPort} should not get through`);
-    }
-  }
+  const probe = (proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number, opts: ProbeOptions) =>
+    probeMapping(lab, cleanup, proto, externalAddr, externalPort, internalPort, opts);
 
   /** Listens in h1 for announcements until `done` holds; returns them. */
   async function listenForAnnouncements(during: () => Promise<void>, done: (a: Announcement[]) => boolean): Promise<Announcement[]> {
