@@ -10,16 +10,17 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type NatConfigInput } from '@openigd/nat-table';
 import type { GatewayConfig } from './config/config.js';
-import { ConfigError } from './config/config.js';
+import { ConfigError, readAdminToken } from './config/config.js';
 import { TapLink } from './link/tap-link.js';
 import type { Link } from './link/link.js';
 import { Router, type FrameTap } from './router/router.js';
 import { DhcpServer, type DhcpLease } from './dhcp/dhcp-server.js';
 import { DhcpClient } from './dhcp/dhcp-client.js';
-import { startAdminServer, type AdminServer } from './admin/admin-api.js';
+import { startAdminServer, type AdminServer, type GatewayControl } from './admin/admin-api.js';
 import { PcapWriter } from './capture/pcap-writer.js';
 import { createLogger, type Logger } from './log.js';
 import { startIgdRuntime, type IgdRuntime } from './igd/igd-runtime.js';
+import type { FlowView, GatewayStatus } from './stats.js';
 
 /** A stable, locally administered MAC derived from a name (so hosts' ARP caches survive restarts). */
 export function derivedMac(name: string): Uint8Array {
@@ -80,6 +81,8 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   const wanStatic = config.wan.address === 'dhcp' ? null : config.wan.address;
   if (wanStatic && !config.wan.gateway) throw new ConfigError('wan.gateway', 'is required with a static wan.address');
   await mkdir(config.state, { recursive: true });
+  // Before any device is opened: a missing token file stops the start with one line.
+  const adminToken = config.admin ? await readAdminToken(config.admin) : null;
 
   const lanAddr = parseIpv4(config.lan.address.address)!;
   // With `wan.address: dhcp` the WAN has no address (and forwards nothing) until a lease.
@@ -186,41 +189,52 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
     closers.push(() => running.stop());
   }
 
+  // The one statistics snapshot (see stats.ts): `/status` and `/metrics` read it.
+  const collect = (): GatewayStatus => ({
+    lan: { address: `${ipv4ToString(lanAddr)}/${config.lan.address.prefixLength}`, mac: macString(lanMac) },
+    wan: { address: `${ipv4ToString(router.addrs.wanAddr)}/${router.addrs.wanPrefixLength}`, gateway: ipv4ToString(router.addrs.wanGateway), mac: macString(wanMac) },
+    natBehaviour: { mapping: nat.config.mapping, filtering: nat.config.filtering, portAllocation: nat.config.portAllocation, hairpinning: nat.config.hairpinning },
+    dhcpLeases: dhcp?.leases().map((l) => ({ mac: l.mac, address: ipv4ToString(l.addr), expiresAt: new Date(l.expiresAtMs).toISOString(), offered: l.offered })) ?? [],
+    dhcpServer: dhcp ? { ...dhcp.counters } : null,
+    ...router.status(),
+    wanDhcp: wanDhcp ? { state: wanDhcp.state, ...wanDhcp.counters } : null,
+    igd: igd?.status() ?? null,
+  });
+  const control: GatewayControl = {
+    status: collect,
+    flows: (limit) => table.snapshot(limit).map((f): FlowView => ({
+      protocol: f.protocol === 6 ? 'tcp' : f.protocol === 17 ? 'udp' : 'icmp',
+      internal: `${ipv4ToString(f.internalAddr)}:${f.internalPort}`, external: `${ipv4ToString(f.externalAddr)}:${f.externalPort}`,
+      remote: `${ipv4ToString(f.remoteAddr)}:${f.remotePort}`, expiresInMs: Math.round(f.expiresMs - now()), ...(f.tcpState ? { tcpState: f.tcpState } : {}),
+    })),
+    mappings: () => igd
+      ? igd.igd.listMappings().map((m) => ({ ...m, expiresAt: m.expiresAtMs ? new Date(m.expiresAtMs).toISOString() : null }))
+      : table.listPortMappings().map((m) => ({ ...m, remoteHost: m.remoteHost ? ipv4ToString(m.remoteHost) : '', internalClient: ipv4ToString(m.internalClient) })),
+    setWan: async (c) => {
+      const addr = parseIpv4(c.address)!;
+      const gw = c.gateway ? parseIpv4(c.gateway)! : router.addrs.wanGateway;
+      router.setWan(addr, c.prefixLength, gw);
+      igd?.externalAddressChanged();
+      log.info('wan address changed', { address: `${c.address}/${c.prefixLength}`, gateway: ipv4ToString(gw) });
+    },
+  };
   let admin: AdminServer | null = null;
   if (config.admin) {
-    admin = await startAdminServer(config.admin.socket, {
-      status: () => ({
-        lan: { address: `${ipv4ToString(lanAddr)}/${config.lan.address.prefixLength}`, mac: macString(lanMac) },
-        wan: { address: `${ipv4ToString(router.addrs.wanAddr)}/${router.addrs.wanPrefixLength}`, gateway: ipv4ToString(router.addrs.wanGateway), mac: macString(wanMac) },
-        nat: { mapping: nat.config.mapping, filtering: nat.config.filtering, portAllocation: nat.config.portAllocation, hairpinning: nat.config.hairpinning },
-        dhcpLeases: dhcp?.leases().map((l) => ({ mac: l.mac, address: ipv4ToString(l.addr), expiresAt: new Date(l.expiresAtMs).toISOString(), offered: l.offered })) ?? [],
-        ...router.status(),
-        wanDhcp: wanDhcp ? { state: wanDhcp.state, ...wanDhcp.counters } : null,
-        igd: igd?.status() ?? null,
-      }),
-      flows: (limit) => table.snapshot(limit).map((f) => ({
-        protocol: f.protocol === 6 ? 'tcp' : f.protocol === 17 ? 'udp' : 'icmp',
-        internal: `${ipv4ToString(f.internalAddr)}:${f.internalPort}`, external: `${ipv4ToString(f.externalAddr)}:${f.externalPort}`,
-        remote: `${ipv4ToString(f.remoteAddr)}:${f.remotePort}`, expiresInMs: Math.round(f.expiresMs - now()), ...(f.tcpState ? { tcpState: f.tcpState } : {}),
-      })),
-      mappings: () => igd
-        ? igd.igd.listMappings().map((m) => ({ ...m, expiresAt: m.expiresAtMs ? new Date(m.expiresAtMs).toISOString() : null }))
-        : table.listPortMappings().map((m) => ({ ...m, remoteHost: m.remoteHost ? ipv4ToString(m.remoteHost) : '', internalClient: ipv4ToString(m.internalClient) })),
-      setWan: async (c) => {
-        const addr = parseIpv4(c.address)!;
-        const gw = c.gateway ? parseIpv4(c.gateway)! : router.addrs.wanGateway;
-        router.setWan(addr, c.prefixLength, gw);
-        igd?.externalAddressChanged();
-        log.info('wan address changed', { address: `${c.address}/${c.prefixLength}`, gateway: ipv4ToString(gw) });
-      },
+    const tcp = config.admin.listen && adminToken ? { ...config.admin.listen, token: adminToken } : undefined;
+    admin = await startAdminServer(config.admin.socket, control, tcp).catch(async (e: unknown) => {
+      // E.g. admin.listen's port in use: undo what started, and say which listener failed.
+      for (const c of closers.reverse()) await c();
+      throw new ConfigError(tcp ? 'admin.listen' : 'admin.socket', `cannot listen: ${(e as Error).message}`, { cause: e });
     });
-    closers.push(() => admin!.close());
+    const running = admin;
+    closers.push(() => running.close());
   }
 
   log.info('openigd running', {
     lan: `${config.lan.tap} ${config.lan.address.address}/${config.lan.address.prefixLength}`,
     wan: wanStatic ? `${config.wan.tap} ${wanStatic.address}/${wanStatic.prefixLength} via ${config.wan.gateway}` : `${config.wan.tap} by DHCP`,
     local: config.local.tap, nat: `${nat.config.mapping}/${nat.config.filtering}`, admin: config.admin?.socket ?? null,
+    adminListen: admin?.tcp ? `${admin.tcp.host}:${admin.tcp.port}` : null,
   });
 
   return {

@@ -4,7 +4,35 @@ import { request } from 'node:http';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAdminServer, parseWanBody, type WanChange } from './admin-api.js';
+import { startAdminServer, parseWanBody, bearerTokenMatches, type WanChange, type GatewayControl } from './admin-api.js';
+import { statusFixture } from './status-fixture.js';
+import type { FlowView } from '../stats.js';
+
+const NAT_MAPPING = { protocol: 6, externalPort: 8080, internalClient: '192.168.1.10', internalPort: 80, remoteHost: '', enabled: true } as const;
+
+function control(changes: WanChange[]): GatewayControl {
+  return {
+    status: statusFixture,
+    flows: (limit) => Array.from({ length: Math.min(limit, 3) }, (_, i): FlowView => ({
+      protocol: 'udp', internal: '192.168.1.10:5000', external: '203.0.113.2:5000', remote: '198.51.100.1:53', expiresInMs: i,
+    })),
+    mappings: () => [NAT_MAPPING],
+    setWan: async (c) => { changes.push(c); },
+  };
+}
+
+/** A GET over TCP with an optional Authorization header: the status and the body text. */
+function get(port: number, path: string, authorization?: string): Promise<{ status: number; type: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: authorization ? { authorization } : {} }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 function call(socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
@@ -32,17 +60,13 @@ test('the admin API serves status, flows, mappings and changes the WAN on a 0600
   const dir = await mkdtemp(join(tmpdir(), 'oi-admin-'));
   const socketPath = join(dir, 'a', 'admin.sock');
   const changes: WanChange[] = [];
-  const server = await startAdminServer(socketPath, {
-    status: () => ({ wan: '203.0.113.2' }),
-    flows: (limit) => Array.from({ length: Math.min(limit, 3) }, (_, i) => ({ i })),
-    mappings: () => [{ externalPort: 8080 }],
-    setWan: async (c) => { changes.push(c); },
-  });
+  const server = await startAdminServer(socketPath, control(changes));
   try {
+    assert.equal(server.tcp, null);
     assert.equal((await stat(socketPath)).mode & 0o777, 0o600);
-    assert.deepEqual(await call(socketPath, 'GET', '/status'), { status: 200, json: { wan: '203.0.113.2' } });
-    assert.deepEqual((await call(socketPath, 'GET', '/flows?limit=2')).json, [{ i: 0 }, { i: 1 }]);
-    assert.deepEqual((await call(socketPath, 'GET', '/mappings')).json, [{ externalPort: 8080 }]);
+    assert.deepEqual(await call(socketPath, 'GET', '/status'), { status: 200, json: JSON.parse(JSON.stringify(statusFixture())) });
+    assert.deepEqual(((await call(socketPath, 'GET', '/flows?limit=2')).json as FlowView[]).map((f) => f.expiresInMs), [0, 1]);
+    assert.deepEqual((await call(socketPath, 'GET', '/mappings')).json, [NAT_MAPPING]);
     const ok = await call(socketPath, 'POST', '/wan', '{"address":"203.0.113.7/24","gateway":"203.0.113.1"}');
     assert.equal(ok.status, 200);
     assert.deepEqual(changes, [{ address: '203.0.113.7', prefixLength: 24, gateway: '203.0.113.1' }]);
@@ -54,6 +78,44 @@ test('the admin API serves status, flows, mappings and changes the WAN on a 0600
     assert.equal((broken.json as { field: string }).field, '(body)');
     assert.equal((await call(socketPath, 'GET', '/nope')).status, 404);
     assert.equal(changes.length, 1);
+  } finally {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('bearer tokens match only exactly, whatever their length', () => {
+  assert.equal(bearerTokenMatches('Bearer s3cret-token', 's3cret-token'), true);
+  assert.equal(bearerTokenMatches('bearer s3cret-token', 's3cret-token'), true);
+  assert.equal(bearerTokenMatches('Bearer s3cret-toke', 's3cret-token'), false);
+  assert.equal(bearerTokenMatches('Bearer s3cret-token-and-more', 's3cret-token'), false);
+  assert.equal(bearerTokenMatches('Basic czNjcmV0LXRva2Vu', 's3cret-token'), false);
+  assert.equal(bearerTokenMatches('s3cret-token', 's3cret-token'), false);
+  assert.equal(bearerTokenMatches('Bearer ', 's3cret-token'), false);
+  assert.equal(bearerTokenMatches(undefined, 's3cret-token'), false);
+});
+
+test('on TCP the admin API answers 401 without the bearer token and serves /metrics with it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'oi-admin-'));
+  const token = 'test-token-0123456789';
+  const server = await startAdminServer(join(dir, 'admin.sock'), control([]), { host: '127.0.0.1', port: 0, token });
+  try {
+    const port = server.tcp!.port;
+    assert.ok(port > 0);
+    for (const auth of [undefined, 'Bearer wrong', `Basic ${Buffer.from(`x:${token}`).toString('base64')}`]) {
+      const r = await get(port, '/metrics', auth);
+      assert.equal(r.status, 401, `${auth}: ${r.text}`);
+      assert.doesNotMatch(r.text, /openigd_/);
+    }
+    assert.equal((await get(port, '/status')).status, 401);
+    const ok = await get(port, '/metrics', `Bearer ${token}`);
+    assert.equal(ok.status, 200);
+    assert.match(ok.type, /^text\/plain; version=0\.0\.4/);
+    assert.match(ok.text, /^openigd_router_drops_total\{reason="nat-no-mapping"\} 5$/m);
+    const st = await get(port, '/status', `Bearer ${token}`);
+    assert.equal((JSON.parse(st.text) as { wan: { address: string } }).wan.address, '203.0.113.2/24');
+    // The Unix socket needs no token: its file mode is the access control.
+    assert.equal((await call(server.socketPath, 'GET', '/status')).status, 200);
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });

@@ -1,14 +1,19 @@
 /**
  * The admin API: JSON over HTTP on a Unix socket (Express). Status and counters,
- * the live flow table, the port mappings, and `POST /wan` to change the WAN address
- * at run time (what a new DHCP lease does). Only the local machine reaches it: the
- * socket file is created mode 0600. It reads and asks through `GatewayControl`; it
- * owns no state.
+ * Prometheus metrics (`/metrics`), the live flow table, the port mappings, and
+ * `POST /wan` to change the WAN address at run time (what a new DHCP lease does).
+ * The socket file is created mode 0600. The same API may also listen on TCP
+ * (`admin.listen`, loopback only: config refuses the LAN, WAN and wildcard addresses),
+ * where every request needs `Authorization: Bearer <admin token>`. It reads and asks
+ * through `GatewayControl`; it owns no state.
  */
 import express, { type Request, type Response, type NextFunction } from 'express';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { FlowView, GatewayStatus, MappingView } from '../stats.js';
+import { createGatewayMetrics } from './metrics.js';
 
 export interface WanChange {
   readonly address: string;
@@ -18,15 +23,34 @@ export interface WanChange {
 
 /** What the admin API may read and do; the daemon implements it. */
 export interface GatewayControl {
-  status(): Record<string, unknown>;
-  flows(limit: number): readonly Record<string, unknown>[];
-  mappings(): readonly Record<string, unknown>[];
+  /** The statistics snapshot (the daemon's collect()): `/status` and `/metrics` read it. */
+  status(): GatewayStatus;
+  flows(limit: number): readonly FlowView[];
+  mappings(): readonly MappingView[];
   setWan(change: WanChange): Promise<void>;
 }
 
 export interface AdminServer {
   readonly socketPath: string;
+  /** The TCP listener's address and port, when there is one. */
+  readonly tcp: { readonly host: string; readonly port: number } | null;
   close(): Promise<void>;
+}
+
+/** The TCP listener: where, and the bearer token every request must carry. */
+export interface AdminTcpOptions {
+  readonly host: string;
+  /** 0: any free port (tests). */
+  readonly port: number;
+  readonly token: string;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** True when `authorization` is `Bearer <token>`; compared in constant time. */
+export function bearerTokenMatches(authorization: string | undefined, token: string): boolean {
+  const m = /^Bearer +(\S+) *$/i.exec(authorization ?? '');
+  return m !== null && timingSafeEqual(digest(m[1]!), digest(token));
 }
 
 const QUAD = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -47,11 +71,16 @@ export function parseWanBody(body: unknown): WanChange | { field: string; proble
   return { address: addr, prefixLength, ...(typeof b.gateway === 'string' ? { gateway: b.gateway } : {}) };
 }
 
-export async function startAdminServer(socketPath: string, control: GatewayControl): Promise<AdminServer> {
+export async function startAdminServer(socketPath: string, control: GatewayControl, tcp?: AdminTcpOptions): Promise<AdminServer> {
+  const metrics = createGatewayMetrics();
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '16kb' }));
   app.get('/status', (_req, res) => { res.json(control.status()); });
+  app.get('/metrics', async (_req, res) => {
+    const text = await metrics.render(control.status());
+    res.type(metrics.contentType).send(text);
+  });
   app.get('/flows', (req, res) => {
     const limit = Math.min(Math.max(Number(req.query.limit ?? 1000) || 1000, 1), 100_000);
     res.json(control.flows(limit));
@@ -77,19 +106,49 @@ export async function startAdminServer(socketPath: string, control: GatewayContr
   });
   await mkdir(dirname(socketPath), { recursive: true });
   await rm(socketPath, { force: true });
-  const server: Server = createServer(app);
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => { server.off('error', reject); resolve(); });
-  });
+  const server = await listen(createServer(app), { path: socketPath });
   await chmod(socketPath, 0o600);
+  let tcpServer: Server | null = null;
+  try {
+    if (tcp) tcpServer = await listen(createServer(withToken(app, tcp.token)), { port: tcp.port, host: tcp.host });
+  } catch (e) {
+    await closeServer(server);
+    await rm(socketPath, { force: true });
+    throw e;
+  }
+  const bound = tcpServer?.address();
   return {
     socketPath,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => { void rm(socketPath, { force: true }).then(() => resolve()); });
-    }),
+    tcp: tcp && bound && typeof bound === 'object' ? { host: tcp.host, port: bound.port } : null,
+    close: async () => {
+      if (tcpServer) await closeServer(tcpServer);
+      await closeServer(server);
+      await rm(socketPath, { force: true });
+    },
   };
+}
+
+/** The TCP listener's handler: 401 unless the request carries the bearer token. */
+function withToken(app: (req: IncomingMessage, res: ServerResponse) => void, token: string) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (bearerTokenMatches(req.headers.authorization, token)) return app(req, res);
+    res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="openigd-admin"' });
+    res.end(JSON.stringify({ error: 'Authorization: Bearer <admin token> is required' }));
+  };
+}
+
+function listen(server: Server, at: { path: string } | { port: number; host: string }): Promise<Server> {
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at, () => { server.off('error', reject); resolve(server); });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 }

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig, ConfigError } from './config.js';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, ConfigError, readAdminToken } from './config.js';
 
 const good = `
 lan:   { tap: oi-lan0, netns: lab-lan, address: 192.168.1.1/24,
@@ -97,4 +100,40 @@ test('natpmp on by default, off when asked; igd.maxMappingsPerClient optional an
   assert.equal(parseConfig(good).igd.maxMappingsPerClient, undefined);
   assert.equal(parseConfig(`${good}igd: { maxMappingsPerClient: 32 }\n`).igd.maxMappingsPerClient, 32);
   assert.equal(problem(`${good}igd: { maxMappingsPerClient: 0 }\n`).startsWith('igd.maxMappingsPerClient'), true);
+});
+
+test('admin.listen: loopback with a token; wildcard, LAN and WAN addresses refused in one line naming the field', () => {
+  const admin = (extra: string) => good.replace('admin: { socket: /run/openigd/admin.sock }', `admin: { socket: /run/openigd/admin.sock, ${extra} }`);
+  const token = 'token: abcdefghijklmnop0123';
+  assert.deepEqual(parseConfig(admin(`listen: 127.0.0.1:9108, ${token}`)).admin,
+    { socket: '/run/openigd/admin.sock', listen: { host: '127.0.0.1', port: 9108 }, token: 'abcdefghijklmnop0123' });
+  assert.deepEqual(parseConfig(admin('listen: 127.0.0.1:9108, tokenFile: /etc/openigd/token')).admin?.tokenFile, '/etc/openigd/token');
+  assert.equal(problem(admin(`listen: 0.0.0.0:9108, ${token}`)), 'admin.listen: 0.0.0.0 would listen on every address, the LAN\'s too: use 127.0.0.1');
+  assert.equal(problem(admin(`listen: 192.168.1.1:9108, ${token}`)),
+    'admin.listen: 192.168.1.1 is in the LAN 192.168.1.1/24, whose hosts would reach it: use 127.0.0.1');
+  assert.equal(problem(admin(`listen: 203.0.113.2:9108, ${token}`)),
+    'admin.listen: 203.0.113.2 is in the WAN 203.0.113.2/24: the admin API never listens on the WAN');
+  assert.equal(problem(admin('listen: 127.0.0.1:9108')), 'admin.token: admin.listen needs a bearer token: admin.token or admin.tokenFile');
+  assert.equal(problem(admin(`listen: 127.0.0.1:9108, ${token}, tokenFile: /t`)), 'admin.token: give admin.token or admin.tokenFile, not both');
+  assert.equal(problem(admin(token)), 'admin.listen: is required with admin.token or admin.tokenFile (the Unix socket needs no token)');
+  assert.equal(problem(admin(`listen: 127.0.0.1:99999, ${token}`)), 'admin.listen: port 99999 is not 1-65535');
+  assert.equal(problem(admin(`listen: localhost:9108, ${token}`)), 'admin.listen: has the wrong form (expected a.b.c.d:port, e.g. 127.0.0.1:9108)');
+  assert.equal(problem(admin('listen: 127.0.0.1:9108, token: short')), 'admin.token: has the wrong form (expected 16-256 printable characters without spaces)');
+});
+
+test('admin.tokenFile is read at start: its first line, or one clear error', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'oi-token-'));
+  try {
+    const listen = { host: '127.0.0.1', port: 9108 };
+    const file = join(dir, 'token');
+    await writeFile(file, 'abcdefghijklmnop0123\n', { mode: 0o600 });
+    assert.equal(await readAdminToken({ socket: '/s', listen, tokenFile: file }), 'abcdefghijklmnop0123');
+    assert.equal(await readAdminToken({ socket: '/s', listen, token: 'inline-token-0123456' }), 'inline-token-0123456');
+    assert.equal(await readAdminToken({ socket: '/s' }), null);
+    await assert.rejects(readAdminToken({ socket: '/s', listen, tokenFile: join(dir, 'none') }), { message: `admin.tokenFile: ${join(dir, 'none')} cannot be read (ENOENT)` });
+    await writeFile(file, 'short\n');
+    await assert.rejects(readAdminToken({ socket: '/s', listen, tokenFile: file }), { message: `admin.tokenFile: ${file} must hold a token of 16-256 printable characters without spaces` });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

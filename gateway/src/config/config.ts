@@ -75,7 +75,12 @@ export const CONFIG_SCHEMA = {
     state: { type: 'string', minLength: 1 },
     admin: {
       type: 'object', additionalProperties: false, required: ['socket'],
-      properties: { socket: { type: 'string', minLength: 1 } },
+      properties: {
+        socket: { type: 'string', minLength: 1 },
+        listen: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}:\\d{1,5}$' },
+        token: { type: 'string', pattern: '^[\\x21-\\x7e]{16,256}$' },
+        tokenFile: { type: 'string', minLength: 1 },
+      },
     },
     capture: {
       type: 'object', additionalProperties: false, required: ['dir'],
@@ -135,6 +140,17 @@ export function parseIgdRule(text: string, field: string): IgdRule {
   };
 }
 
+/**
+ * The admin API: its Unix socket, and optionally a TCP listener (`listen`) that needs
+ * `Authorization: Bearer <token>`, the token given inline or in a file (read at start).
+ */
+export interface AdminConfig {
+  readonly socket: string;
+  readonly listen?: { readonly host: string; readonly port: number };
+  readonly token?: string;
+  readonly tokenFile?: string;
+}
+
 export interface GatewayConfig {
   readonly lan: {
     readonly tap: string; readonly netns?: string; readonly address: Cidr; readonly mac?: string; readonly mtu: number;
@@ -150,7 +166,7 @@ export interface GatewayConfig {
   readonly nat: Readonly<Record<string, unknown>>;
   readonly offload: boolean;
   readonly state: string;
-  readonly admin?: { readonly socket: string };
+  readonly admin?: AdminConfig;
   readonly capture?: { readonly dir: string };
   readonly igd: { readonly enabled: boolean;
     /** 1: InternetGatewayDevice:1 (the default); 2: InternetGatewayDevice:2, IGD:1 to Microsoft clients. */
@@ -208,6 +224,8 @@ function problemOf(e: ErrorObject): string {
 
 function describePattern(schemaPath: string): string {
   if (schemaPath.includes('range')) return 'expected a.b.c.d-a.b.c.d';
+  if (schemaPath.includes('listen')) return 'expected a.b.c.d:port, e.g. 127.0.0.1:9108';
+  if (schemaPath.includes('token')) return 'expected 16-256 printable characters without spaces';
   if (/address|cidr/.test(schemaPath)) return 'expected a.b.c.d/n';
   if (schemaPath.includes('mac')) return 'expected aa:bb:cc:dd:ee:ff';
   if (/tap|netns/.test(schemaPath)) return 'expected an interface name of 1-15 letters, digits, _ . -';
@@ -230,6 +248,53 @@ function sameSubnet(a: number, b: number, prefixLength: number): boolean {
   return Math.floor(a / 2 ** shift) === Math.floor(b / 2 ** shift);
 }
 
+function inSubnet(a: number, cidr: Cidr): boolean {
+  return sameSubnet(a, parseDottedQuad(cidr.address)!, cidr.prefixLength);
+}
+
+/**
+ * `admin.listen` and its token. The listener must never be reachable from the WAN or the
+ * LAN: a wildcard, an address in the LAN's or the WAN's subnet (the gateway's LAN address
+ * lives on the local TAP's kernel side, where LAN hosts reach it) are refused. Loopback,
+ * or another address of the machine, is the operator's choice.
+ */
+function checkAdmin(raw: { socket: string; listen?: string; token?: string; tokenFile?: string }, lan: Cidr, wan: Cidr | 'dhcp'): AdminConfig {
+  if (raw.token !== undefined && raw.tokenFile !== undefined) throw new ConfigError('admin.token', 'give admin.token or admin.tokenFile, not both');
+  if (raw.listen === undefined) {
+    if (raw.token !== undefined || raw.tokenFile !== undefined) throw new ConfigError('admin.listen', 'is required with admin.token or admin.tokenFile (the Unix socket needs no token)');
+    return { socket: raw.socket };
+  }
+  const [host, portText] = raw.listen.split(':') as [string, string];
+  const addr = parseDottedQuad(host);
+  const port = Number(portText);
+  if (addr === null) throw new ConfigError('admin.listen', `${host} is not an IPv4 address`);
+  if (!(port >= 1 && port <= 65535)) throw new ConfigError('admin.listen', `port ${portText} is not 1-65535`);
+  if (addr === 0 || addr === 0xffffffff) throw new ConfigError('admin.listen', `${host} would listen on every address, the LAN's too: use 127.0.0.1`);
+  if (inSubnet(addr, lan)) throw new ConfigError('admin.listen', `${host} is in the LAN ${lan.address}/${lan.prefixLength}, whose hosts would reach it: use 127.0.0.1`);
+  if (wan !== 'dhcp' && inSubnet(addr, wan)) throw new ConfigError('admin.listen', `${host} is in the WAN ${wan.address}/${wan.prefixLength}: the admin API never listens on the WAN`);
+  if (raw.token === undefined && raw.tokenFile === undefined) throw new ConfigError('admin.token', 'admin.listen needs a bearer token: admin.token or admin.tokenFile');
+  return { socket: raw.socket, listen: { host, port }, ...(raw.token !== undefined ? { token: raw.token } : {}), ...(raw.tokenFile !== undefined ? { tokenFile: raw.tokenFile } : {}) };
+}
+
+/**
+ * The admin TCP listener's token: `admin.token`, or the first line of `admin.tokenFile`
+ * (read when the daemon starts, so a rotated file is read on restart). Same rules for both:
+ * 16-256 printable characters without spaces.
+ */
+export async function readAdminToken(admin: AdminConfig): Promise<string | null> {
+  if (admin.listen === undefined) return null;
+  if (admin.token !== undefined) return admin.token;
+  let text: string;
+  try {
+    text = await readFile(admin.tokenFile!, 'utf8');
+  } catch (cause) {
+    throw new ConfigError('admin.tokenFile', `${admin.tokenFile} cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { cause });
+  }
+  const token = text.split('\n')[0]!.trim();
+  if (!/^[\x21-\x7e]{16,256}$/.test(token)) throw new ConfigError('admin.tokenFile', `${admin.tokenFile} must hold a token of 16-256 printable characters without spaces`);
+  return token;
+}
+
 /**
  * Validates an already-parsed document (the YAML's data) and fills in defaults.
  * Throws `ConfigError` on the first problem, naming the field.
@@ -248,7 +313,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     wan: { tap: string; netns?: string; address: string; gateway?: string; mac?: string; mtu?: number };
     local: { tap: string; netns?: string; mac?: string };
     nat?: Record<string, unknown>; offload?: boolean; state: string;
-    admin?: { socket: string }; capture?: { dir: string };
+    admin?: { socket: string; listen?: string; token?: string; tokenFile?: string }; capture?: { dir: string };
     igd?: { enabled?: boolean; version?: 1 | 2; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number;
       maxMappingsPerClient?: number; secureMode?: boolean;
       rules?: string[]; defaultAction?: 'allow' | 'deny' };
@@ -310,7 +375,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     nat: raw.nat ?? { preset: 'rfc' },
     offload: raw.offload ?? true,
     state: raw.state,
-    ...(raw.admin ? { admin: raw.admin } : {}),
+    ...(raw.admin ? { admin: checkAdmin(raw.admin, lanAddress, wanAddress) } : {}),
     ...(raw.capture ? { capture: raw.capture } : {}),
     igd: {
       enabled: raw.igd?.enabled ?? true, version: raw.igd?.version ?? 1, httpPort: raw.igd?.httpPort ?? 5000,

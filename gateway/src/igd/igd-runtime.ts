@@ -13,13 +13,14 @@ import type { Request, Response } from 'express';
 import {
   FileMappingStore, Igd, MappingService, SsdpAdvertiser, startNatPmpServer, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
   ssdpServerString, startDeviceIdentity, startIgdHttpServer, escapeXmlText, IGD_SERVICE_KEYS,
-  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats,
+  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats, type MappingStoreStats,
 } from '@openigd/igd-service';
 import type { NatTable } from '@openigd/nat-table';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { LinkCounters } from '../link/link.js';
 import { NatPortMappingBackend } from './nat-backend.js';
+import { MappingOriginCounter, SoapStats, TimedMappingStore, type LatencyHistogram, type MappingOriginStats, type SoapActionCount } from './igd-stats.js';
 
 export interface IgdRuntimeParts {
   readonly table: NatTable;
@@ -35,9 +36,18 @@ export interface IgdRuntime {
   tick(): void;
   /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */
   externalAddressChanged(): void;
-  status(): { url: string; descriptionUrl: string; rootUuid: string; bootId: number; configId: number;
-    stats: IgdStats; ssdp: SsdpCounters; gena: GenaStats; natpmp: NatPmpServerStats | null };
+  status(): IgdRuntimeStatus;
   stop(): Promise<void>;
+}
+
+/** The control plane's snapshot, for the admin API and the metrics. */
+export interface IgdRuntimeStatus {
+  readonly url: string; readonly descriptionUrl: string; readonly rootUuid: string; readonly bootId: number; readonly configId: number;
+  readonly stats: IgdStats;
+  readonly byOrigin: MappingOriginStats;
+  readonly soap: readonly SoapActionCount[];
+  readonly store: MappingStoreStats & { readonly commitLatency: LatencyHistogram };
+  readonly ssdp: SsdpCounters; readonly gena: GenaStats; readonly natpmp: NatPmpServerStats | null;
 }
 
 /** What the description documents say, digested: CONFIGID changes when it does (UDA 1.1). */
@@ -74,6 +84,9 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   const lanAddress = config.lan.address.address;
   const identity = await startDeviceIdentity({ directory: config.state, configFingerprint: configFingerprint(config.igd.friendlyName, config.igd.version) });
   const store = new FileMappingStore({ directory: config.state });
+  const timedStore = new TimedMappingStore(store);
+  const soap = new SoapStats(config.igd.version);
+  const byOrigin = new MappingOriginCounter();
   const backend = new NatPortMappingBackend(parts.table, {
     lanAddr: parts.lanAddr, lanPrefixLength: config.lan.address.prefixLength,
     wanAddr: parts.wanAddr, wanCounters: parts.wanCounters,
@@ -87,7 +100,8 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       rules: [{ action: 'deny', clients: `${lanAddress}/32` }, ...config.igd.rules],
       defaultAction: config.igd.defaultAction,
     },
-  }, { store, backend });
+  }, { store: timedStore, backend });
+  const stopCounting = mappings.onChange(byOrigin.onChange);
   const igd = new Igd({ rootUuid: identity.rootUuid, version: config.igd.version }, { mappings });
   const closers: (() => Promise<void> | void)[] = [];
   const stopAll = async (): Promise<void> => {
@@ -104,6 +118,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     // A corrupt or unreadable store rejects here and stops the daemon: never run on a guess.
     const report = await igd.start();
     closers.push(() => {
+      stopCounting();
       igd.close();
       mappings.close();
     });
@@ -119,6 +134,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     }, {
       igd,
       onAction: (r) => {
+        soap.record(r);
         if (r.ok) log.debug('igd: action', { service: r.service, action: r.action, client: r.client });
         else log.info('igd: action failed', { service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null });
       },
@@ -171,7 +187,8 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       externalAddressChanged: () => backend.externalAddressChanged(),
       status: () => ({
         url: http.url, descriptionUrl: http.descriptionUrl, rootUuid: identity.rootUuid, bootId: identity.bootId,
-        configId: identity.configId, stats: igd.stats(), ssdp: ssdp.counters(), gena: http.gena.stats(),
+        configId: identity.configId, stats: igd.stats(), byOrigin: byOrigin.snapshot(igd.listMappings()), soap: soap.snapshot(),
+        store: { ...store.stats(), commitLatency: timedStore.commitLatency() }, ssdp: ssdp.counters(), gena: http.gena.stats(),
         natpmp: natpmp?.stats() ?? null,
       }),
       stop: stopAll,

@@ -22,10 +22,10 @@
 import {
   ArpPacket, ARP_OPERATION, BROADCAST_MAC, EthernetFrame, ETHERTYPE, IcmpPacket, ICMP_TYPE, Ipv4Packet, UdpPacket,
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
-  isMulticast, Reassembler, fragmentIpv4, prefixMask,
+  isMulticast, Reassembler, fragmentIpv4, prefixMask, type NatCounters,
 } from '@openigd/nat-table';
 import {
-  BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link,
+  BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link, type LinkCounters,
 } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage } from '../dhcp/dhcp-message.js';
@@ -35,7 +35,6 @@ export const PORT = { lan: 0, wan: 1, local: 2 } as const;
 /** The target MAC of an ARP request: not known yet. */
 const ZERO_MAC = new Uint8Array(6);
 export type PortId = (typeof PORT)[keyof typeof PORT];
-const PORT_NAMES = ['lan', 'wan', 'local'] as const;
 
 export interface RouterAddresses {
   readonly lanAddr: number;
@@ -63,7 +62,22 @@ export interface FrameTap {
   flush(): void;
 }
 
+/** Drops by reason; the reasons are a fixed set of names (the router's own and `nat-…`, `fragment-…`). */
 export type DropCounters = Record<string, number>;
+
+/** One link's counters, named by its device. */
+export type LinkStatus = { readonly name: string } & Readonly<LinkCounters>;
+export type FragmentStatus = { readonly inProgress: number } & Readonly<Reassembler['counters']>;
+
+/** The router's snapshot: what `status()` returns, read by the admin API and the metrics. */
+export interface RouterStatus {
+  readonly stats: Readonly<Router['stats']>;
+  readonly drops: Readonly<DropCounters>;
+  readonly links: { readonly lan: LinkStatus; readonly wan: LinkStatus; readonly local: LinkStatus };
+  readonly neighbours: { readonly lan: number; readonly wan: number; readonly heldDropped: number };
+  readonly nat: { readonly flows: number } & Readonly<NatCounters>;
+  readonly fragments: { readonly lan: FragmentStatus; readonly wan: FragmentStatus };
+}
 
 /** Hands frame `i` of `batch`, with its offload metadata, to a capture. */
 function tapFrame(tap: FrameTap, batch: FrameBatch, i: number, nowMs: number): void {
@@ -681,14 +695,15 @@ export class Router {
     this.stats.icmpSent++;
   }
 
-  /** Counters for the admin API and metrics. */
-  status(): Record<string, unknown> {
+  /** Counters for the admin API and metrics: copies, so a snapshot does not move under its reader. */
+  status(): RouterStatus {
+    const link = (i: 0 | 1 | 2): LinkStatus => ({ name: this.links[i].name, ...this.links[i].counters });
     return {
       stats: { ...this.stats },
       drops: { ...this.drops },
-      links: Object.fromEntries(this.links.map((l, i) => [PORT_NAMES[i], { name: l.name, ...l.counters }])),
+      links: { lan: link(0), wan: link(1), local: link(2) },
       neighbours: { lan: this.neighbours[0].size, wan: this.neighbours[1].size, heldDropped: this.neighbours[0].dropped + this.neighbours[1].dropped },
-      nat: { flows: this.table.size, ...this.table.counters },
+      nat: { flows: this.table.size, ...this.table.counters, drops: { ...this.table.counters.drops } },
       fragments: { lan: { inProgress: this.reassembly[0].size, ...this.reassembly[0].counters }, wan: { inProgress: this.reassembly[1].size, ...this.reassembly[1].counters } },
     };
   }
