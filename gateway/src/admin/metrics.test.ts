@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createGatewayMetrics, METRIC_FAMILIES, snakeCase } from './metrics.js';
 import { statusFixture } from './status-fixture.js';
 
@@ -73,7 +75,7 @@ test('the exposition reads the snapshot: types, help, labels and values', async 
   assert.equal(value(samples, 'openigd_store_commit_duration_seconds_count'), 3);
   assert.equal(type.get('openigd_store_commit_duration_seconds'), 'histogram');
   // The process's own: event loop lag, heap, GC.
-  for (const name of ['openigd_process_nodejs_eventloop_lag_seconds', 'openigd_process_nodejs_heap_size_used_bytes', 'openigd_process_nodejs_gc_duration_seconds']) {
+  for (const name of ['openigd_nodejs_eventloop_lag_seconds', 'openigd_nodejs_heap_size_used_bytes', 'openigd_nodejs_gc_duration_seconds']) {
     assert.ok(type.has(name), name);
   }
   // No label carries an address or a port number: only bounded names.
@@ -89,4 +91,13 @@ test('a part that is off has no samples, and a later scrape shows the new values
   const s = statusFixture();
   const on = parse(await metrics.render({ ...s, drops: { ...s.drops, 'nat-no-mapping': 12 } }));
   assert.equal(value(on.samples, 'openigd_router_drops_total', { reason: 'nat-no-mapping' }), 12);
+});
+
+const PROMTOOL = '/usr/bin/promtool';
+
+test('promtool check metrics finds no problem in the exposition', { skip: existsSync(PROMTOOL) ? false : 'needs promtool (Debian\'s prometheus)' }, async () => {
+  const text = await createGatewayMetrics().render(statusFixture());
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
+  assert.equal((r.stdout + r.stderr).trim(), '');
 });

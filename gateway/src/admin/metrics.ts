@@ -125,10 +125,10 @@ export interface GatewayMetrics {
 /** A registry with every family reading the snapshot handed to `render`, and prom-client's process metrics. */
 export function createGatewayMetrics(): GatewayMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'openigd_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'openigd_' });
   // These three are gauges named `_total`, which promtool rejects; the per-type gauges
   // (`…_active_handles{type}` and the like) say the same.
-  for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`openigd_process_nodejs_${n}`);
+  for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`openigd_nodejs_${n}`);
   let current: GatewayStatus | null = null;
   for (const f of METRIC_FAMILIES) register(registry, f, () => current);
   registry.registerMetric(commitLatencyHistogram(() => current));

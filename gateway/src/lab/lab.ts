@@ -28,6 +28,8 @@ export interface LabOptions {
   readonly dhcp?: boolean;
   /** Extra top-level YAML appended to the config. */
   readonly extraConfig?: string;
+  /** Extra keys of the config's `admin:` section, e.g. `listen: 127.0.0.1:9108, tokenFile: /path`. */
+  readonly adminConfig?: string;
   /**
    * The WAN by DHCP (`wan.address: dhcp`): busybox udhcpd in the internet namespace hands
    * out 203.0.113.50–.60 with router 203.0.113.1. `wanAddress` in the record is then ''.
@@ -192,7 +194,7 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
       `local: { tap: oi-local0 }`,
       `nat:   { ${Object.entries(nat).map(([k, v]) => `${k}: ${yamlValue(v)}`).join(', ')} }`,
       `state: ${join(dir, 'state')}`,
-      `admin: { socket: ${adminSocket} }`,
+      `admin: { socket: ${adminSocket}${opts.adminConfig ? `, ${opts.adminConfig}` : ''} }`,
       opts.extraConfig ?? '',
     ].join('\n') + '\n';
     await writeFile(configPath, config);
