@@ -72,7 +72,7 @@ Try:
   ip netns exec ${n.h1} upnpc -i -a ${rec.hostAddresses.h1 ?? '<h1>'} 8080 18080 TCP
   ip netns exec ${n.h1} upnpc -i -l                       # list the mappings
   ip netns exec ${n.h1} curl http://${rec.lanAddress}:5000/    # the gateway's status page
-  curl --unix-socket ${rec.adminSocket} http://x/status     # admin API
+  curl --unix-socket ${rec.adminSocket} http://x/status     # admin API (and /metrics: Prometheus)
   curl --unix-socket ${rec.adminSocket} http://x/flows
   curl --unix-socket ${rec.adminSocket} http://x/mappings
   ${prefix === LAB_DEFAULT_PREFIX ? 'npm run stop                                           ' : `node gateway/dist/cli.js lab down --prefix ${prefix}`} # remove everything
