@@ -101,3 +101,10 @@ test('promtool check metrics finds no problem in the exposition', { skip: exists
   assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
   assert.equal((r.stdout + r.stderr).trim(), '');
 });
+
+test('overlapping scrapes each read their own snapshot', async () => {
+  const metrics = createGatewayMetrics();
+  const s = statusFixture();
+  const texts = await Promise.all([1, 2, 3].map((n) => metrics.render({ ...s, drops: { 'nat-no-mapping': n } })));
+  assert.deepEqual(texts.map((t) => value(parse(t).samples, 'openigd_router_drops_total', { reason: 'nat-no-mapping' })), [1, 2, 3]);
+});

@@ -134,13 +134,12 @@ export function createGatewayMetrics(): GatewayMetrics {
   registry.registerMetric(commitLatencyHistogram(() => current));
   return {
     contentType: registry.contentType,
-    render: async (status) => {
+    render: (status) => {
+      // prom-client calls every collect() synchronously inside metrics(), so each scrape
+      // reads its own snapshot; it is kept (not cleared) so that a scrape overlapping
+      // another could at worst read the newer one, never none.
       current = status;
-      try {
-        return await registry.metrics();
-      } finally {
-        current = null;
-      }
+      return registry.metrics();
     },
   };
 }
