@@ -5,7 +5,7 @@
  *   lease rule              0 from a control point is the maximum, 604800 s, and so is
  *                           anything longer (the parser already takes it so: declaration.ts)
  *   AddAnyPortMapping       the asked port, or when another client or mechanism holds it
- *                           the nearest free one (findFreeExternalPort), as NewReservedPort;
+ *                           the nearest free one (MappingService.allocate), as NewReservedPort;
  *                           every other refusal is answered as AddPortMapping's would be
  *   DeletePortMappingRange  the caller's mappings in the range (all of them with NewManage),
  *                           deleted concurrently (their store writes share syncs); 733 when
@@ -21,7 +21,6 @@
  */
 import type { ActionFailure } from './faults.js';
 import { actionFailure } from './faults.js';
-import { DYNAMIC_EXTERNAL_PORTS, findFreeExternalPort } from './free-port.js';
 import type { Igd } from './igd.js';
 import type { PortMappingRequest } from './mapping-rules.js';
 import { IGD2_MAXIMUM_LEASE_SECONDS } from './declaration.js';
@@ -53,7 +52,7 @@ export async function addAnyPortMapping(igd: Igd, request: PortMappingRequest, r
     if (added.ok) return { ok: true, reservedPort: port };
     if (added.reason !== 'conflict' && added.reason !== 'conflict-with-other-mechanism') return added;
     tried.add(port);
-    const next = findFreeExternalPort(igd.listMappings(), request.protocol, request.externalPort, DYNAMIC_EXTERNAL_PORTS, tried);
+    const next = igd.mappings.allocate(request.externalPort, request.protocol, tried);
     if (next === undefined) return actionFailure('no-port-maps-available', `no free ${request.protocol} port`);
     port = next;
   }

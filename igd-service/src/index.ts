@@ -20,7 +20,6 @@ export * from './evented-state.js';
 export * from './mapping/index.js';
 export * from './natpmp/index.js';
 export * from './igd.js';
-export * from './free-port.js';
 export * from './port-listing.js';
 export * from './igd2.js';
 export * from './query-state-variable.js';

@@ -100,6 +100,23 @@ test('invalid mappings are refused with a reason and nothing is written', () => 
   await store.close();
 }));
 
+test('PCP fields (nonce, FILTER set) round trip; bad filters are refused; a record without them loads without them', () => withDir(async (dir) => {
+  const store = new FileMappingStore({ directory: dir });
+  await store.load();
+  const filters = [{ remoteAddress: '198.51.100.0', prefixLength: 120, remotePort: 443 }, { remoteAddress: '2001:db8::1', prefixLength: 128, remotePort: 0 }];
+  const pcp = mapping(82, { origin: 'pcp', nonce: '0102030405060708090a0b0c', filters, leaseSeconds: 600, expiresAtMs: 1_700_000_000_000 });
+  await store.put(pcp);
+  await store.put(mapping(83));
+  for (const bad of [[{ remoteAddress: '', prefixLength: 128, remotePort: 0 }], [{ remoteAddress: '1.2.3.4', prefixLength: 129, remotePort: 0 }],
+    [{ remoteAddress: '1.2.3.4', prefixLength: 128, remotePort: 70000 }], Array.from({ length: 65 }, () => filters[0]), 'x']) {
+    await assert.rejects(store.put(mapping(84, { filters: bad } as unknown as Partial<PortMapping>)), StoreInvalidRecordError);
+  }
+  await store.close();
+  const loaded = await reload(dir);
+  assert.deepEqual(loaded, [pcp, mapping(83)]);
+  assert.equal('filters' in loaded[1]!, false);
+}));
+
 test('extra properties of a mapping are not persisted', () => withDir(async (dir) => {
   const store = new FileMappingStore({ directory: dir });
   await store.load();

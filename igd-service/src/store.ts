@@ -36,8 +36,8 @@ import {
   writeAll,
 } from './journal.js';
 import type { LineSpan } from './journal.js';
-import { MAPPING_ORIGINS } from './types.js';
-import type { MappingKey, MappingOrigin, MappingProtocol, MappingStore, PortMapping } from './types.js';
+import { MAPPING_ORIGINS, MAX_MAPPING_FILTERS } from './types.js';
+import type { MappingFilter, MappingKey, MappingOrigin, MappingProtocol, MappingStore, PortMapping } from './types.js';
 
 /** File names inside the state directory. */
 export const MAPPING_STORE_FILES = {
@@ -120,6 +120,29 @@ function isOrigin(v: unknown): v is MappingOrigin {
   return MAPPING_ORIGINS.includes(v as MappingOrigin);
 }
 
+/** One stored FILTER entry, or undefined when it is unfit. */
+function checkFilter(v: unknown): MappingFilter | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const fits = isAddressText(o.remoteAddress) && o.remoteAddress !== ''
+    && Number.isInteger(o.prefixLength) && (o.prefixLength as number) >= 1 && (o.prefixLength as number) <= 128
+    && Number.isInteger(o.remotePort) && (o.remotePort as number) >= 0 && (o.remotePort as number) <= 65_535;
+  return fits ? { remoteAddress: o.remoteAddress as string, prefixLength: o.prefixLength as number, remotePort: o.remotePort as number } : undefined;
+}
+
+/** The optional `filters` field (added after `nonce`): absent loads as absent. */
+function checkFilters(v: unknown): { ok: true; value: Pick<PortMapping, 'filters'> } | { ok: false; reason: string } {
+  if (v === undefined) return { ok: true, value: {} };
+  if (!Array.isArray(v) || v.length > MAX_MAPPING_FILTERS) return { ok: false, reason: `filters must be an array of at most ${MAX_MAPPING_FILTERS}` };
+  const filters: MappingFilter[] = [];
+  for (const f of v) {
+    const checked = checkFilter(f);
+    if (!checked) return { ok: false, reason: 'a filter must have remoteAddress, prefixLength 1..128 and remotePort 0..65535' };
+    filters.push(checked);
+  }
+  return { ok: true, value: { filters } };
+}
+
 /** A PCP nonce: 96 bits as 24 lowercase hex digits. */
 const NONCE_TEXT = /^[0-9a-f]{24}$/;
 
@@ -167,6 +190,8 @@ export function validateStoredMapping(v: unknown): { ok: true; mapping: PortMapp
   }
   const bookkeeping = checkBookkeeping(o);
   if (!bookkeeping.ok) return bookkeeping;
+  const filters = checkFilters(o.filters);
+  if (!filters.ok) return filters;
   return {
     ok: true,
     mapping: {
@@ -178,6 +203,7 @@ export function validateStoredMapping(v: unknown): { ok: true; mapping: PortMapp
       leaseSeconds: lease as number,
       expiresAtMs: expires as number,
       ...bookkeeping.value,
+      ...filters.value,
     },
   };
 }

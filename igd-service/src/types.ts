@@ -14,6 +14,20 @@ export type MappingOrigin = 'upnp' | 'natpmp' | 'pcp';
 /** Every MappingOrigin, for validation. */
 export const MAPPING_ORIGINS: readonly MappingOrigin[] = ['upnp', 'natpmp', 'pcp'];
 
+/**
+ * One remote peer (prefix) allowed to reach a mapping: PCP's FILTER (RFC 6887 §13.3), kept
+ * as the wire has it. `prefixLength` counts 128 bits (an IPv4 peer's /n is 96 + n);
+ * `remotePort` 0 is every port; `remoteAddress` is dotted decimal for IPv4, else IPv6 text.
+ */
+export interface MappingFilter {
+  readonly remoteAddress: string;
+  readonly prefixLength: number;
+  readonly remotePort: number;
+}
+
+/** Most filters one mapping may hold (the store refuses more). */
+export const MAX_MAPPING_FILTERS = 64;
+
 /** One port mapping as the IGD sees it. Addresses are dotted quads; `remoteHost` '' = any. */
 export interface PortMapping {
   readonly remoteHost: string;
@@ -33,6 +47,11 @@ export interface PortMapping {
   readonly requester: string;
   /** PCP's mapping nonce, 24 lowercase hex digits (RFC 6887 §11.1); absent for other origins. */
   readonly nonce?: string;
+  /**
+   * PCP FILTER: only these remote peers may reach it; absent or empty, every peer may.
+   * Records stored before this field existed load without it.
+   */
+  readonly filters?: readonly MappingFilter[];
 }
 
 /** The identity of a mapping: (remote host, external port, protocol). */

@@ -4,8 +4,8 @@
  * one small API). Leases are the mapping service's to expire (on the wall clock, as stored):
  * the NAT has no leases; it holds a mapping until the service calls `remove`.
  */
-import { ipv4ToString, parseIpv4, prefixMask, type NatTable } from '@openigd/nat-table';
-import type { MappingKey, PortMapping, PortMappingBackend, WanCounters } from '@openigd/igd-service';
+import { ipv4ToString, parseIpv4, prefixMask, type NatRemoteFilter, type NatTable } from '@openigd/nat-table';
+import type { MappingFilter, MappingKey, PortMapping, PortMappingBackend, WanCounters } from '@openigd/igd-service';
 import type { LinkCounters } from '../link/link.js';
 
 export interface NatBackendOptions {
@@ -19,6 +19,24 @@ export interface NatBackendOptions {
 }
 
 const PROTOCOL = { TCP: 6, UDP: 17 } as const;
+
+/** Admits no packet: nothing comes from 0.0.0.0. */
+const NO_PEER: NatRemoteFilter = { address: 0, prefixLength: 32, port: 0 };
+
+/**
+ * PCP FILTER entries as the NAT's: an IPv4 peer's prefix counts 96 + n of 128 bits, so it
+ * becomes /n. The NAT is IPv4 only: an IPv6 peer can never reach the mapping, so a set of
+ * IPv6 peers alone admits nobody (NO_PEER) rather than everybody.
+ */
+export function natFilters(filters: readonly MappingFilter[] | undefined): NatRemoteFilter[] | undefined {
+  if (filters === undefined || filters.length === 0) return undefined;
+  const out: NatRemoteFilter[] = [];
+  for (const f of filters) {
+    const address = parseIpv4(f.remoteAddress);
+    if (address !== null && f.prefixLength >= 96) out.push({ address, prefixLength: f.prefixLength - 96, port: f.remotePort });
+  }
+  return out.length > 0 ? out : [NO_PEER];
+}
 
 export class NatPortMappingBackend implements PortMappingBackend {
   private readonly listeners = new Set<(address: string) => void>();
@@ -42,6 +60,7 @@ export class NatPortMappingBackend implements PortMappingBackend {
     const r = this.table.addPortMapping({
       protocol: PROTOCOL[mapping.protocol], externalPort: mapping.externalPort, remoteHost, internalClient,
       internalPort: mapping.internalPort, enabled: mapping.enabled, description: mapping.description,
+      ...(mapping.filters?.length ? { filters: natFilters(mapping.filters) } : {}),
     });
     if (r.ok) return { ok: true };
     return { ok: false, reason: r.reason === 'conflict' ? 'port-in-use' : 'invalid' };

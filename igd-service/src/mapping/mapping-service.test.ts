@@ -127,6 +127,17 @@ test('allocate: skips ports held by a mapping of any remote host and wraps; the 
   assert.ok(r.ok && r.mapping.externalPort === 40002, 'the backend held 40001');
 });
 
+test('allocate: the nearest free port (+1, -1, +2, ...) within the range, skipping exclude; undefined when full', async () => {
+  const { service } = await setup();
+  for (const port of [40001, 40002]) assert.ok((await service.put(req({ protocol: 'TCP', externalPort: port, internalPort: port }))).ok);
+  assert.equal(service.allocate(40001, 'TCP'), 40000, '+1 is held: -1');
+  assert.equal(service.allocate(40001, 'TCP', new Set([40000])), 40003);
+  assert.equal(service.allocate(1, 'TCP'), 1, 'a free preferred port outside the range is given');
+  assert.equal(service.allocate(40002, 'TCP', new Set([40003])), 40000);
+  assert.equal(service.allocate(40001, 'TCP', new Set([40000, 40003])), undefined);
+  assert.equal(service.allocate(0, 'TCP'), 40000, 'no preference: the bottom of the range');
+});
+
 test('a PCP mapping answers another nonce with not-authorized and the mapping it keeps', async () => {
   const { service } = await setup();
   const nonce = '0123456789abcdef01234567';

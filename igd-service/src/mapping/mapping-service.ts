@@ -34,7 +34,7 @@ import type { AccessPolicy, PortMappingRequest } from '../mapping-rules.js';
 import { checkAccessPolicy, checkDeletePolicy, decideAddPortMapping } from '../mapping-rules.js';
 import type { ActionFailure } from '../faults.js';
 import { actionFailure } from '../faults.js';
-import type { MappingKey, MappingOrigin, MappingProtocol, MappingStore, PortMapping, PortMappingBackend } from '../types.js';
+import type { MappingFilter, MappingKey, MappingOrigin, MappingProtocol, MappingStore, PortMapping, PortMappingBackend } from '../types.js';
 
 /** A request to map, from any protocol: the mapping's fields and who asks, through what. */
 export interface MappingRequest extends PortMappingRequest {
@@ -43,6 +43,8 @@ export interface MappingRequest extends PortMappingRequest {
   readonly requester: string;
   /** PCP only: the mapping nonce, 24 lowercase hex digits. */
   readonly nonce?: string;
+  /** PCP only: the whole FILTER set the mapping has after this request (empty or absent: none). */
+  readonly filters?: readonly MappingFilter[];
 }
 
 /** An inclusive range of external ports. */
@@ -125,6 +127,7 @@ const MAX_ALLOCATION_ATTEMPTS = 16;
 const RETRY_ON: ReadonlySet<string> = new Set(['conflict', 'conflict-with-other-mechanism', 'not-authorized']);
 
 const DEFAULT_ALLOCATION_RANGE: PortRange = { minimum: 1024, maximum: 65_535 };
+const NO_PORTS: ReadonlySet<number> = new Set();
 
 /** The Map key of a mapping: protocol, external port, remote host. */
 export function mappingKey(key: MappingKey): string {
@@ -236,13 +239,24 @@ export class MappingService {
   }
 
   /**
-   * A free external port for `protocol`: `preferredPort` if no mapping holds it, else the next
-   * free one above it in the allocation range (wrapping), or undefined when the range is full.
-   * Free in the table only: the backend may still refuse it (mapEndpoint then tries another).
+   * The one way any front end picks a free external port of `protocol` (NAT-PMP, PCP, IGD:2's
+   * AddAnyPortMapping): `preferredPort` if no mapping holds it, else the free port of the
+   * allocation range nearest to it (+1, −1, +2, −2, …, as miniupnpd does, so a client asking
+   * for 8080 gets 8081), skipping `exclude`; undefined when the range has none. A port is held
+   * when any mapping of that protocol holds it, whatever its remote host, or an allocation is
+   * in flight on it. Free in the table only: the backend may still refuse it.
    */
-  allocate(preferredPort: number, protocol: MappingProtocol): number | undefined {
-    const free = preferredPort >= 1 && preferredPort <= 65_535 && this.portUse[protocolIndex(protocol) + preferredPort] === 0;
-    return free ? preferredPort : this.nextFreePort(preferredPort, protocol);
+  allocate(preferredPort: number, protocol: MappingProtocol, exclude: ReadonlySet<number> = NO_PORTS): number | undefined {
+    const base = protocolIndex(protocol);
+    const isFree = (port: number): boolean => this.portUse[base + port] === 0 && !exclude.has(port);
+    if (preferredPort >= 1 && preferredPort <= 65_535 && isFree(preferredPort)) return preferredPort;
+    const { minimum, maximum } = this.range;
+    const start = Math.min(Math.max(preferredPort, minimum), maximum);
+    for (let distance = 0; start + distance <= maximum || start - distance >= minimum; distance++) {
+      if (start + distance <= maximum && isFree(start + distance)) return start + distance;
+      if (distance > 0 && start - distance >= minimum && isFree(start - distance)) return start - distance;
+    }
+    return undefined;
   }
 
   /** When the next lease runs out (ms, wall clock), or undefined when none will. */
@@ -355,6 +369,7 @@ export class MappingService {
   /** Tries the suggested port if free, then (unless 'exact') others, each as an exact put that takes only a free key. */
   private async mapFreePort(request: MappingRequest, portChoice: 'preferred' | 'exact'): Promise<PutMappingResult> {
     const base = protocolIndex(request.protocol);
+    const tried = new Set<number>();
     let port: number | undefined = this.allocate(request.externalPort, request.protocol);
     let last: PutMappingResult = actionFailure('no-port-maps-available', `every ${request.protocol} port of the range is mapped`);
     for (let attempt = 0; attempt < MAX_ALLOCATION_ATTEMPTS && port !== undefined; attempt++) {
@@ -375,7 +390,8 @@ export class MappingService {
       }
       if (last.ok || !RETRY_ON.has(last.reason)) return last;
       if (portChoice === 'exact') return last;
-      port = this.nextFreePort(port, request.protocol);
+      tried.add(port);
+      port = this.allocate(request.externalPort, request.protocol, tried);
     }
     return !last.ok && last.reason !== 'not-authorized' ? actionFailure('no-port-maps-available', `no free ${request.protocol} port found`) : last;
   }
@@ -388,19 +404,6 @@ export class MappingService {
   private companionHolder(request: MappingRequest, port: number): PortMapping | undefined {
     const other = this.mappings.get(mappingKey({ remoteHost: '', externalPort: port, protocol: request.protocol === 'TCP' ? 'UDP' : 'TCP' }));
     return other && other.origin === 'natpmp' && other.internalClient !== request.internalClient ? other : undefined;
-  }
-
-  /** The first port after `after` in the allocation range (wrapping) that no mapping holds. */
-  private nextFreePort(after: number, protocol: MappingProtocol): number | undefined {
-    const base = protocolIndex(protocol);
-    const { minimum, maximum } = this.range;
-    const size = maximum - minimum + 1;
-    const start = after >= minimum && after <= maximum ? after - minimum + 1 : 0;
-    for (let i = 0; i < size; i++) {
-      const port = minimum + ((start + i) % size);
-      if (this.portUse[base + port] === 0) return port;
-    }
-    return undefined;
   }
 
   /**
@@ -434,7 +437,8 @@ export class MappingService {
         return { ...actionFailure('no-port-maps-available', `the table holds ${MAX_MAPPING_ENTRIES} mappings, the most a ui2 index can list`), limit: 'table' };
       }
       const mapping = toMapping(request, nowMs);
-      if (decision.kind === 'replace' && decision.identical && existing!.nonce === request.nonce && !this.unapplied.has(key)) {
+      if (decision.kind === 'replace' && decision.identical && existing!.nonce === request.nonce
+        && sameFilters(existing!.filters, mapping.filters) && !this.unapplied.has(key)) {
         return this.renew(key, decision.previous, mapping);
       }
       return this.apply(key, existing, mapping, isNew, decision.kind);
@@ -631,7 +635,14 @@ function toMapping(request: MappingRequest, nowMs: number): PortMapping {
     origin: request.origin,
     requester: request.requester,
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+    ...(request.filters !== undefined && request.filters.length > 0 ? { filters: request.filters.map((f) => ({ ...f })) } : {}),
   };
+}
+
+/** Whether two FILTER sets are the same list (absent and empty alike). */
+function sameFilters(a: readonly MappingFilter[] = [], b: readonly MappingFilter[] = []): boolean {
+  return a.length === b.length && a.every((f, i) => f.remoteAddress === b[i]!.remoteAddress
+    && f.prefixLength === b[i]!.prefixLength && f.remotePort === b[i]!.remotePort);
 }
 
 function errorText(e: unknown): string {

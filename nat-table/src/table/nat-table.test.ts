@@ -425,6 +425,21 @@ describe('port mappings', () => {
     t.addPortMapping(base);
     assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`);
   });
+  test('filters (PCP FILTER) admit only their peers; others get only what a flow of the host lets in', () => {
+    const t = table({ filtering: 'endpoint-independent' });
+    assert.ok(t.addPortMapping({ ...base, filters: [{ address: S1, prefixLength: 32, port: 0 }, { address: S2, prefixLength: 32, port: 7 }] }).ok);
+    assert.equal(inn(t, TCP, S1, 1, 8080), `${H1}:80`, 'S1, any port');
+    assert.equal(inn(t, TCP, S2, 7, 8080), `${H1}:80`, 'S2 from port 7');
+    assert.equal(inn(t, TCP, S2, 8, 8080), 'filtered', 'S2 from another port');
+    assert.equal(inn(t, TCP, EXT2, 1, 8080), 'filtered');
+    assert.equal(out(t, TCP, H1, 80, EXT2, 1, 0, SYN), 8080, 'the host itself opens a flow to EXT2 from the mapped port');
+    assert.equal(inn(t, TCP, EXT2, 1, 8080, 0, ACK), `${H1}:80`, 'its reply comes in');
+    assert.ok(t.addPortMapping({ ...base, filters: [{ address: ip('198.51.100.0'), prefixLength: 24, port: 0 }] }).ok);
+    assert.equal(inn(t, TCP, ip('198.51.100.200'), 9, 8080), `${H1}:80`, 'a /24');
+    assert.ok(t.addPortMapping(base).ok, 'replacing without filters removes them');
+    assert.equal(inn(t, TCP, S2, 8, 8080), `${H1}:80`);
+    assert.ok(!t.addPortMapping({ ...base, filters: [{ address: S1, prefixLength: 33, port: 0 }] }).ok, 'prefix > 32');
+  });
   test('the LAN broadcast address as internal client is returned as is (U12)', () => {
     const t = table();
     t.addPortMapping({ ...base, protocol: 17, internalClient: BCAST, internalPort: 9 });

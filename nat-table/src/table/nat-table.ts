@@ -91,6 +91,31 @@ export interface NatPortMapping {
   readonly internalPort: number;
   readonly enabled: boolean;
   readonly description?: string;
+  /**
+   * Remote peers allowed in (PCP FILTER, RFC 6887 §13.3); absent or empty: every peer.
+   * A packet from anyone else is dropped as 'filtered'.
+   */
+  readonly filters?: readonly NatRemoteFilter[];
+}
+
+/** `address`/`prefixLength` (0–32) and `port` (0: any) of the remote peers a mapping admits. */
+export interface NatRemoteFilter {
+  readonly address: number;
+  readonly prefixLength: number;
+  readonly port: number;
+}
+
+/** Most filters one mapping may hold. */
+export const MAX_NAT_FILTERS = 64;
+
+/** Whether a filter set admits a packet from `addr:port` (an empty set admits everyone). */
+export function filtersAdmit(filters: readonly NatRemoteFilter[] | undefined, addr: number, port: number): boolean {
+  if (filters === undefined || filters.length === 0) return true;
+  for (const f of filters) {
+    const mask = f.prefixLength === 0 ? 0 : (0xffffffff << (32 - f.prefixLength)) >>> 0;
+    if (((addr & mask) >>> 0) === ((f.address & mask) >>> 0) && (f.port === 0 || f.port === port)) return true;
+  }
+  return false;
 }
 
 export type PortMappingResult =
@@ -153,6 +178,11 @@ function invalidMapping(m: NatPortMapping): string | null {
   if (!isU32(m.internalClient) || m.internalClient === 0) return 'internalClient must be a non-zero IPv4 address as an unsigned 32-bit integer';
   if (typeof m.enabled !== 'boolean') return 'enabled must be true or false';
   if (m.description !== undefined && typeof m.description !== 'string') return 'description must be a string';
+  if (m.filters !== undefined && (!Array.isArray(m.filters) || m.filters.length > MAX_NAT_FILTERS
+    || !m.filters.every((f) => isU32(f.address) && Number.isInteger(f.prefixLength) && f.prefixLength >= 0 && f.prefixLength <= 32
+      && Number.isInteger(f.port) && f.port >= 0 && f.port <= 65535))) {
+    return `filters must be at most ${MAX_NAT_FILTERS} of { address: u32, prefixLength: 0-32, port: 0-65535 }`;
+  }
   return null;
 }
 
@@ -304,7 +334,10 @@ export class NatTable {
     if (pi < 0) return this.drop('unsupported-protocol');
     if (pi !== 2 && this.pMapped[pi * PORTS + dstPort]! > 0) {
       const m = this.matchMapping(pi, dstPort, srcAddr);
-      if (m) {
+      // A peer the mapping's filters keep out gets only what a flow of the host's own lets in.
+      const filteredOut = m !== null && m.filters !== undefined && !filtersAdmit(m.filters, srcAddr, srcPort);
+      if (filteredOut && this.findIn(proto, dstPort, srcAddr, srcPort) === EMPTY) return this.drop('filtered');
+      if (m && !filteredOut) {
         if (!m.enabled) return this.drop('mapping-disabled');
         // Replies to flows the mapped host opened itself also refresh those flows.
         const f = this.findIn(proto, dstPort, srcAddr, srcPort);
@@ -409,6 +442,7 @@ export class NatTable {
       protocol: m.protocol, externalPort: m.externalPort, remoteHost: m.remoteHost, internalClient: m.internalClient,
       internalPort: m.internalPort, enabled: m.enabled,
       ...(m.description !== undefined ? { description: m.description } : {}),
+      ...(m.filters !== undefined && m.filters.length > 0 ? { filters: m.filters.map((f) => ({ ...f })) } : {}),
     };
     if (old) {
       this.unindexInternal(old);

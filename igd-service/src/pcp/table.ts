@@ -1,0 +1,109 @@
+/**
+ * The PCP engine's table (PcpMappingTable, engine.ts) over the protocol-neutral mapping
+ * service: PCP's explicit mappings are the service's wildcard-remote-host mappings of one
+ * internal endpoint with origin 'pcp', its nonce and its FILTER set stored on them (so a
+ * renewal without FILTER keeps them, and they survive restarts).
+ *
+ *   find    the endpoint's wildcard mapping: PCP's own first, else one made through UPnP or
+ *           NAT-PMP, reported as 'other'. PCP does not take over, renew, report as its own or
+ *           delete a mapping of another protocol: the engine answers NOT_AUTHORIZED (a
+ *           success would promise a lifetime only that protocol's client controls).
+ *   map     mapEndpoint(origin 'pcp', nonce, filters), 'exact' for PREFER_FAILURE or a
+ *           renewal. Refusals: another nonce → not-authorized with what the mapping has
+ *           left (§11.3); the port taken → cannot-provide-external when exact, else
+ *           not-authorized; the client's own limit → user-ex-quota, the table's or no free
+ *           port → no-resources; igd.rules and the backend refusing the address → not-authorized.
+ *   unmap   delete the endpoint's PCP mapping made with that nonce; absent is removed.
+ *
+ * No `peer`: the NAT's outbound bindings are not reachable through the mapping service, so
+ * PEER stays UNSUPP_OPCODE. The service's per-key locks make map/unmap's checks and writes
+ * atomic per endpoint; the endpoint's other-protocol check in `find` is not under that lock.
+ * Must not: throw for a domain outcome, or change a mapping whose origin is not 'pcp'.
+ */
+import type { MappingService, PutMappingResult } from '../mapping/mapping-service.js';
+import { remainingLeaseSeconds } from '../mapping/mapping-service.js';
+import type { MappingProtocol, PortMapping } from '../types.js';
+import { PCP_PROTOCOL } from './engine.js';
+import type {
+  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpTableFailure, PcpTableMapRequest, PcpTableRefusal, PcpTableResult,
+} from './engine.js';
+
+function protocolName(protocol: number): MappingProtocol | undefined {
+  if (protocol === PCP_PROTOCOL.TCP) return 'TCP';
+  if (protocol === PCP_PROTOCOL.UDP) return 'UDP';
+  return undefined;
+}
+
+function failure(reason: PcpTableRefusal, remainingSeconds?: number): PcpTableFailure {
+  return remainingSeconds === undefined ? { ok: false, reason } : { ok: false, reason, remainingSeconds };
+}
+
+export class MappingServicePcpTable implements PcpMappingTable {
+  constructor(private readonly mappings: MappingService) {}
+
+  externalAddress(): string | undefined {
+    const address = this.mappings.backend.externalAddress();
+    return address === '' ? undefined : address;
+  }
+
+  find(key: PcpMappingKey): PcpExistingMapping | undefined {
+    const mapping = this.endpointMapping(key, 'any');
+    if (mapping === undefined) return undefined;
+    return {
+      origin: mapping.origin === 'pcp' ? 'pcp' : 'other',
+      nonce: mapping.nonce,
+      externalAddress: this.mappings.backend.externalAddress(),
+      externalPort: mapping.externalPort,
+      remainingSeconds: remainingLeaseSeconds(mapping, this.mappings.clock()),
+      filters: mapping.filters ?? [],
+    };
+  }
+
+  async map(r: PcpTableMapRequest): Promise<PcpTableResult> {
+    const protocol = protocolName(r.key.protocol);
+    if (protocol === undefined) return failure('unsupp-protocol');
+    const result = await this.mappings.mapEndpoint({
+      remoteHost: '', externalPort: r.suggestedExternalPort, protocol, internalPort: r.key.internalPort,
+      internalClient: r.key.internalAddress, enabled: true, description: `PCP ${r.key.internalPort} ${protocol.toLowerCase()}`,
+      leaseSeconds: r.lifetimeSeconds, origin: 'pcp', requester: r.requester, nonce: r.nonce, filters: r.filters,
+    }, r.exactPort ? 'exact' : 'preferred');
+    if (result.ok) {
+      return { ok: true, externalAddress: this.mappings.backend.externalAddress(), externalPort: result.mapping.externalPort, lifetimeSeconds: result.mapping.leaseSeconds };
+    }
+    return this.refusal(result, r.exactPort);
+  }
+
+  async unmap(key: PcpMappingKey, nonce: string): Promise<{ readonly ok: true } | PcpTableFailure> {
+    const mapping = this.endpointMapping(key, 'pcp');
+    if (mapping === undefined) return { ok: true };
+    if (mapping.nonce !== nonce) return failure('not-authorized', remainingLeaseSeconds(mapping, this.mappings.clock()));
+    // The engine has authorised the requester (itself or an allowed third party) for this endpoint.
+    const deleted = await this.mappings.delete(mapping, mapping.internalClient);
+    if (deleted.ok || deleted.reason === 'no-such-entry') return { ok: true };
+    return failure(deleted.reason === 'not-authorized' ? 'not-authorized' : 'no-resources');
+  }
+
+  /** The endpoint's wildcard mapping: its PCP one, or with 'any' that failing the first of another protocol. */
+  private endpointMapping(key: PcpMappingKey, origin: 'pcp' | 'any'): PortMapping | undefined {
+    const protocol = protocolName(key.protocol);
+    if (protocol === undefined) return undefined;
+    const held = this.mappings.endpointMappings(protocol, key.internalAddress, key.internalPort).filter((m) => m.remoteHost === '');
+    return held.find((m) => m.origin === 'pcp') ?? (origin === 'any' ? held[0] : undefined);
+  }
+
+  /** A mapping-service refusal as the engine's reason (see the header). */
+  private refusal(result: Exclude<PutMappingResult, { ok: true }>, exact: boolean): PcpTableFailure {
+    if ('mapping' in result) return failure('not-authorized', remainingLeaseSeconds(result.mapping, this.mappings.clock()));
+    if ('limit' in result) return failure(result.limit === 'per-client' ? 'user-ex-quota' : 'no-resources');
+    switch (result.reason) {
+      case 'conflict':
+      case 'conflict-with-other-mechanism':
+        return failure(exact ? 'cannot-provide-external' : 'not-authorized');
+      case 'no-port-maps-available':
+      case 'action-failed':
+        return failure('no-resources');
+      default:
+        return failure('not-authorized');
+    }
+  }
+}
