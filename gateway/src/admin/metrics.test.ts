@@ -68,6 +68,8 @@ test('the exposition reads the snapshot: types, help, labels and values', async 
   assert.equal(value(samples, 'openigd_port_mappings_created_total', { origin: 'pcp' }), 0);
   assert.equal(value(samples, 'openigd_soap_actions_total', { action: 'GetGenericPortMappingEntry', code: '713' }), 2);
   assert.equal(value(samples, 'openigd_natpmp_responses_total', { result: '0' }), 3);
+  assert.equal(value(samples, 'openigd_pcp_responses_total', { result: 'NOT_AUTHORIZED' }), 1);
+  assert.equal(value(samples, 'openigd_pcp_drops_total', { reason: 'header_too_short' }), 1);
   assert.equal(value(samples, 'openigd_ssdp_malformed_total', { reason: 'empty' }), 1);
   assert.equal(value(samples, 'openigd_store_commit_duration_seconds_bucket', { le: '0.001' }), 0);
   assert.equal(value(samples, 'openigd_store_commit_duration_seconds_bucket', { le: '0.0025' }), 3);

@@ -109,6 +109,9 @@ const igdFamilies: MetricFamily[] = [
   counter('openigd_natpmp_drops_total', 'NAT-PMP datagrams dropped unanswered, by reason.', ['reason'], (s) => byKey(s.igd?.natpmp?.drops, 'reason')),
   counter('openigd_natpmp_events_total', 'NAT-PMP announcements, PCP datagrams, epoch resets and send errors.', ['event'],
     (s) => byKey(s.igd?.natpmp, 'event', ['requests'])),
+  counter('openigd_pcp_responses_total', 'PCP answers sent, by result name (RFC 6887 §7.4).', ['result'],
+    (s) => Object.entries(s.igd?.pcp?.results ?? {}).map(([name, v]) => [{ result: name }, v] as const)),
+  counter('openigd_pcp_drops_total', 'PCP datagrams dropped unanswered, by reason.', ['reason'], (s) => byKey(s.igd?.pcp?.drops, 'reason')),
   counter('openigd_store_commits_total', 'Group commits (fdatasync) of the mapping store.', [], (s) => one(s.igd?.store.commits)),
   gauge('openigd_store_journal_bytes', 'Size of the mapping store\'s journal.', [], (s) => one(s.igd?.store.journalBytes)),
 ];

@@ -97,6 +97,9 @@ test('natpmp on by default, off when asked; igd.maxMappingsPerClient optional an
   assert.equal(parseConfig(good).natpmp.enabled, true);
   assert.equal(parseConfig(`${good}natpmp: { enabled: false }\n`).natpmp.enabled, false);
   assert.equal(problem(`${good}natpmp: { port: 5351 }\n`).startsWith('natpmp'), true);
+  assert.deepEqual(parseConfig(good).pcp, { enabled: true, allowThirdParty: false });
+  assert.deepEqual(parseConfig(`${good}pcp: { allowThirdParty: true }\n`).pcp, { enabled: true, allowThirdParty: true });
+  assert.equal(problem(`${good}pcp: { thirdParty: yes }\n`).startsWith('pcp'), true);
   assert.equal(parseConfig(good).igd.maxMappingsPerClient, undefined);
   assert.equal(parseConfig(`${good}igd: { maxMappingsPerClient: 32 }\n`).igd.maxMappingsPerClient, 32);
   assert.equal(problem(`${good}igd: { maxMappingsPerClient: 0 }\n`).startsWith('igd.maxMappingsPerClient'), true);

@@ -105,6 +105,10 @@ export const CONFIG_SCHEMA = {
       type: 'object', additionalProperties: false,
       properties: { enabled: { type: 'boolean' } },
     },
+    pcp: {
+      type: 'object', additionalProperties: false,
+      properties: { enabled: { type: 'boolean' }, allowThirdParty: { type: 'boolean' } },
+    },
     log: {
       type: 'object', additionalProperties: false,
       properties: { level: { enum: ['debug', 'info', 'warn', 'error'] } },
@@ -183,6 +187,12 @@ export interface GatewayConfig {
     readonly defaultAction: 'allow' | 'deny' };
   /** NAT-PMP (RFC 6886) on the LAN address's UDP 5351, over the IGD's mapping table: on by default, only with the IGD. */
   readonly natpmp: { readonly enabled: boolean };
+  /**
+   * PCP (RFC 6887) on the same socket as NAT-PMP (version byte 2): on by default, only with
+   * NAT-PMP. `allowThirdParty` (default false, the RFC's recommendation for home gateways):
+   * a LAN host may ask for mappings of another LAN host; igd.rules apply to that host.
+   */
+  readonly pcp: { readonly enabled: boolean; readonly allowThirdParty: boolean };
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
 }
 
@@ -318,6 +328,7 @@ export function checkConfig(data: unknown): GatewayConfig {
       maxMappingsPerClient?: number; secureMode?: boolean;
       rules?: string[]; defaultAction?: 'allow' | 'deny' };
     natpmp?: { enabled?: boolean };
+    pcp?: { enabled?: boolean; allowThirdParty?: boolean };
     log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
   };
   const raw = data as Raw;
@@ -386,6 +397,7 @@ export function checkConfig(data: unknown): GatewayConfig {
       defaultAction: raw.igd?.defaultAction ?? 'allow',
     },
     natpmp: { enabled: raw.natpmp?.enabled ?? true },
+    pcp: { enabled: raw.pcp?.enabled ?? true, allowThirdParty: raw.pcp?.allowThirdParty ?? false },
     log: { level: raw.log?.level ?? 'info' },
   };
 }

@@ -11,9 +11,9 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
-  FileMappingStore, Igd, MappingService, SsdpAdvertiser, startNatPmpServer, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
+  FileMappingStore, Igd, MappingService, PcpResponder, SsdpAdvertiser, startNatPmpServer, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
   ssdpServerString, startDeviceIdentity, startIgdHttpServer, escapeXmlText, IGD_SERVICE_KEYS,
-  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats, type MappingStoreStats,
+  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats, type MappingStoreStats, type PcpStats,
 } from '@openigd/igd-service';
 import type { NatTable } from '@openigd/nat-table';
 import type { GatewayConfig } from '../config/config.js';
@@ -48,6 +48,8 @@ export interface IgdRuntimeStatus {
   readonly soap: readonly SoapActionCount[];
   readonly store: MappingStoreStats & { readonly commitLatency: LatencyHistogram };
   readonly ssdp: SsdpCounters; readonly gena: GenaStats; readonly natpmp: NatPmpServerStats | null;
+  /** PCP's answers by result and drops by reason; null without PCP. */
+  readonly pcp: PcpStats | null;
 }
 
 /** What the description documents say, digested: CONFIGID changes when it does (UDA 1.1). */
@@ -162,12 +164,16 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     closers.push(() => ssdp.stop());
 
     let natpmp: NatPmpServer | null = null;
+    let pcp: PcpResponder | null = null;
     if (config.natpmp.enabled) {
+      // PCP shares NAT-PMP's socket and epoch (version byte 2), and the table's access policy.
+      const lan = `${lanAddress}/${config.lan.address.prefixLength}`;
+      if (config.pcp.enabled) pcp = new PcpResponder(mappings, { lan, gatewayAddress: lanAddress, allowThirdParty: config.pcp.allowThirdParty });
       // After the table is replayed: the first announcement tells clients the epoch began.
-      const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength }, { mappings });
+      const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength }, { mappings, ...(pcp ? { pcp } : {}) });
       closers.push(() => server.close());
       natpmp = server;
-      log.info('nat-pmp running', { address: `${lanAddress}:${server.port}` });
+      log.info('nat-pmp running', { address: `${lanAddress}:${server.port}`, pcp: pcp !== null, pcpThirdParty: config.pcp.allowThirdParty });
     }
 
     let expiring = false;
@@ -190,6 +196,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         configId: identity.configId, stats: igd.stats(), byOrigin: byOrigin.snapshot(igd.listMappings()), soap: soap.snapshot(),
         store: { ...store.stats(), commitLatency: timedStore.commitLatency() }, ssdp: ssdp.counters(), gena: http.gena.stats(),
         natpmp: natpmp?.stats() ?? null,
+        pcp: pcp?.stats() ?? null,
       }),
       stop: stopAll,
     };

@@ -12,6 +12,7 @@ import { startNatPmpServer } from './natpmp-server.js';
 import { MappingService } from '../mapping/mapping-service.js';
 import { MemoryPortMappingBackend } from '../memory-backend.js';
 import { MemoryMappingStore } from '../test-support.js';
+import { PcpResponder } from '../pcp/responder.js';
 
 interface Received { readonly at: number; readonly bytes: Buffer; readonly from: string }
 
@@ -65,4 +66,40 @@ test('answers a request from its own address and port; announces 10 times with d
   await announcements.until(3, 2_000);
   assert.equal(announcements.got[0]!.bytes.toString('hex'), '00800000' + '00000000' + 'c6336409', 'new address, epoch 0');
   assert.equal(server.stats().epochResets, 1);
+});
+
+test('with PCP: each announcement is followed by a PCP ANNOUNCE with the same epoch; a MAP is answered; drops are counted', async (t) => {
+  const backend = new MemoryPortMappingBackend({ externalAddress: '203.0.113.7' });
+  const mappings = new MappingService({}, { store: new MemoryMappingStore(), backend });
+  await mappings.start();
+  const pcp = new PcpResponder(mappings, { lan: '127.0.0.0/8', gatewayAddress: '127.0.0.1' });
+  const announcements = await listener();
+  t.after(() => announcements.socket.close());
+  const server = await startNatPmpServer({
+    lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0,
+    announceAddress: '127.0.0.1', announcePort: announcements.port, announceCount: 2, announceFirstGapMs: 5,
+  }, { mappings, pcp });
+  t.after(() => server.close());
+  await announcements.until(4, 4_000);
+  assert.deepEqual(announcements.got.map((r) => r.bytes[0]), [0, 2, 0, 2], 'NAT-PMP then PCP, twice');
+  const pcpAnnounce = announcements.got[1]!.bytes;
+  assert.equal(pcpAnnounce.length, 24);
+  assert.equal(pcpAnnounce.subarray(0, 8).toString('hex'), '0280000000000000', 'ANNOUNCE response, SUCCESS, lifetime 0');
+  assert.equal(pcpAnnounce.readUInt32BE(8), announcements.got[0]!.bytes.readUInt32BE(4), 'the NAT-PMP epoch');
+
+  const client = await listener();
+  t.after(() => client.socket.close());
+  const nonce = '0102030405060708090a0b0c';
+  const map = Buffer.from(`0201000000000e10${'00000000000000000000ffff7f000001'}${nonce}06000000${'1f90'}${'1f90'}${'0'.repeat(32)}`, 'hex');
+  client.socket.send(map, server.port, '127.0.0.1');
+  client.socket.send(Buffer.from([2, 1, 0, 0]), server.port, '127.0.0.1');
+  await client.until(1, 2_000);
+  const answer = client.got[0]!.bytes;
+  assert.equal(answer.subarray(0, 4).toString('hex'), '02810000', 'MAP response, SUCCESS');
+  assert.equal(answer.readUInt16BE(42), 8080);
+  assert.equal(mappings.list()[0]?.origin, 'pcp');
+  assert.equal(mappings.list()[0]?.nonce, nonce);
+  for (let i = 0; i < 200 && pcp.stats().drops['header-too-short'] === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(pcp.stats(), { requests: 1, results: { SUCCESS: 1 }, drops: { 'too-short': 0, response: 0, 'header-too-short': 1 } });
+  assert.equal(server.stats().pcpAnnouncementsSent, 2);
 });

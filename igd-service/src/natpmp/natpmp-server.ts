@@ -7,12 +7,16 @@
  * Announcements (§3.2.1): at start and after every external-address change (which starts a
  * new epoch), the op-0 response goes to 224.0.0.1:5350 ten times, 250 ms apart and the gap
  * doubling, each with the epoch of its own moment. A change during a run restarts the run.
+ * With PCP plugged in, each send is followed by PCP's unsolicited ANNOUNCE (RFC 6887
+ * §14.1.3: the same group, port and schedule), so PCP clients renew after the epoch reset
+ * (miniupnpd issue #254: without it they keep mappings on the old address).
  * Must not: throw from a socket event, keep the process alive by its timers, or send an
  * announcement anywhere but the configured address.
  */
 import { createSocket } from 'node:dgram';
 import { NatPmpEngine } from './natpmp-engine.js';
-import type { NatPmpEngineComponents, NatPmpStats } from './natpmp-engine.js';
+import type { MappingService } from '../mapping/mapping-service.js';
+import type { NatPmpStats, PcpHandler } from './natpmp-engine.js';
 import { NATPMP_ANNOUNCE_ADDRESS, NATPMP_CLIENT_PORT, NATPMP_SERVER_PORT } from './natpmp-wire.js';
 
 export interface NatPmpServerOptions {
@@ -30,8 +34,22 @@ export interface NatPmpServerOptions {
   readonly maxLifetimeSeconds?: number;
 }
 
+/** PCP as the server needs it: the version-2 handler and the unsolicited ANNOUNCE. */
+export interface PcpEndpoint {
+  readonly handle: PcpHandler;
+  announcement(epochSeconds: number): Uint8Array;
+}
+
+export interface NatPmpServerComponents {
+  readonly mappings: MappingService;
+  /** PCP on the same socket; absent: version 2 is answered Unsupported Version. */
+  readonly pcp?: PcpEndpoint;
+}
+
 export interface NatPmpServerStats extends NatPmpStats {
   readonly announcementsSent: number;
+  /** PCP ANNOUNCE datagrams multicast (0 without PCP). */
+  readonly pcpAnnouncementsSent: number;
   readonly sendErrors: number;
 }
 
@@ -47,8 +65,10 @@ const ANNOUNCE_COUNT = 10;
 const ANNOUNCE_FIRST_GAP_MS = 250;
 
 /** Binds the socket, starts answering and announces the external address. */
-export async function startNatPmpServer(options: NatPmpServerOptions, components: NatPmpEngineComponents): Promise<NatPmpServer> {
-  const engine = new NatPmpEngine({ lan: `${options.lanAddress}/${options.lanPrefixLength}`, ...(options.maxLifetimeSeconds ? { maxLifetimeSeconds: options.maxLifetimeSeconds } : {}) }, components);
+export async function startNatPmpServer(options: NatPmpServerOptions, components: NatPmpServerComponents): Promise<NatPmpServer> {
+  const pcp = components.pcp;
+  const engine = new NatPmpEngine({ lan: `${options.lanAddress}/${options.lanPrefixLength}`, ...(options.maxLifetimeSeconds ? { maxLifetimeSeconds: options.maxLifetimeSeconds } : {}) },
+    { mappings: components.mappings, ...(pcp ? { pcp: pcp.handle } : {}) });
   const socket = createSocket({ type: 'udp4' });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
@@ -62,7 +82,7 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
     socket.setMulticastInterface(options.lanAddress);
     socket.setMulticastTTL(1);
   }
-  const counts = { announcementsSent: 0, sendErrors: 0 };
+  const counts = { announcementsSent: 0, pcpAnnouncementsSent: 0, sendErrors: 0 };
   const sent = (error: Error | null): void => {
     if (error) counts.sendErrors++;
   };
@@ -78,8 +98,13 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
   });
 
   const announcer = new Announcer(options.announceCount ?? ANNOUNCE_COUNT, options.announceFirstGapMs ?? ANNOUNCE_FIRST_GAP_MS, () => {
+    const port = options.announcePort ?? NATPMP_CLIENT_PORT;
     counts.announcementsSent++;
-    socket.send(engine.announcement(), options.announcePort ?? NATPMP_CLIENT_PORT, announceAddress, sent);
+    socket.send(engine.announcement(), port, announceAddress, sent);
+    if (pcp) {
+      counts.pcpAnnouncementsSent++;
+      socket.send(pcp.announcement(engine.epochSeconds()), port, announceAddress, sent);
+    }
   });
   const unsubscribe = components.mappings.backend.onExternalAddressChange(() => {
     engine.resetEpoch();

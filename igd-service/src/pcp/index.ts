@@ -2,3 +2,4 @@
 export * from './wire.js';
 export * from './engine.js';
 export * from './table.js';
+export * from './responder.js';
