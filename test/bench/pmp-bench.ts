@@ -1,14 +1,15 @@
 /**
- * NAT-PMP benchmark (issue 10, acceptance 7): MAP requests/s (RFC 6886 op 1, each for a new
- * internal port, so every request creates a mapping) while the table grows to `--count`
- * mappings, from 1 client and from `--clients` clients (each its own LAN address, one request
- * in flight each), timed per `--step` mappings, for miniupnpd (Debian's nftables build with
- * `enable_natpmp=yes`, in namespaces of its own: lib/miniupnpd.ts) and for OpenIGD (the
- * gateway's lab, whose every answer waits for the journal's fdatasync), in one run; then
- * the table and the ratios OpenIGD / miniupnpd.
+ * NAT-PMP and PCP benchmark (issue 10, acceptance 7): MAP requests/s (RFC 6886 op 1, and
+ * RFC 6887 MAP for UDP, each for a new internal port, so every request creates a mapping)
+ * while the table grows to `--count` mappings, from 1 client and from `--clients` clients
+ * (each its own LAN address, one request in flight each), timed per `--step` mappings, for
+ * miniupnpd (Debian's nftables build with `enable_natpmp=yes`, which also answers PCP, in
+ * namespaces of its own: lib/miniupnpd.ts) and for OpenIGD (the gateway's lab, whose every
+ * answer waits for the journal's fdatasync), in one run; each phase starts from an empty
+ * table; then the table and the ratios OpenIGD / miniupnpd per protocol.
  *
  *   node test/dist/bench/pmp-bench.js [--count 10000] [--step 1000] [--clients 8]
- *        [--phase-seconds 60] [--targets miniupnpd,openigd] [--json FILE]
+ *        [--phase-seconds 60] [--targets miniupnpd,openigd] [--protocols natpmp,pcp] [--json FILE]
  *
  * The clients run in a child Node process inside each gateway's LAN namespace
  * (lib/natpmp-load-worker.ts). Needs root. Every phase has a deadline (a phase cut short
@@ -25,6 +26,9 @@ import { MINIUPNPD_ADDRESSES, startMiniupnpd } from './lib/miniupnpd.js';
 import type { NatPmpLoadJob, NatPmpLoadResult } from './lib/natpmp-load-worker.js';
 
 const TARGETS = ['miniupnpd', 'openigd'] as const;
+const PROTOCOLS = ['natpmp', 'pcp'] as const;
+type ProtocolName = (typeof PROTOCOLS)[number];
+const PROTOCOL_LABELS = { natpmp: 'NAT-PMP', pcp: 'PCP' } as const satisfies Record<ProtocolName, string>;
 type TargetName = (typeof TARGETS)[number];
 const LABELS = { miniupnpd: 'miniupnpd', openigd: 'OpenIGD' } as const satisfies Record<TargetName, string>;
 const LAB_DIR = '/run/openigd-lab';
@@ -33,7 +37,7 @@ const FIRST_INTERNAL_PORT = 20_000;
 /** Extra LAN addresses for the clients: .<base>+i on the client namespace's eth0. */
 const CLIENT_ADDRESS_BASE = 210;
 const TARGET_RATIO = 10;
-const USAGE = 'usage: node test/dist/bench/pmp-bench.js [--count 1..40000] [--step N] [--clients 1..32] [--phase-seconds 5..300] [--targets miniupnpd,openigd] [--json FILE]';
+const USAGE = 'usage: node test/dist/bench/pmp-bench.js [--count 1..40000] [--step N] [--clients 1..32] [--phase-seconds 5..300] [--targets miniupnpd,openigd] [--protocols natpmp,pcp] [--json FILE]';
 
 interface Options {
   readonly count: number;
@@ -41,6 +45,7 @@ interface Options {
   readonly clients: number;
   readonly phaseMs: number;
   readonly targets: readonly TargetName[];
+  readonly protocols: readonly ProtocolName[];
   readonly jsonPath: string | null;
 }
 
@@ -49,7 +54,7 @@ function parseOptions(argv: readonly string[]): { ok: true; options: Options } |
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { count: { type: 'string' }, step: { type: 'string' }, clients: { type: 'string' }, 'phase-seconds': { type: 'string' }, targets: { type: 'string' }, json: { type: 'string' } },
+      options: { count: { type: 'string' }, step: { type: 'string' }, clients: { type: 'string' }, 'phase-seconds': { type: 'string' }, targets: { type: 'string' }, protocols: { type: 'string' }, json: { type: 'string' } },
       strict: true, allowPositionals: false,
     }));
   } catch (e) {
@@ -66,8 +71,16 @@ function parseOptions(argv: readonly string[]): { ok: true; options: Options } |
   if (!(phaseSeconds >= 5 && phaseSeconds <= 300)) return { ok: false, reason: '--phase-seconds must be an integer from 5 to 300' };
   const names = values.targets === undefined ? [...TARGETS] : values.targets.split(',').map((s) => s.trim()).filter(Boolean);
   if (!names.length || names.some((n) => !(TARGETS as readonly string[]).includes(n))) return { ok: false, reason: `--targets takes ${TARGETS.join(', ')}` };
+  const protocols = values.protocols === undefined ? [...PROTOCOLS] : values.protocols.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!protocols.length || protocols.some((n) => !(PROTOCOLS as readonly string[]).includes(n))) return { ok: false, reason: `--protocols takes ${PROTOCOLS.join(', ')}` };
   if (values.json === '') return { ok: false, reason: '--json needs a file name' };
-  return { ok: true, options: { count, step, clients, phaseMs: phaseSeconds * 1000, targets: TARGETS.filter((t) => names.includes(t)), jsonPath: values.json ?? null } };
+  return {
+    ok: true,
+    options: {
+      count, step, clients, phaseMs: phaseSeconds * 1000, targets: TARGETS.filter((t) => names.includes(t)),
+      protocols: PROTOCOLS.filter((p) => protocols.includes(p)), jsonPath: values.json ?? null,
+    },
+  };
 }
 
 /** A gateway under test: where its clients live and how to get an empty table. */
@@ -153,18 +166,18 @@ function runWorker(ns: string, job: NatPmpLoadJob, timeoutMs: number): Promise<N
   });
 }
 
-interface Phase { readonly clients: number; readonly result: NatPmpLoadResult }
+interface Phase { readonly protocol: ProtocolName; readonly clients: number; readonly result: NatPmpLoadResult }
 interface TargetReport { readonly target: TargetName; readonly description: string | null; readonly reason: string | null; readonly phases: readonly Phase[] }
 
 const perSecond = (n: number, ms: number) => (ms > 0 ? (n * 1000) / ms : 0);
 
 function describePhase(p: Phase, step: number): string {
   const r = p.result;
-  if (!r.ok) return `${p.clients} client(s): failed: ${r.reason}`;
+  if (!r.ok) return `${PROTOCOL_LABELS[p.protocol]}, ${p.clients} client(s): failed: ${r.reason}`;
   const rates = r.steps.map((s) => perSecond(step, s.ms).toFixed(0)).join(' ');
   const cut = r.stoppedByDeadline ? ' (stopped by its deadline)' : '';
   const fails = r.failed ? `, ${r.failed} failed (first: ${r.firstFailure})` : '';
-  return `${p.clients} client(s): ${r.granted} granted in ${(r.totalMs / 1000).toFixed(1)} s = ${perSecond(r.granted, r.totalMs).toFixed(0)}/s${cut}${fails}; `
+  return `${PROTOCOL_LABELS[p.protocol]}, ${p.clients} client(s): ${r.granted} granted in ${(r.totalMs / 1000).toFixed(1)} s = ${perSecond(r.granted, r.totalMs).toFixed(0)}/s${cut}${fails}; `
     + `per ${step}: ${rates || '-'}/s; ${r.retransmissions} retransmissions`;
 }
 
@@ -181,33 +194,39 @@ async function measure(name: TargetName, options: Options, prefix: string, clean
   const t = setup.target;
   console.log(`  ${t.description}`);
   const phases: Phase[] = [];
-  for (const [i, clients] of [1, options.clients].entries()) {
+  const plan = options.protocols.flatMap((protocol) => [1, options.clients].map((clients) => ({ protocol, clients })));
+  for (const [i, { protocol, clients }] of plan.entries()) {
     if (abort.signal.aborted) break;
     if (i > 0) await t.reset();
     const job: NatPmpLoadJob = {
       server: t.server, sources: t.sources.slice(0, clients), count: options.count, firstInternalPort: FIRST_INTERNAL_PORT,
-      step: options.step, lifetimeSeconds: 7200, deadlineMs: options.phaseMs,
+      step: options.step, lifetimeSeconds: 7200, deadlineMs: options.phaseMs, protocol,
     };
     const result = await runWorker(t.clientNs, job, options.phaseMs + 30_000);
-    phases.push({ clients, result });
-    console.log(`  ${describePhase({ clients, result }, options.step)}`);
+    phases.push({ protocol, clients, result });
+    console.log(`  ${describePhase({ protocol, clients, result }, options.step)}`);
   }
   return { target: name, description: t.description, reason: null, phases };
 }
 
 function summary(reports: readonly TargetReport[], options: Options): string[] {
-  const rate = (r: TargetReport | undefined, clients: number) => {
-    const p = r?.phases.find((x) => x.clients === clients)?.result;
+  const rate = (r: TargetReport | undefined, protocol: ProtocolName, clients: number) => {
+    const p = r?.phases.find((x) => x.protocol === protocol && x.clients === clients)?.result;
     return p?.ok ? perSecond(p.granted, p.totalMs) : null;
   };
-  const lines = ['', `| gateway | ${[1, options.clients].map((c) => `${c} client(s), MAP/s`).join(' | ')} |`, '|---|---|---|'];
-  for (const r of reports) lines.push(`| ${LABELS[r.target]} | ${[1, options.clients].map((c) => rate(r, c)?.toFixed(0) ?? 'n/a').join(' | ')} |`);
+  const counts = [1, options.clients];
+  const lines = ['', `| gateway | protocol | ${counts.map((c) => `${c} client(s), MAP/s`).join(' | ')} |`, '|---|---|---|---|'];
+  for (const r of reports) {
+    for (const p of options.protocols) lines.push(`| ${LABELS[r.target]} | ${PROTOCOL_LABELS[p]} | ${counts.map((c) => rate(r, p, c)?.toFixed(0) ?? 'n/a').join(' | ')} |`);
+  }
   const mu = reports.find((r) => r.target === 'miniupnpd');
   const oi = reports.find((r) => r.target === 'openigd');
-  for (const c of [1, options.clients]) {
-    const a = rate(oi, c);
-    const b = rate(mu, c);
-    if (a !== null && b !== null && b > 0) lines.push(`OpenIGD / miniupnpd, ${c} client(s): ${(a / b).toFixed(1)}× (target ≥ ${TARGET_RATIO}×)`);
+  for (const p of options.protocols) {
+    for (const c of counts) {
+      const a = rate(oi, p, c);
+      const b = rate(mu, p, c);
+      if (a !== null && b !== null && b > 0) lines.push(`OpenIGD / miniupnpd, ${PROTOCOL_LABELS[p]}, ${c} client(s): ${(a / b).toFixed(1)}× (target ≥ ${TARGET_RATIO}×)`);
+    }
   }
   return lines;
 }
@@ -224,7 +243,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const versions = await debVersions(['miniupnpd-nftables', 'miniupnpd']);
-  console.log(`NAT-PMP MAP requests/s to ${options.count} mappings, 1 and ${options.clients} clients; ${cpus().length} cores, Linux ${release()}, Node ${process.version}; ${JSON.stringify(versions)}`);
+  console.log(`${options.protocols.map((p) => PROTOCOL_LABELS[p]).join(' and ')} MAP requests/s to ${options.count} mappings, 1 and ${options.clients} clients; ${cpus().length} cores, Linux ${release()}, Node ${process.version}; ${JSON.stringify(versions)}`);
   const cleanup = new Cleanup();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { FileMappingStore, MappingService, MemoryPortMappingBackend, startNatPmpServer } from '@openigd/igd-service';
+import { FileMappingStore, MappingService, MemoryPortMappingBackend, PcpResponder, startNatPmpServer } from '@openigd/igd-service';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ const job = { server: '127.0.0.1', sources: ['127.0.0.1'], count: 10, firstInter
 test('readNatPmpJob: a good job, and the reason for a bad one', () => {
   assert.deepEqual(readNatPmpJob(JSON.stringify(job)), { ok: true, job });
   assert.equal(readNatPmpJob('{').ok, false);
-  for (const bad of [{ server: 'x' }, { sources: [] }, { count: 0 }, { step: 11 }, { firstInternalPort: 65530 }, { port: 0 }, { deadlineMs: 0 }]) {
+  for (const bad of [{ server: 'x' }, { sources: [] }, { count: 0 }, { step: 11 }, { firstInternalPort: 65530 }, { port: 0 }, { deadlineMs: 0 }, { protocol: 'upnp' }]) {
     assert.equal(readNatPmpJob(JSON.stringify({ ...job, ...bad })).ok, false, JSON.stringify(bad));
   }
 });
@@ -40,4 +40,26 @@ test('runNatPmpJob: two clients map 200 ports through the real server, durably, 
   assert.deepEqual(r.steps.map((s) => s.upTo), [50, 100, 150, 200]);
   assert.equal(mappings.count(), 200);
   assert.equal(store.stats().mappings, 200, 'every granted mapping is in the store');
+});
+
+test('runNatPmpJob with protocol pcp: two clients map 200 ports through the real server as PCP, each with its nonce', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'openigd-pcp-worker-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = new FileMappingStore({ directory: dir });
+  t.after(() => store.close());
+  const mappings = new MappingService({}, { store, backend: new MemoryPortMappingBackend() });
+  await mappings.start();
+  const sink = createSocket('udp4');
+  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
+  t.after(() => sink.close());
+  const pcp = new PcpResponder(mappings, { lan: '127.0.0.0/8', gatewayAddress: '127.0.0.1' });
+  const server = await startNatPmpServer({ lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0, announceAddress: '127.0.0.1', announcePort: sink.address().port }, { mappings, pcp });
+  t.after(() => server.close());
+  const r = await runNatPmpJob({ ...job, port: server.port, sources: ['127.0.0.1', '127.0.0.2'], count: 200, step: 100, protocol: 'pcp' });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual([r.granted, r.failed], [200, 0]);
+  assert.equal(mappings.count(), 200);
+  assert.ok(mappings.list().every((m) => m.origin === 'pcp' && m.nonce?.length === 24));
+  assert.equal(new Set(mappings.list().map((m) => m.nonce)).size, 2, 'one nonce per client');
+  assert.deepEqual(pcp.stats().results, { SUCCESS: 200 });
 });

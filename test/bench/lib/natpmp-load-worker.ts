@@ -1,18 +1,24 @@
 /**
- * The NAT-PMP load worker: a child process that the NAT-PMP benchmark starts inside a LAN
- * namespace (`ip netns exec <lan> node natpmp-load-worker.js '<job JSON>'`). Each client is
- * one UDP socket on its own LAN address; every client keeps one MAP request in flight (as
- * RFC 6886 §3.7 asks a client to: serially), each for a new internal port, until `count`
- * mappings were granted; it times every `step` granted mappings and prints one JSON line.
+ * The NAT-PMP / PCP load worker: a child process that the port-mapping benchmark starts
+ * inside a LAN namespace (`ip netns exec <lan> node natpmp-load-worker.js '<job JSON>'`).
+ * Each client is one UDP socket on its own LAN address; every client keeps one MAP request
+ * in flight (as RFC 6886 §3.7 asks a client to: serially), each for a new internal UDP port,
+ * until `count` mappings were granted; it times every `step` granted mappings and prints
+ * one JSON line. `protocol: 'pcp'` sends RFC 6887 MAP requests instead (version 2, one
+ * random nonce per client, the client's address in the header, the port suggested).
  *
- * The requests and answers are encoded here from RFC 6886's figures (§3.3), not with the
- * server's code. A request unanswered after 250 ms is sent again, the wait doubling (§3.1),
- * four times at most. Must not run unbounded: the job has a deadline and a failure limit.
+ * The requests and answers are encoded from the RFCs' figures (RFC 6886 §3.3 here, RFC 6887
+ * in test/lib/pcp-client.ts), not with the server's code. A request unanswered after 250 ms
+ * is sent again, the wait doubling (RFC 6886 §3.1; used for PCP too, so both protocols are
+ * timed alike), four times at most. Must not run unbounded: the job has a deadline and a
+ * failure limit.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { PCP, encodeClientRequest } from '../../lib/pcp-client.js';
 
 export interface NatPmpLoadJob {
   /** The gateway's LAN address. */
@@ -26,6 +32,8 @@ export interface NatPmpLoadJob {
   readonly step: number;
   readonly lifetimeSeconds: number;
   readonly deadlineMs: number;
+  /** Default 'natpmp'. */
+  readonly protocol?: 'natpmp' | 'pcp';
 }
 
 export interface NatPmpStep {
@@ -65,6 +73,7 @@ export function readNatPmpJob(text: string | undefined): { ok: true; job: NatPmp
   if (!isInt(j.firstInternalPort, 1, 65_535) || j.firstInternalPort + j.count - 1 > 65_535) return { ok: false, reason: 'internal ports out of range' };
   if (j.port !== undefined && !isInt(j.port, 1, 65_535)) return { ok: false, reason: 'port must be 1..65535' };
   if (!isInt(j.lifetimeSeconds, 1, 0xffffffff) || !isInt(j.deadlineMs, 1, 600_000)) return { ok: false, reason: 'bad lifetime or deadline' };
+  if (j.protocol !== undefined && j.protocol !== 'natpmp' && j.protocol !== 'pcp') return { ok: false, reason: 'protocol must be natpmp or pcp' };
   return { ok: true, job: j as NatPmpLoadJob };
 }
 
@@ -86,6 +95,35 @@ function answerFor(b: Buffer, internalPort: number): number | undefined {
   return b.readUInt16BE(2);
 }
 
+/** How one client asks for a UDP mapping of `internalPort` and recognises the answer. */
+interface MapDialect {
+  request(internalPort: number, lifetimeSeconds: number): Uint8Array;
+  /** The answer's result code (0: granted), or undefined when `b` is not the answer to that request. */
+  answer(b: Buffer, internalPort: number): number | undefined;
+}
+
+const NATPMP_DIALECT: MapDialect = {
+  request: (internalPort, lifetimeSeconds) => mapUdpRequest(internalPort, internalPort, lifetimeSeconds),
+  answer: answerFor,
+};
+
+/** PCP MAP (RFC 6887 Figures 2 and 9) from `clientIp` with one nonce for all its mappings. */
+function pcpDialect(clientIp: string): MapDialect {
+  const nonce = Uint8Array.from(randomBytes(12));
+  return {
+    request: (internalPort, lifetimeSeconds) => encodeClientRequest({
+      opcode: 'map', lifetime: lifetimeSeconds, clientIp,
+      map: { nonce, protocol: 17, internalPort, externalPort: internalPort, externalIp: '' },
+    }),
+    // Figure 3 header and Figure 10: R bit and MAP opcode, result in octet 3, the nonce and internal port echoed.
+    answer: (b, internalPort) => {
+      if (b.length < 60 || b[0] !== PCP.version || b[1] !== (0x80 | PCP.opcode.map)) return undefined;
+      if (b.readUInt16BE(40) !== internalPort || !b.subarray(24, 36).equals(nonce)) return undefined;
+      return b[3];
+    },
+  };
+}
+
 async function bindClient(address: string): Promise<Socket> {
   const s = createSocket('udp4');
   await new Promise<void>((resolve, reject) => {
@@ -99,12 +137,13 @@ async function bindClient(address: string): Promise<Socket> {
 }
 
 /** Sends one request and waits for its answer, resending on the §3.1 schedule; resolves with the result code or a reason. */
-function exchange(s: Socket, server: string, port: number, request: Uint8Array, internalPort: number, counters: { retransmissions: number }): Promise<number | string> {
+function exchange(s: Socket, server: string, port: number, request: Uint8Array, internalPort: number, counters: { retransmissions: number },
+  answer: MapDialect['answer']): Promise<number | string> {
   return new Promise((resolve) => {
     let sends = 0;
     let timer: NodeJS.Timeout | undefined;
     const onMessage = (b: Buffer): void => {
-      const result = answerFor(b, internalPort);
+      const result = answer(b, internalPort);
       if (result === undefined) return;
       finish(result);
     };
@@ -143,10 +182,11 @@ export async function runNatPmpJob(job: NatPmpLoadJob): Promise<NatPmpLoadResult
   let consecutiveFailures = 0;
   let firstFailure: string | null = null;
   let lastStepAt = start;
-  const client = async (s: Socket): Promise<void> => {
+  const client = async (s: Socket, source: string): Promise<void> => {
+    const dialect = job.protocol === 'pcp' ? pcpDialect(source) : NATPMP_DIALECT;
     while (next < job.count && performance.now() < deadline && consecutiveFailures < MAX_CONSECUTIVE_FAILURES) {
       const port = job.firstInternalPort + next++;
-      const outcome = await exchange(s, job.server, job.port ?? NATPMP_PORT, mapUdpRequest(port, port, job.lifetimeSeconds), port, counters);
+      const outcome = await exchange(s, job.server, job.port ?? NATPMP_PORT, dialect.request(port, job.lifetimeSeconds), port, counters, dialect.answer);
       if (outcome === 0) {
         consecutiveFailures = 0;
         granted++;
@@ -162,7 +202,7 @@ export async function runNatPmpJob(job: NatPmpLoadJob): Promise<NatPmpLoadResult
       }
     }
   };
-  await Promise.all(sockets.map(client));
+  await Promise.all(sockets.map((s, i) => client(s, job.sources[i]!)));
   for (const s of sockets) s.close();
   const totalMs = performance.now() - start;
   return { ok: true, granted, failed, firstFailure, totalMs, steps, stoppedByDeadline: granted + failed < job.count && performance.now() >= deadline, retransmissions: counters.retransmissions };
