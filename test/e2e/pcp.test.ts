@@ -22,13 +22,13 @@ import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
+import { parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
 import { PCP, decodeClientResponse, encodeClientRequest } from '../lib/pcp-client.js';
 import type { ClientMapFields, ClientOption, ClientRequest, ClientResponse } from '../lib/pcp-client.js';
 
 const DIR = '/run/openigd-lab';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const TOOLS = join(HERE, '..', '..', 'e2e', 'tools');
-const PROBE = join(TOOLS, 'port-probe.py');
 const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
 const ASK = join(HERE, '..', 'lib', 'pcp-ask.js');
 const GW = '192.168.1.1';
@@ -98,21 +98,8 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     ({ opcode: 'map', lifetime, clientIp, map: fields(over), options });
   const onlyFrom = (ip: string): ClientOption => ({ kind: 'filter', prefixLength: 128, remotePort: 0, remoteIp: ip });
 
-  /** A one-shot listener in `ns` (h1 by default), ready before the internet namespace connects from `source`. */
-  async function probe(proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number,
-    opts: { expect: boolean; listenNs?: string; source?: string }): Promise<void> {
-    const listener = background(opts.listenNs ?? lab.namespaces.h1, 'python3', [PROBE, 'listen', proto, String(internalPort), opts.expect ? '8' : '2']);
-    cleanup.add(() => listener.stop());
-    await listener.listening(proto, internalPort);
-    const sent = await sh(lab.namespaces.inet, 'python3', [PROBE, 'send', proto, externalAddr, String(externalPort), opts.expect ? '5' : '1.5', ...(opts.source ? [opts.source] : [])]);
-    await listener.stop();
-    if (opts.expect) {
-      assert.equal(sent.code, 0, `${proto} to ${externalAddr}:${externalPort} from ${opts.source ?? 'inet'}: ${sent.stdout}${sent.stderr}`);
-      assert.match(listener.output(), new RegExp(`got ${proto} from [\\d.]+:\\d+ ping`));
-    } else {
-      assert.notEqual(sent.code, 0, `${proto} to ${externalAddr}:${externalPort} from ${opts.source ?? 'inet'} should not get through`);
-    }
-  }
+  const probe = (proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number, opts: ProbeOptions) =>
+    probeMapping(lab, cleanup, proto, externalAddr, externalPort, internalPort, opts);
 
   /** Listens in h1 on 224.0.0.1:5350 while `during` runs, until `done` holds. */
   async function listenForAnnouncements(during: () => Promise<void>, done: (a: Heard[]) => boolean): Promise<Heard[]> {
@@ -204,11 +191,11 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     assert.ok(port > 0 && port !== 28080, other);
     await must(lab.namespaces.h2, 'natpmpc', ['-g', GW, '-a', String(port), '8080', 'tcp', '0'], 30_000);
 
-    const listed = await must(lab.namespaces.h1, 'upnpc', ['-i', '-l'], 30_000);
-    const esc = (s: string): string => s.replace(/\./g, '\\.');
-    assert.match(listed, new RegExp(`TCP\\s+28080->${esc(h1)}:8080\\s+'PCP 8080 tcp'`), listed);
-    assert.match(listed, new RegExp(`UDP\\s+19090->${esc(h2)}:9090\\s+'NAT-PMP 9090 udp'`), listed);
-    assert.match(listed, new RegExp(`TCP\\s+29000->${esc(h2)}:9000\\s+'upnp web'`), listed);
+    const listed = parseUpnpcList(await must(lab.namespaces.h1, 'upnpc', ['-i', '-l'], 30_000))
+      .map((r) => `${r.protocol} ${r.externalPort}->${r.internalClient}:${r.internalPort} '${r.description}'`);
+    for (const row of [`TCP 28080->${h1}:8080 'PCP 8080 tcp'`, `UDP 19090->${h2}:9090 'NAT-PMP 9090 udp'`, `TCP 29000->${h2}:9000 'upnp web'`]) {
+      assert.ok(listed.includes(row), `${row} in ${listed.join(', ')}`);
+    }
     const origins = new Map((await mappings()).map((m) => [`${m.protocol} ${m.externalPort}`, m.origin]));
     assert.deepEqual([origins.get('TCP 28080'), origins.get('UDP 19090'), origins.get('TCP 29000')], ['pcp', 'natpmp', 'upnp']);
   });
