@@ -9,19 +9,11 @@
  * Must not: leave a value unescaped, or hold any state.
  */
 import { escapeXmlText } from './soap.js';
-import type { MappingProtocol } from './types.js';
+import type { PortMapping } from './types.js';
 
-/** One row of the listing. `leaseSeconds` is what the getters report: the remainder, 0 if static. */
-export interface PortListingEntry {
-  readonly remoteHost: string;
-  readonly externalPort: number;
-  readonly protocol: MappingProtocol;
-  readonly internalPort: number;
-  readonly internalClient: string;
-  readonly enabled: boolean;
-  readonly description: string;
-  readonly leaseSeconds: number;
-}
+/** One row of the listing: a mapping's fields, with `leaseSeconds` as the getters report it (the remainder, 0 if static). */
+export type PortListingEntry = Pick<PortMapping, 'remoteHost' | 'externalPort' | 'protocol' | 'internalPort' | 'internalClient' | 'enabled' | 'description'>
+  & { readonly leaseSeconds: number };
 
 const LIST_OPEN = '<p:PortMappingList xmlns:p="urn:schemas-upnp-org:gw:WANIPConnection"'
   + ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
