@@ -599,3 +599,92 @@ test('isMappedEndpoint: an enabled mapping whose internal side is the endpoint, 
   t.removePortMapping(6, 8443, 0);
   assert.equal(t.isMappedEndpoint(6, H1, 443, S2), false, 'removed');
 });
+
+describe('openFlow (PCP PEER, RFC 6887 §12): an outbound flow made and held before any packet', () => {
+  const opened = (r: ReturnType<NatTable['openFlow']>) => {
+    assert.ok(r.ok, JSON.stringify(r));
+    return r;
+  };
+
+  test('the flow it makes is the one the first real packet then uses, both ways; nothing is counted as traffic', () => {
+    const t = table({ portAllocation: 'random' });
+    const r = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 600_000));
+    assert.deepEqual([r.created, r.externalAddr, r.expiresMs], [true, EXT, 600_000]);
+    assert.equal(t.counters.translatedOutbound, 0);
+    assert.equal(out(t, UDP, H1, 5000, S1, 3478, 1000), r.externalPort, 'the packet leaves from the port PEER reported');
+    assert.equal(t.size, 1, 'no second flow');
+    assert.equal(inn(t, UDP, S1, 3478, r.externalPort, 2000), `${H1}:5000`, 'the reply comes back');
+    const again = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 3000, 900_000));
+    assert.deepEqual([again.created, again.externalPort, again.expiresMs], [false, r.externalPort, 900_000]);
+  });
+
+  test('endpoint-independent mapping: a PEER to a second peer gets the binding the host already has', () => {
+    const t = table({ mapping: 'endpoint-independent', portAllocation: 'random' });
+    const p = out(t, UDP, H1, 5000, S1, 53);
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S2, 4000, 0, 60_000)).externalPort, p);
+    const q = table({ mapping: 'address-and-port-dependent', portAllocation: 'random' });
+    const p2 = out(q, UDP, H1, 5000, S1, 53);
+    assert.notEqual(opened(q.openFlow(UDP, H1, 5000, S2, 4000, 0, 60_000)).externalPort, p2, 'symmetric: a new port per peer');
+  });
+
+  test('an endpoint with a wildcard port mapping gets the mapping\'s external port', () => {
+    const t = table();
+    t.addPortMapping({ protocol: 17, externalPort: 40001, remoteHost: 0, internalClient: H1, internalPort: 5000, enabled: true });
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 60_000)).externalPort, 40001);
+  });
+
+  test('held past the idle timeout until the held time, then expired; the hold does not block earlier traffic expiry of others', () => {
+    const t = table();
+    const hold = UDP_MS + 600_000;
+    const r = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, hold));
+    out(t, UDP, H2, 6000, S1, 53, 0);
+    assert.deepEqual(flows(t.expire(UDP_MS)).map((f) => f.internalAddr), [H2], 'the unheld flow goes at its idle timeout');
+    assert.equal(t.size, 1);
+    assert.equal(only(t).expiresMs, hold, 'reported with the later of hold and idle timer');
+    assert.equal(inn(t, UDP, S1, 3478, r.externalPort, UDP_MS + 1000), `${H1}:5000`, 'still forwards while held');
+    assert.equal(t.expire(hold - 1).length, 0);
+    const gone = flows(t.expire(hold));
+    assert.deepEqual(gone.map((f) => [f.internalAddr, f.externalPort]), [[H1, r.externalPort]]);
+    assert.equal(t.size, 0);
+  });
+
+  test('traffic after the hold keeps it by the idle timer; a later hold of 0 leaves only the idle timer', () => {
+    const t = table();
+    const r = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 10_000));
+    out(t, UDP, H1, 5000, S1, 3478, 20_000);
+    assert.equal(t.expire(20_000 + UDP_MS - 1).length, 0);
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S1, 3478, 30_000, 0)).expiresMs, 20_000 + UDP_MS);
+    assert.equal(flows(t.expire(20_000 + UDP_MS))[0]?.externalPort, r.externalPort);
+  });
+
+  test('TCP: a held flow before its SYN, which then goes through on the same port', () => {
+    const t = table({ portAllocation: 'random' });
+    const r = opened(t.openFlow(TCP, H1, 40000, S1, 443, 0, 3_600_000));
+    assert.equal(only(t).tcpState, 'syn-sent');
+    assert.equal(out(t, TCP, H1, 40000, S1, 443, 1000, SYN), r.externalPort);
+    assert.equal(t.expire(TRANS_MS + 1000).length, 0, 'held past the transitory timeout');
+  });
+
+  test('refusals come back with a reason, create nothing and count no drop', () => {
+    const none = new NatTable(table().config);
+    assert.deepEqual(none.openFlow(UDP, H1, 5000, S1, 1, 0, 1), { ok: false, reason: 'no-external-address' });
+    assert.deepEqual(table().openFlow(ICMP, H1, 5000, S1, 1, 0, 1), { ok: false, reason: 'unsupported-protocol' });
+    assert.deepEqual(table({ hairpinning: false }).openFlow(UDP, H1, 5000, EXT, 1, 0, 1), { ok: false, reason: 'hairpin-disabled' });
+    const full = table({ capacity: 1 });
+    opened(full.openFlow(UDP, H1, 5000, S1, 1, 0, 1));
+    assert.deepEqual(full.openFlow(UDP, H1, 5001, S1, 1, 0, 1), { ok: false, reason: 'table-full' });
+    const few = table({ portAllocation: 'sequential', portRange: { min: 40000, max: 40000 }, mapping: 'address-and-port-dependent' });
+    opened(few.openFlow(UDP, H1, 5000, S1, 1, 0, 1));
+    assert.deepEqual(few.openFlow(UDP, H1, 5001, S1, 1, 0, 1), { ok: false, reason: 'ports-exhausted' });
+    assert.equal(full.size + few.size, 2);
+    assert.equal(full.counters.drops['table-full'] + few.counters.drops['ports-exhausted'], 0);
+    assert.equal(full.counters.flowsCreated, 1);
+  });
+
+  test('an external address change flushes held flows like any other', () => {
+    const t = table();
+    opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 3_600_000));
+    assert.equal(t.setExternalAddress(EXT2).length, 1);
+    assert.equal(t.size, 0);
+  });
+});

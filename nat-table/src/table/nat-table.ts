@@ -8,7 +8,8 @@
  *
  * Storage is struct-of-arrays in typed arrays with open addressing, so a flow costs
  * a fixed number of bytes and nothing is allocated per packet:
- *  - flows: protocol, TCP state, internal/remote endpoints, external port, expiry;
+ *  - flows: protocol, TCP state, internal/remote endpoints, external port, expiry, and
+ *    a held-until time (PCP PEER: the flow outlives its idle timer until then);
  *  - `outIndex`: (proto, internal addr:port, remote addr:port) → flow;
  *  - `inIndex`: (proto, external port, remote addr) → first flow of a chain linked by
  *    `inNext` (the chain is the flows of that remote address on that port; a
@@ -20,7 +21,7 @@
  *    endpoint-independent and address-dependent mapping.
  * Deletion in the linear-probing indexes shifts entries back (no tombstones), so
  * lookups stay short after any churn. The indexes have twice the capacity in slots
- * (load ≤ 50 %): ≈ 50 bytes per flow in all at 1,000,000 flows.
+ * (load ≤ 50 %): ≈ 58 bytes per flow in all at 1,000,000 flows.
  *
  * Choices the RFCs leave open, made here:
  *  - UDP mappings are refreshed by outbound (RFC 4787 REQ-6: MUST) and by inbound
@@ -135,6 +136,14 @@ export interface FlowInfo {
   readonly tcpState?: 'syn-sent' | 'syn-received' | 'established' | 'half-closed' | 'closing' | 'reset';
 }
 
+/**
+ * What `openFlow` did: the flow's external endpoint and when it expires at the earliest
+ * (its idle timer or its hold, whichever is later), or why no flow could be made.
+ */
+export type OpenFlowResult =
+  | { readonly ok: true; readonly created: boolean; readonly externalAddr: number; readonly externalPort: number; readonly expiresMs: number }
+  | { readonly ok: false; readonly reason: DropReason };
+
 /** A dynamic flow removed by `expire`, with its tuple. */
 export type ExpiredFlow = { readonly kind: 'flow' } & FlowInfo;
 
@@ -202,6 +211,8 @@ export class NatTable {
   private readonly fRemPort: Uint16Array;
   private readonly fExtPort: Uint16Array;
   private readonly fExpires: Float64Array;
+  /** Not removed before this time, whatever its idle timer says (0: no hold). Only `expire` reads it. */
+  private readonly fHeld: Float64Array;
   private readonly fInNext: Int32Array;
   private freeHead = EMPTY;
   private highWater = 0;
@@ -237,6 +248,7 @@ export class NatTable {
     this.fRemPort = new Uint16Array(cap);
     this.fExtPort = new Uint16Array(cap);
     this.fExpires = new Float64Array(cap);
+    this.fHeld = new Float64Array(cap);
     this.fInNext = new Int32Array(cap);
     const slots = pow2AtLeast(cap * 2);
     this.outIndex = new Int32Array(slots).fill(EMPTY);
@@ -302,7 +314,7 @@ export class NatTable {
     let f = this.findOut(proto, srcAddr, srcPort, dstAddr, dstPort);
     if (f === EMPTY) {
       f = this.createFlow(proto, pi, srcAddr, srcPort, dstAddr, dstPort, nowMs);
-      if (f === EMPTY) return VERDICT.drop;
+      if (f === EMPTY) return this.drop(this.result.reason);
     }
     this.touch(f, tcpFlags, true, nowMs);
     const extPort = this.fExtPort[f]!;
@@ -394,13 +406,45 @@ export class NatTable {
     return true;
   }
 
+  // ---------------------------------------------------------------- control plane
+
+  /**
+   * PCP PEER (RFC 6887 §12): finds the outbound flow (proto, internal addr:port → remote
+   * addr:port), or creates it as the first outbound packet would — the same external port
+   * under the configured mapping behaviour, an enabled wildcard port mapping of the
+   * endpoint first — and holds it: `expire` leaves it until `holdUntilMs` even when idle
+   * (it then lives until the later of that and its idle timer; 0 drops the hold). An
+   * existing flow's idle timer is not refreshed: no packet went through. Counts no packet
+   * and no drop. TCP and UDP only.
+   */
+  openFlow(proto: number, internalAddr: number, internalPort: number, remoteAddr: number, remotePort: number,
+    nowMs: number, holdUntilMs: number): OpenFlowResult {
+    internalAddr >>>= 0; remoteAddr >>>= 0; internalPort &= 0xffff; remotePort &= 0xffff;
+    const pi = protoIndex(proto);
+    if (pi < 0 || pi === 2) return { ok: false, reason: 'unsupported-protocol' };
+    if (this.externalAddr === 0) return { ok: false, reason: 'no-external-address' };
+    if (remoteAddr === this.externalAddr && !this.config.hairpinning) return { ok: false, reason: 'hairpin-disabled' };
+    let f = this.findOut(proto, internalAddr, internalPort, remoteAddr, remotePort);
+    const created = f === EMPTY;
+    if (created) {
+      f = this.createFlow(proto, pi, internalAddr, internalPort, remoteAddr, remotePort, nowMs);
+      if (f === EMPTY) return { ok: false, reason: this.result.reason };
+      this.touch(f, 0, true, nowMs);
+    }
+    this.fHeld[f] = holdUntilMs;
+    return { ok: true, created, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.expiresAt(f) };
+  }
+
   // ---------------------------------------------------------------- expiry
 
-  /** Removes flows that timed out by `nowMs`; returns them. Port mappings have no lease here: the control plane removes them. */
+  /**
+   * Removes flows that timed out by `nowMs` and are not held past it (`openFlow`); returns
+   * them. Port mappings have no lease here: the control plane removes them.
+   */
   expire(nowMs: number): ExpiredFlow[] {
     const out: ExpiredFlow[] = [];
     for (let f = 0; f < this.highWater; f++) {
-      if (this.fProto[f] === 0 || this.fExpires[f]! > nowMs) continue;
+      if (this.fProto[f] === 0 || this.fExpires[f]! > nowMs || this.fHeld[f]! > nowMs) continue;
       out.push({ kind: 'flow', ...this.info(f) });
       this.removeFlow(f);
       this.counters.flowsExpired++;
@@ -534,7 +578,7 @@ export class NatTable {
   /** Bytes held by the typed arrays (all indexes included). */
   get storageBytes(): number {
     const arrays = [this.fProto, this.fState, this.fIntAddr, this.fRemAddr, this.fIntPort, this.fRemPort, this.fExtPort,
-      this.fExpires, this.fInNext, this.outIndex, this.inIndex, this.pOwnerAddr, this.pOwnerPort, this.pOwnerRem, this.pRefs,
+      this.fExpires, this.fHeld, this.fInNext, this.outIndex, this.inIndex, this.pOwnerAddr, this.pOwnerPort, this.pOwnerRem, this.pRefs,
       this.pMapped, this.bindIndex];
     return arrays.reduce((n, a) => n + a.byteLength, 0);
   }
@@ -551,7 +595,7 @@ export class NatTable {
     const proto = this.fProto[f]!;
     const base = {
       protocol: proto, internalAddr: this.fIntAddr[f]!, internalPort: this.fIntPort[f]!, remoteAddr: this.fRemAddr[f]!,
-      remotePort: this.fRemPort[f]!, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.fExpires[f]!,
+      remotePort: this.fRemPort[f]!, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.expiresAt(f),
     };
     if (proto !== 6) return base;
     const s = this.fState[f]!;
@@ -559,6 +603,11 @@ export class NatTable {
     const tcpState = s & S_RST ? 'reset' : fins === (S_FIN_IN | S_FIN_OUT) ? 'closing' : fins ? 'half-closed'
       : (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) ? 'established' : s & S_SYN_IN ? 'syn-received' : 'syn-sent';
     return { ...base, tcpState };
+  }
+
+  /** When `expire` removes flow `f` at the earliest: its idle timer or its hold, the later. */
+  private expiresAt(f: number): number {
+    return Math.max(this.fExpires[f]!, this.fHeld[f]!);
   }
 
   private internalKey(pi: number, addr: number, port: number): number {
@@ -651,14 +700,15 @@ export class NatTable {
     return f;
   }
 
+  /** A new flow, or EMPTY with the reason in `result.reason` (not counted: the caller decides). */
   private createFlow(proto: number, pi: number, a: number, ap: number, r: number, rp: number, nowMs: number): number {
     if (this.live >= this.capacity) {
-      this.drop('table-full');
+      this.result.reason = 'table-full';
       return EMPTY;
     }
     const extPort = this.bindingFor(proto, pi, a, ap, r);
     if (extPort < 0) {
-      this.drop('ports-exhausted');
+      this.result.reason = 'ports-exhausted';
       return EMPTY;
     }
     let f: number;
@@ -676,6 +726,7 @@ export class NatTable {
     this.fRemPort[f] = rp;
     this.fExtPort[f] = extPort;
     this.fExpires[f] = nowMs;
+    this.fHeld[f] = 0;
     let i = this.outSlotHash(proto, a, ap, r, rp);
     while (this.outIndex[i] !== EMPTY) i = (i + 1) & this.outMask;
     this.outIndex[i] = f;
