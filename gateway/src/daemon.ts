@@ -179,7 +179,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   if (config.igd.enabled) {
     try {
       igd = await startIgdRuntime(config, {
-        table, lanAddr, wanAddr: () => router.addrs.wanAddr, wanCounters: () => links[1]!.counters, log,
+        table, lanAddr, wanAddr: () => router.addrs.wanAddr, wanCounters: () => links[1]!.counters, natNowMs: now, log,
       });
     } catch (e) {
       for (const c of closers.reverse()) await c();

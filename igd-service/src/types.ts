@@ -70,6 +70,25 @@ export interface WanCounters {
 }
 
 /**
+ * An outbound flow to create or refresh (PCP PEER, RFC 6887 §12): what the NAT would do
+ * for the first packet from `internalClient:internalPort` to `remoteHost:remotePort`.
+ */
+export interface PeerFlowRequest {
+  readonly protocol: MappingProtocol;
+  readonly internalClient: string;
+  readonly internalPort: number;
+  /** Dotted quad (the NAT is IPv4 only; anything else is 'invalid'). */
+  readonly remoteHost: string;
+  readonly remotePort: number;
+  /** The flow is kept at least this long from now, idle or not; after that its idle timer rules. */
+  readonly lifetimeSeconds: number;
+}
+
+export type PeerFlowResult =
+  | { readonly ok: true; readonly externalAddress: string; readonly externalPort: number }
+  | { readonly ok: false; readonly reason: 'invalid' | 'no-external-address' | 'no-resources' };
+
+/**
  * What the IGD needs from the packet path. Implemented by `gateway` over nat-table, and by
  * an in-memory backend for tests. Calls are synchronous: the packet path is in-process.
  */
@@ -86,6 +105,13 @@ export interface PortMappingBackend {
   linkUp(): boolean;
   /** Registers a listener for external-address changes; returns an unsubscribe function. */
   onExternalAddressChange(listener: (address: string) => void): () => void;
+  /**
+   * Optional: creates or finds the NAT's outbound flow of `request` (with the mapping
+   * behaviour and port mappings in force) and holds it for its lifetime. Dynamic state,
+   * like any flow: not stored, gone on restart or an external address change. A backend
+   * without it cannot answer PCP PEER.
+   */
+  peer?(request: PeerFlowRequest): PeerFlowResult;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface IgdRuntimeParts {
   readonly lanAddr: number;
   readonly wanAddr: () => number;
   readonly wanCounters: () => LinkCounters;
+  /** The NAT table's clock (the one its packets and `expire` are given), ms. */
+  readonly natNowMs: () => number;
   readonly log: Logger;
 }
 
@@ -91,7 +93,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   const byOrigin = new MappingOriginCounter();
   const backend = new NatPortMappingBackend(parts.table, {
     lanAddr: parts.lanAddr, lanPrefixLength: config.lan.address.prefixLength,
-    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters,
+    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters, nowMs: parts.natNowMs,
   });
   // One table for UPnP, NAT-PMP and PCP, with one access policy.
   const mappings = new MappingService({

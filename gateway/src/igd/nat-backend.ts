@@ -3,9 +3,13 @@
  * NAT's port-mapping index that the packet path reads (miniupnpd's commonrdr.h idea,
  * one small API). Leases are the mapping service's to expire (on the wall clock, as stored):
  * the NAT has no leases; it holds a mapping until the service calls `remove`.
+ * `peer` (PCP PEER) opens or finds an outbound flow and holds it (NatTable.openFlow): that
+ * is dynamic NAT state, never stored, and it creates no inbound port mapping.
  */
 import { ipv4ToString, parseIpv4, prefixMask, type NatRemoteFilter, type NatTable } from '@openigd/nat-table';
-import type { MappingFilter, MappingKey, PortMapping, PortMappingBackend, WanCounters } from '@openigd/igd-service';
+import type {
+  MappingFilter, MappingKey, PeerFlowRequest, PeerFlowResult, PortMapping, PortMappingBackend, WanCounters,
+} from '@openigd/igd-service';
 import type { LinkCounters } from '../link/link.js';
 
 export interface NatBackendOptions {
@@ -16,6 +20,8 @@ export interface NatBackendOptions {
   readonly wanCounters: () => LinkCounters;
   /** The current WAN address (u32), 0 while there is none. */
   readonly wanAddr: () => number;
+  /** The clock the NAT table's packets and `expire` are given (ms); PEER holds count from it. */
+  readonly nowMs: () => number;
 }
 
 const PROTOCOL = { TCP: 6, UDP: 17 } as const;
@@ -51,12 +57,7 @@ export class NatPortMappingBackend implements PortMappingBackend {
   apply(mapping: PortMapping): { ok: true } | { ok: false; reason: 'port-in-use' | 'invalid' } {
     const internalClient = parseIpv4(mapping.internalClient);
     const remoteHost = mapping.remoteHost === '' ? 0 : parseIpv4(mapping.remoteHost);
-    if (internalClient === null || remoteHost === null) return { ok: false, reason: 'invalid' };
-    // Only hosts of the LAN (its broadcast address included, and the gateway itself):
-    // the network address, and anything beyond the LAN, would forward into nowhere.
-    if (((internalClient & this.lanMask) >>> 0) !== this.lanNet || internalClient === this.lanNet) {
-      return { ok: false, reason: 'invalid' };
-    }
+    if (internalClient === null || remoteHost === null || !this.isLanHost(internalClient)) return { ok: false, reason: 'invalid' };
     const r = this.table.addPortMapping({
       protocol: PROTOCOL[mapping.protocol], externalPort: mapping.externalPort, remoteHost, internalClient,
       internalPort: mapping.internalPort, enabled: mapping.enabled, description: mapping.description,
@@ -64,6 +65,36 @@ export class NatPortMappingBackend implements PortMappingBackend {
     });
     if (r.ok) return { ok: true };
     return { ok: false, reason: r.reason === 'conflict' ? 'port-in-use' : 'invalid' };
+  }
+
+  /**
+   * The outbound flow as the first packet would make it, held for `lifetimeSeconds`. The
+   * internal side must be a LAN host, the remote one an IPv4 address beyond the LAN (a
+   * LAN peer is reached without the NAT); other addresses are 'invalid'.
+   */
+  peer(r: PeerFlowRequest): PeerFlowResult {
+    const internal = parseIpv4(r.internalClient);
+    const remote = parseIpv4(r.remoteHost);
+    if (internal === null || remote === null || remote === 0 || !this.isLanHost(internal) || this.inLan(remote)) {
+      return { ok: false, reason: 'invalid' };
+    }
+    const now = this.options.nowMs();
+    const opened = this.table.openFlow(PROTOCOL[r.protocol], internal, r.internalPort, remote, r.remotePort, now, now + r.lifetimeSeconds * 1000);
+    if (opened.ok) return { ok: true, externalAddress: ipv4ToString(opened.externalAddr), externalPort: opened.externalPort };
+    if (opened.reason === 'no-external-address') return { ok: false, reason: 'no-external-address' };
+    return { ok: false, reason: opened.reason === 'table-full' || opened.reason === 'ports-exhausted' ? 'no-resources' : 'invalid' };
+  }
+
+  /**
+   * A host of the LAN (its broadcast address included, and the gateway itself): the
+   * network address, and anything beyond the LAN, would forward into nowhere.
+   */
+  private isLanHost(addr: number): boolean {
+    return this.inLan(addr) && addr !== this.lanNet;
+  }
+
+  private inLan(addr: number): boolean {
+    return ((addr & this.lanMask) >>> 0) === this.lanNet;
   }
 
   remove(key: MappingKey): void {

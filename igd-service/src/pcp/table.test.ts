@@ -2,13 +2,15 @@
  * The PCP engine over the real mapping service (MappingServicePcpTable): MAP new, renew
  * keeping FILTERs, delete, another protocol's endpoint, PREFER_FAILURE on a port held
  * through UPnP, another nonce, limits (USER_EX_QUOTA, NO_RESOURCES), igd.rules, and the
- * filters surviving a reload from the store.
+ * filters surviving a reload from the store; PEER through the backend's `peer` (and
+ * UNSUPP_OPCODE without it).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MappingService } from '../mapping/mapping-service.js';
 import type { MappingRequest } from '../mapping/mapping-service.js';
 import type { AccessPolicy } from '../mapping-rules.js';
+import type { PeerFlowRequest, PortMappingBackend } from '../types.js';
 import { MemoryPortMappingBackend } from '../memory-backend.js';
 import { ManualClock, MemoryMappingStore } from '../test-support.js';
 import { PCP_DEFAULT_POLICY, answerPcp } from './engine.js';
@@ -42,9 +44,16 @@ function reply(o: PcpOutcome): { result: string; lifetime: number; port: number 
   return { result: pcpResultName(b[3]!), lifetime: v.getUint32(4), port: b.length >= 60 ? v.getUint16(42) : -1 };
 }
 
-async function setup(policy: AccessPolicy = {}, store = new MemoryMappingStore()) {
+/** A PEER request (RFC 6887 Figure 10): UDP `internalPort` → `remote`:3478. */
+function peerPacket(f: { lifetime?: number; internalPort?: number; remote?: string } = {}): Uint8Array {
+  return hex(`02 02 0000 ${u32(f.lifetime ?? 600)} ${v4(HOST)} ${NONCE} 11 000000`
+    + ` ${u16(f.internalPort ?? 5000)} ${u16(0)} ${v4('0.0.0.0')} ${u16(3478)} 0000 ${v4(f.remote ?? '198.51.100.7')}`);
+}
+
+async function setup(policy: AccessPolicy = {}, store = new MemoryMappingStore(), peer?: PortMappingBackend['peer']) {
   const clock = new ManualClock();
   const backend = new MemoryPortMappingBackend({ externalAddress: EXTERNAL });
+  if (peer !== undefined) Object.assign(backend, { peer });
   const service = new MappingService({ policy, allocationRange: { minimum: 40000, maximum: 40009 } }, { store, backend, now: clock.now });
   await service.start();
   const table = new MappingServicePcpTable(service);
@@ -129,4 +138,26 @@ test('nonce and filters survive a reload from the store; the renewal after it is
   assert.deepEqual(m!.filters, [{ prefixLength: 120, remotePort: 443, remoteAddress: '198.51.100.0' }]);
   assert.deepEqual(await again.ask(mapPacket()), { result: 'SUCCESS', lifetime: 3600, port: 8080 });
   assert.equal(again.service.list()[0]!.filters?.length, 1);
+});
+
+test('PEER: the backend\'s flow, its port in the reply with the granted lifetime; nothing stored; refusals as result codes', async () => {
+  const asked: PeerFlowRequest[] = [];
+  const { ask, service, store } = await setup({}, new MemoryMappingStore(), (r) => {
+    asked.push(r);
+    if (r.remoteHost === '198.51.100.66') return { ok: false, reason: 'no-resources' };
+    if (r.remoteHost === '198.51.100.67') return { ok: false, reason: 'invalid' };
+    return { ok: true, externalAddress: EXTERNAL, externalPort: 41000 };
+  });
+  assert.deepEqual(await ask(peerPacket({ lifetime: 600 })), { result: 'SUCCESS', lifetime: 600, port: 41000 });
+  assert.deepEqual(asked[0], { protocol: 'UDP', internalClient: HOST, internalPort: 5000, remoteHost: '198.51.100.7', remotePort: 3478, lifetimeSeconds: 600 });
+  assert.equal(service.count(), 0, 'a PEER flow is not a mapping of the service');
+  assert.equal((await store.load()).length, 0, 'nor stored');
+  assert.equal((await ask(peerPacket({ remote: '198.51.100.66' }))).result, 'NO_RESOURCES');
+  assert.equal((await ask(peerPacket({ remote: '198.51.100.67' }))).result, 'NOT_AUTHORIZED');
+});
+
+test('PEER without a backend `peer`: UNSUPP_OPCODE', async () => {
+  const { ask, table } = await setup();
+  assert.equal(table.peer, undefined);
+  assert.equal((await ask(peerPacket())).result, 'UNSUPP_OPCODE');
 });

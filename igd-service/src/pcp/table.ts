@@ -14,18 +14,30 @@
  *           not-authorized; the client's own limit → user-ex-quota, the table's or no free
  *           port → no-resources; igd.rules and the backend refusing the address → not-authorized.
  *   unmap   delete the endpoint's PCP mapping made with that nonce; absent is removed.
+ *   peer    the backend's `peer` (the NAT's outbound flow, made as the first packet would
+ *           and held for the lifetime): the same external port the host's traffic to that
+ *           peer uses, its explicit mapping's port when it has one. A PEER mapping is
+ *           dynamic NAT state, like any flow: the mapping service does not store it, list
+ *           it or count it against limits, and it is gone after a restart or an external
+ *           address change. It opens nothing inbound beyond what that flow opens under the
+ *           configured filtering. The suggested external port is not honoured (the NAT's
+ *           mapping behaviour chooses), nor is the nonce kept: a PEER with another nonce
+ *           refreshes the same flow. Refusals: no external address → network-failure; no
+ *           free port or flow slot → no-resources; an address the NAT cannot use (IPv6, a
+ *           LAN peer, an internal host outside the LAN) → not-authorized. A backend
+ *           without `peer` leaves it undefined: PEER is then UNSUPP_OPCODE.
  *
- * No `peer`: the NAT's outbound bindings are not reachable through the mapping service, so
- * PEER stays UNSUPP_OPCODE. The service's per-key locks make map/unmap's checks and writes
+ * The service's per-key locks make map/unmap's checks and writes
  * atomic per endpoint; the endpoint's other-protocol check in `find` is not under that lock.
  * Must not: throw for a domain outcome, or change a mapping whose origin is not 'pcp'.
  */
 import type { MappingService, PutMappingResult } from '../mapping/mapping-service.js';
 import { remainingLeaseSeconds } from '../mapping/mapping-service.js';
-import type { MappingProtocol, PortMapping } from '../types.js';
+import type { MappingProtocol, PeerFlowResult, PortMapping } from '../types.js';
 import { PCP_PROTOCOL } from './engine.js';
 import type {
-  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpTableFailure, PcpTableMapRequest, PcpTableRefusal, PcpTableResult,
+  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpTableFailure, PcpTableMapRequest, PcpTablePeerRequest, PcpTableRefusal,
+  PcpTableResult,
 } from './engine.js';
 
 function protocolName(protocol: number): MappingProtocol | undefined {
@@ -38,8 +50,19 @@ function failure(reason: PcpTableRefusal, remainingSeconds?: number): PcpTableFa
   return remainingSeconds === undefined ? { ok: false, reason } : { ok: false, reason, remainingSeconds };
 }
 
+const PEER_REFUSAL: Record<Extract<PeerFlowResult, { ok: false }>['reason'], PcpTableRefusal> = {
+  'invalid': 'not-authorized',
+  'no-external-address': 'network-failure',
+  'no-resources': 'no-resources',
+};
+
 export class MappingServicePcpTable implements PcpMappingTable {
-  constructor(private readonly mappings: MappingService) {}
+  /** PEER through the backend's outbound flows; undefined when the backend has none. */
+  readonly peer: ((r: PcpTablePeerRequest) => PcpTableResult) | undefined;
+
+  constructor(private readonly mappings: MappingService) {
+    this.peer = mappings.backend.peer === undefined ? undefined : (r) => this.openPeerFlow(r);
+  }
 
   externalAddress(): string | undefined {
     const address = this.mappings.backend.externalAddress();
@@ -81,6 +104,17 @@ export class MappingServicePcpTable implements PcpMappingTable {
     const deleted = await this.mappings.delete(mapping, mapping.internalClient);
     if (deleted.ok || deleted.reason === 'no-such-entry') return { ok: true };
     return failure(deleted.reason === 'not-authorized' ? 'not-authorized' : 'no-resources');
+  }
+
+  private openPeerFlow(r: PcpTablePeerRequest): PcpTableResult {
+    const protocol = protocolName(r.key.protocol);
+    if (protocol === undefined) return failure('unsupp-protocol');
+    const opened = this.mappings.backend.peer!({
+      protocol, internalClient: r.key.internalAddress, internalPort: r.key.internalPort,
+      remoteHost: r.remotePeerAddress, remotePort: r.remotePeerPort, lifetimeSeconds: r.lifetimeSeconds,
+    });
+    if (!opened.ok) return failure(PEER_REFUSAL[opened.reason]);
+    return { ok: true, externalAddress: opened.externalAddress, externalPort: opened.externalPort, lifetimeSeconds: r.lifetimeSeconds };
   }
 
   /** The endpoint's wildcard mapping: its PCP one, or with 'any' that failing the first of another protocol. */
