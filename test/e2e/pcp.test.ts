@@ -5,7 +5,11 @@
  *    renew, FILTER (only the allowed peer gets in; a renewal without FILTER keeps the set;
  *    prefix 0 clears it), another nonce from the same client (NOT_AUTHORIZED, the mapping
  *    kept), PREFER_FAILURE on a port held through UPnP (CANNOT_PROVIDE_EXTERNAL), delete
- *    (lifetime 0), THIRD_PARTY refused by default (UNSUPP_OPTION), PEER (UNSUPP_OPCODE);
+ *    (lifetime 0), THIRD_PARTY refused by default (UNSUPP_OPTION);
+ *  - PEER: the external port a UDP flow will leave from, before its first packet; the
+ *    server then sees the host's datagram from that port and its reply gets back; the flow
+ *    is held past UDP's idle timeout; filtering stays as configured; no port mapping is
+ *    made; an endpoint with a MAP mapping gets that mapping's port;
  *  - one table with UPnP (upnpc) and NAT-PMP (natpmpc): each refuses the others' ports with
  *    its own answer, `upnpc -l` and /mappings list all three with their protocol, and they
  *    survive SIGTERM, kill -9 and an external address change;
@@ -22,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
-import { parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
+import { PORT_PROBE, parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
 import { PCP, decodeClientResponse, encodeClientRequest } from '../lib/pcp-client.js';
 import type { ClientMapFields, ClientOption, ClientRequest, ClientResponse } from '../lib/pcp-client.js';
 
@@ -166,13 +170,51 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     await probe('tcp', lab.wanAddress, port, 9000, { expect: false, source: lab.servers[1]! });
   });
 
-  test('THIRD_PARTY is refused by default (UNSUPP_OPTION); PEER is UNSUPP_OPCODE; nothing is mapped', async () => {
+  test('THIRD_PARTY is refused by default (UNSUPP_OPTION); nothing is mapped', async () => {
     const before = (await mappings()).length;
     const third = await ask(lab.namespaces.h1, map(h1, { internalPort: 7000, externalPort: 27000 }, 600, [{ kind: 'third-party', internalIp: h2 }]));
     assert.equal(third.resultText, 'UNSUPP_OPTION');
-    const peer = await ask(lab.namespaces.h1, { opcode: 'peer', lifetime: 600, clientIp: h1, map: fields({ protocol: UDP, internalPort: 7001, externalPort: 0 }), remotePort: 3478, remoteIp: lab.servers[0]! });
-    assert.equal(peer.resultText, 'UNSUPP_OPCODE');
     assert.equal((await mappings()).length, before);
+  });
+
+  const peer = (internalPort: number, protocol: number, remoteIp: string, remotePort: number, lifetime = 600): ClientRequest =>
+    ({ opcode: 'peer', lifetime, clientIp: h1, map: fields({ protocol, internalPort, externalPort: 0 }), remotePort, remoteIp });
+
+  test('PEER: the external port comes before the first packet, which then leaves from it; the reply gets back; no port mapping', async () => {
+    const [server, other] = lab.servers as [string, string];
+    const before = (await mappings()).length;
+    const r = await ask(lab.namespaces.h1, peer(7001, UDP, server, 3478));
+    assert.deepEqual([r.resultText, r.opcode, r.lifetime, r.map?.externalIp, r.map?.internalPort, r.remotePort, r.remoteIp],
+      ['SUCCESS', PCP.opcode.peer, 600, lab.wanAddress, 7001, 3478, server]);
+    assert.deepEqual(Buffer.from(r.map!.nonce), Buffer.from(NONCE_A));
+    const external = r.map!.externalPort;
+    const flows = (await admin(lab.adminSocket, 'GET', '/flows')).json as { protocol: string; internal: string; external: string; remote: string; expiresInMs: number }[];
+    const flow = flows.find((f) => f.protocol === 'udp' && f.internal === `${h1}:7001` && f.remote === `${server}:3478`);
+    assert.equal(flow?.external, `${lab.wanAddress}:${external}`, JSON.stringify(flows));
+    const left = flow?.expiresInMs ?? 0;
+    assert.ok(left > 590_000, `held for the PEER lifetime, past UDP's 300 s: ${left} ms`);
+
+    // The server sees h1's datagram from the port PEER reported, and its reply reaches h1.
+    const listener = background(lab.namespaces.inet, 'python3', [PORT_PROBE, 'listen', 'udp', '3478', '8', server]);
+    cleanup.add(() => listener.stop());
+    await listener.listening('udp', 3478, server);
+    const sent = await sh(lab.namespaces.h1, 'python3', [PORT_PROBE, 'send', 'udp', server, '3478', '5', `${h1}:7001`]);
+    await listener.stop();
+    assert.match(listener.output(), new RegExp(`got udp from ${lab.wanAddress.replace(/\./g, '\\.')}:${external} ping`));
+    assert.equal(sent.code, 0, sent.stdout + sent.stderr);
+    assert.match(sent.stdout, /reply pong/);
+
+    // Filtering stays as configured (the lab's rfc preset: endpoint-independent mapping,
+    // address-dependent filtering): the server from another port gets in, another host not.
+    await probe('udp', lab.wanAddress, external, 7001, { expect: true, source: server });
+    await probe('udp', lab.wanAddress, external, 7001, { expect: false, source: other });
+    assert.equal((await mappings()).length, before, 'PEER made no port mapping');
+  });
+
+  test('PEER for an endpoint with a MAP mapping: the mapping\'s external port', async () => {
+    const r = await ask(lab.namespaces.h1, peer(8080, TCP, lab.servers[0]!, 443));
+    assert.deepEqual([r.resultText, r.map?.externalPort], ['SUCCESS', 28080]);
+    assert.equal((await find('TCP', 28080))?.nonce, 'a1a2a3a4a5a6a7a8a9aaabac', 'the MAP mapping is left as it was');
   });
 
   test('one table: NAT-PMP, UPnP and PCP each refuse the others\' ports in their own words; all listed with their protocol', async () => {

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Probes a port mapping from both ends, for the IGD end-to-end tests.
 
-  port-probe.py listen tcp|udp PORT SECONDS
-      Waits up to SECONDS for one TCP connection or UDP datagram on 0.0.0.0:PORT, prints
+  port-probe.py listen tcp|udp PORT SECONDS [ADDRESS]
+      Waits up to SECONDS for one TCP connection or UDP datagram on ADDRESS:PORT (default
+      0.0.0.0; give it where the answer must come from, e.g. a server address on lo, since a
+      UDP answer from 0.0.0.0 leaves from the route's address), prints
       `got <proto> from <addr>:<port> <payload>` and answers `pong`. Exits 0 when something
       came, 3 when nothing did.
-  port-probe.py send tcp|udp HOST PORT SECONDS [SOURCE]
-      Connects (or sends a datagram) to HOST:PORT, optionally from address SOURCE, sends
-      `ping`, prints `reply <payload>`. Exits 0 on a reply, 3 on none within SECONDS.
+  port-probe.py send tcp|udp HOST PORT SECONDS [SOURCE[:SPORT]]
+      Connects (or sends a datagram) to HOST:PORT, optionally from address SOURCE (and
+      port SPORT; SOURCE may be empty, `:SPORT`), sends `ping`, prints `reply <payload>`.
+      Exits 0 on a reply, 3 on none within SECONDS.
   port-probe.py add-burst URL SERVICE_TYPE CLIENT FIRST COUNT THREADS
       Sends AddPortMapping requests (TCP, ports FIRST..FIRST+COUNT-1 to CLIENT, same
       internal port) from THREADS threads and prints `ok <port>` as soon as each success
@@ -24,11 +27,11 @@ import threading
 import urllib.parse
 
 
-def listen(proto, port, seconds):
+def listen(proto, port, seconds, address='0.0.0.0'):
     if proto == 'tcp':
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(('0.0.0.0', port))
+        s.bind((address, port))
         s.listen(1)
         s.settimeout(seconds)
         try:
@@ -43,7 +46,7 @@ def listen(proto, port, seconds):
         return 0
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('0.0.0.0', port))
+    s.bind((address, port))
     s.settimeout(seconds)
     try:
         data, a = s.recvfrom(100)
@@ -59,7 +62,8 @@ def send(proto, host, port, seconds, source=None):
     s = socket.socket(socket.AF_INET, kind)
     s.settimeout(seconds)
     if source:
-        s.bind((source, 0))
+        address, _, sport = source.partition(':')
+        s.bind((address, int(sport or 0)))
     try:
         if proto == 'tcp':
             s.connect((host, port))
@@ -149,7 +153,7 @@ def events(port, seconds):
 
 def main(argv):
     if len(argv) >= 4 and argv[0] == 'listen':
-        return listen(argv[1], int(argv[2]), float(argv[3]))
+        return listen(argv[1], int(argv[2]), float(argv[3]), *argv[4:5])
     if len(argv) >= 5 and argv[0] == 'send':
         return send(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5] if len(argv) > 5 else None)
     if len(argv) == 3 and argv[0] == 'events':
