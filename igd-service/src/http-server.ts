@@ -14,6 +14,9 @@
  *   SUBSCRIBE / UNSUBSCRIBE <eventSubURL>  gena.ts (Node's parser accepts these methods;
  *                                   Express routes them through app.all + a method check)
  *
+ * The UPnP routes above run as plain node:http handlers, looked up by method and exact path
+ * before Express is entered; Express serves everything else (other spellings of the same
+ * paths, the mounted pages, 404, 405).
  * Every UPnP answer is written with res.writeHead (exact Content-Type, EXT, SERVER). Slow
  * clients are cut off by the headers / request timeouts; connections are bounded. The IGD's
  * evented-variable changes are published to GENA subscribers.
@@ -192,6 +195,21 @@ function discardRest(req: IncomingMessage): Promise<void> {
   });
 }
 
+/** A handler of one UPnP route: plain node:http, so that it runs with or without Express. */
+type UpnpRoute = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/**
+ * `METHOD /path` of a request, the query left out: the key of the UPnP routes. Every
+ * control request goes through here, so the routes skip Express's router and its
+ * per-request setup (a quarter of a small request's CPU time here); anything else is
+ * Express's.
+ */
+function routeKey(req: IncomingMessage): string {
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  return `${req.method ?? ''} ${query < 0 ? url : url.slice(0, query)}`;
+}
+
 /** A control request's answer: the out arguments in a service type, or a failure in a version's codes. */
 interface ControlAnswer {
   readonly serviceType: string;
@@ -234,15 +252,24 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
   app.disable('x-powered-by');
   app.disable('etag');
 
-  const versionFor = (req: Request): IgdVersion => describedVersion(served, firstHeader(req, 'user-agent'));
-  app.get(ROOT_DESCRIPTION_PATH, (req, res) => writeUpnpXml(res, 200, descriptions.get(versionFor(req))!, server));
+  // The UPnP routes, by method and exact path: served without Express (see `direct`), and
+  // registered in Express too, which answers the spellings its matching also accepts
+  // (another letter case, a trailing slash).
+  const routes = new Map<string, UpnpRoute>();
+  const route = (method: 'GET' | 'POST', path: string, handler: UpnpRoute): void => {
+    routes.set(`${method} ${path}`, handler);
+    if (method === 'GET') app.get(path, handler);
+    else app.post(path, handler);
+  };
+  const versionFor = (req: IncomingMessage): IgdVersion => describedVersion(served, firstHeader(req, 'user-agent'));
+  route('GET', ROOT_DESCRIPTION_PATH, (req, res) => writeUpnpXml(res, 200, descriptions.get(versionFor(req))!, server));
 
   for (const service of IGD_SERVICE_KEYS) {
     const declaration = serviceDeclaration(service, served);
     const scpds = new Map([...descriptions.keys()].map((version) => [version, buildScpd(service, version)]));
-    app.get(declaration.scpdPath, (req, res) => writeUpnpXml(res, 200, scpds.get(versionFor(req))!, server));
+    route('GET', declaration.scpdPath, (req, res) => writeUpnpXml(res, 200, scpds.get(versionFor(req))!, server));
 
-    app.post(declaration.controlPath, async (req: Request, res: Response) => {
+    route('POST', declaration.controlPath, async (req, res) => {
       const read = await readBody(req, bodyLimit);
       if (!read.ok) {
         writeEmpty(res, read.status, server, { Connection: 'close' });
@@ -304,11 +331,24 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     writeEmpty(res, status, server);
   });
 
+  const direct = (req: IncomingMessage, res: ServerResponse): void => {
+    const handler = routes.get(routeKey(req));
+    if (handler === undefined) {
+      app(req, res);
+      return;
+    }
+    try {
+      const done = handler(req, res);
+      if (done) done.catch(() => writeEmpty(res, 500, server));
+    } catch {
+      writeEmpty(res, 500, server);
+    }
+  };
   const httpServer = createServer({
     headersTimeout: options.headersTimeoutMs ?? 10_000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     connectionsCheckingInterval: 1_000,
-  }, app);
+  }, direct);
   httpServer.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
   httpServer.maxConnections = options.maxConnections ?? 128;
 
