@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UPNP_ERROR } from './faults.js';
 import { SaxesParser } from 'saxes';
-import { buildSoapFault, buildSoapResponse, escapeXmlText, parseSoapActionHeader, parseSoapRequest, repairBareMarkup } from './soap.js';
+import {
+  buildSoapFault, buildSoapResponse, escapeXmlText, parseEnvelopeWithSaxes, parsePlainEnvelope, parseSoapActionHeader, parseSoapRequest,
+  repairBareMarkup,
+} from './soap.js';
 import { soapBody } from './test-support.js';
 
 const WANIP = 'urn:schemas-upnp-org:service:WANIPConnection:1';
@@ -191,4 +194,59 @@ test('any text survives a response: an XML parser reads back exactly the value, 
     assert.equal(text, value.replace(forbidden, ''));
     assert.equal(escapeXmlText(value).includes('<'), false);
   }), { numRuns: 2000 });
+});
+
+test('the envelopes control points send take the plain path', () => {
+  const crlf = `<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">`
+    + `<s:Body><u:GetGenericPortMappingEntry xmlns:u="${WANIP}"><NewPortMappingIndex>0</NewPortMappingIndex></u:GetGenericPortMappingEntry></s:Body></s:Envelope>\r\n`;
+  const spaced = `<?xml version="1.0" encoding="utf-8"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" `
+    + `SOAP-ENV:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">\n <SOAP-ENV:Body>\n  <m:GetExternalIPAddress xmlns:m="${WANIP}">\n  </m:GetExternalIPAddress>\n`
+    + ' </SOAP-ENV:Body>\n</SOAP-ENV:Envelope>\n';
+  for (const text of [repairBareMarkup(soapBody(WANIP, 'AddPortMapping', ARGS)), crlf, spaced, repairBareMarkup(soapBody(WANIP, 'AddPortMapping', [['NewPortMappingDescription', 'Tom & Jerry <3']]))]) {
+    const plain = parsePlainEnvelope(text);
+    assert.ok(plain?.ok, text);
+    assert.deepEqual(plain, parseEnvelopeWithSaxes(text));
+  }
+  // Left to saxes: a comment, CDATA, a character reference, a default namespace.
+  for (const text of [
+    soapBody(WANIP, 'AddPortMapping', [['NewRemoteHost', '<!-- x -->']]), soapBody(WANIP, 'AddPortMapping', [['NewRemoteHost', '<![CDATA[a]]>']]),
+    soapBody(WANIP, 'AddPortMapping', [['NewRemoteHost', '&#65;']]),
+    `<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><GetExternalIPAddress xmlns="${WANIP}"/></Body></Envelope>`,
+  ]) assert.equal(parsePlainEnvelope(text), undefined, text);
+});
+
+test('the plain path reads every envelope it accepts as saxes does (generated envelopes)', () => {
+  const pick = <T>(...xs: T[]) => fc.constantFrom(...xs);
+  // The first choice four times in five: most envelopes are plain, and each oddity is tried alone.
+  const mostly = <T>(usual: T, ...odd: T[]) => fc.oneof({ arbitrary: fc.constant(usual), weight: 4 }, { arbitrary: fc.constantFrom(...odd), weight: 1 });
+  const space = fc.array(pick(' ', '\t', '\r', '\n', '\r\n'), { maxLength: 2 }).map((a) => a.join(''));
+  const prefix = mostly('s', 'SOAP-ENV', 'soap', 'xmlp', 'u', 'm', 's1');
+  const name = mostly('NewRemoteHost', 'NewExternalPort', 'New.Port-2', 'a', '_x', 'u:NewX', 'NewRemoteHost ');
+  const char = mostly('a', 'a', 'Z', '0', ' ', '&', '&amp;', '&lt;', '&gt;', '&quot;', '&apos;', '&#65;', '&#x41;', '&bogus;', '<', '>', ']]>', ']', '\r', '\n', '\t',
+    '\u0001', '\u00e9', '\u20ac', '\ud83d\ude00', '\ud800', '\ufffe', '<!-- c -->', '<![CDATA[x<]]>', '<b/>', '"', "'");
+  const value = fc.array(char, { maxLength: 6 }).map((a) => a.join(''));
+  const arg = fc.tuple(name, value, fc.boolean(), space).map(([n, v, empty, sp]) => (empty && v === '' ? `<${n}${sp}/>` : `<${n}>${v}</${n}${sp}>`));
+  const envelope = fc.record({
+    decl: mostly('<?xml version="1.0"?>', '', '<?xml version="1.0"?>', "<?xml version='1.0'?>", '<?xml version="1.0" encoding="utf-8"?>', '<?xml version="1.1"?>', ' <?xml version="1.0"?>', '\ufeff'),
+    p: prefix, q: mostly('u', 's', 'SOAP-ENV', 'xmlq', 'm'), envNs: mostly('http://schemas.xmlsoap.org/soap/envelope/', 'urn:other'),
+    style: mostly(' P:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"', '', ' P:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"', ' P:encodingStyle="a" P:encodingStyle="b"', ' encodingStyle="x"', " P:encodingStyle='x'"),
+    extra: mostly('', ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"', ' xmlns:Q="urn:q"', ' xmlns:P="urn:again"', ' xmlns:xml="http://www.w3.org/XML/1998/namespace"'),
+    serviceType: mostly(WANIP, '', 'urn:a&amp;b', 'urn:x\ty'),
+    header: mostly('', '<P:Header></P:Header>'),
+    args: fc.array(arg, { maxLength: 4 }), s1: space, s2: space, s3: space, after: mostly('', '\n', '</P:Body>', '<!-- t -->', 'x'),
+    action: pick('GetExternalIPAddress', 'AddPortMapping', 'A.b-c'),
+  }).map((e) => {
+    const env = `${e.decl}${e.s1}<P:Envelope xmlns:P="${e.envNs}"${e.style}${e.extra}>${e.s2}${e.header}<P:Body>${e.s3}`
+      + `<Q:${e.action} xmlns:Q="${e.serviceType}">${e.args.join(e.s1)}</Q:${e.action}>${e.s2}</P:Body>${e.s3}</P:Envelope>${e.after}`;
+    return env.replaceAll('P:', `${e.p}:`).replaceAll(':P=', `:${e.p}=`).replaceAll('Q:', `${e.q}:`).replaceAll(':Q=', `:${e.q}=`);
+  });
+  let plainCount = 0;
+  fc.assert(fc.property(envelope, (raw) => {
+    const text = repairBareMarkup(raw);
+    const plain = parsePlainEnvelope(text);
+    if (plain === undefined) return;
+    plainCount++;
+    assert.deepEqual(plain, parseEnvelopeWithSaxes(text), JSON.stringify(text));
+  }), { numRuns: 20_000 });
+  assert.ok(plainCount > 1_000, `only ${plainCount} envelopes took the plain path`);
 });
