@@ -1,8 +1,9 @@
 /**
  * A small UPnP SOAP client for the IGD benchmark: builds the exact envelope of an IGD:1
  * WANIPConnection action (AddPortMapping, GetGenericPortMappingEntry, DeletePortMapping,
- * GetExternalIPAddress), posts it with `node:http` (quoted `SOAPACTION` header, optional
- * keep-alive agent), and reads the answer back as named values or a UPnP fault. It also
+ * GetExternalIPAddress), posts it (quoted `SOAPACTION` header) over a connection of its own
+ * as upnpc does, or through `node:http` with a keep-alive agent, and reads the answer back
+ * as named values or a UPnP fault. It also
  * finds the WANIPConnection control URL in a device description, and starts the load
  * worker inside a namespace (`runSoapWorker`), since the client must live in the LAN.
  *
@@ -13,6 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { request, type Agent } from 'node:http';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -164,7 +166,8 @@ const MAX_BODY_BYTES = 1 << 20;
 
 /**
  * Posts `call` to `controlUrl` (an `http:` URL) and resolves with its outcome; never rejects.
- * Without an agent the request says `Connection: close`.
+ * Without an agent the request says `Connection: close` and goes over a socket of its own
+ * (`postSoapOnce`); with one, through node:http and the agent's kept-alive connections.
  */
 export function postSoap(controlUrl: string, call: SoapCall, opts: PostOptions = {}): Promise<SoapOutcome> {
   let url: URL;
@@ -176,6 +179,7 @@ export function postSoap(controlUrl: string, call: SoapCall, opts: PostOptions =
   if (url.protocol !== 'http:') return Promise.resolve({ ok: false, kind: 'network', status: null, reason: `not an http: URL: ${controlUrl}` });
   const body = Buffer.from(soapEnvelope(call), 'utf8');
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  if (!opts.agent) return postSoapOnce(url, call, body, timeoutMs);
   return new Promise((resolve) => {
     let settled = false;
     const done = (o: SoapOutcome) => {
@@ -218,6 +222,94 @@ export function postSoap(controlUrl: string, call: SoapCall, opts: PostOptions =
     });
     req.on('error', (e) => done({ ok: false, kind: 'network', status: null, reason: e.message }));
     req.end(body);
+  });
+}
+
+/** The request head and body of `call` as miniupnpc writes them, in one buffer (one write). */
+function rawRequest(url: URL, call: SoapCall, body: Buffer): Buffer {
+  const head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHOST: ${url.host}\r\nCONTENT-TYPE: text/xml; charset="utf-8"\r\n`
+    + `CONTENT-LENGTH: ${body.length}\r\nSOAPACTION: ${soapActionHeader(call)}\r\nCONNECTION: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** A response read so far: complete (status and body), incomplete (null), or unreadable (a reason). */
+type RawRead = { readonly status: number; readonly body: Buffer } | string | null;
+
+/** Decodes a chunked body; null while incomplete, a reason when malformed. */
+function dechunk(bytes: Buffer): Buffer | string | null {
+  const parts: Buffer[] = [];
+  for (let at = 0; ;) {
+    const eol = bytes.indexOf('\r\n', at, 'latin1');
+    if (eol < 0) return null;
+    const size = parseInt(bytes.toString('latin1', at, eol).split(';')[0]!.trim(), 16);
+    if (!Number.isInteger(size) || size < 0) return 'malformed chunk size';
+    if (size === 0) return Buffer.concat(parts);
+    if (bytes.length < eol + 2 + size + 2) return null;
+    parts.push(bytes.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+}
+
+/** Reads an HTTP/1.x response from the bytes received so far; `ended` once the server closed. */
+function readRawResponse(bytes: Buffer, ended: boolean): RawRead {
+  const headEnd = bytes.indexOf('\r\n\r\n', 0, 'latin1');
+  if (headEnd < 0) return ended ? 'connection closed before the response head' : null;
+  const lines = bytes.toString('latin1', 0, headEnd).split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+  if (!status) return `bad status line ${JSON.stringify(lines[0]?.slice(0, 60))}`;
+  const header = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+  const rest = bytes.subarray(headEnd + 4);
+  if (header('transfer-encoding')?.toLowerCase() === 'chunked') {
+    const body = dechunk(rest);
+    return typeof body === 'string' || body !== null ? (typeof body === 'string' ? body : { status: Number(status[1]), body })
+      : ended ? 'connection closed inside a chunked body' : null;
+  }
+  const length = header('content-length');
+  if (length === undefined) return ended ? { status: Number(status[1]), body: rest } : null;
+  const n = Number(length);
+  if (!Number.isInteger(n) || n < 0) return `bad Content-Length ${JSON.stringify(length)}`;
+  if (rest.length >= n) return { status: Number(status[1]), body: rest.subarray(0, n) };
+  return ended ? `connection closed after ${rest.length} of ${n} body bytes` : null;
+}
+
+/**
+ * One call over a TCP connection of its own, as miniupnpc (upnpc) makes it: connect, one
+ * write of head and body, read until the response is complete (Content-Length, chunked,
+ * or the server's close), close. Far less client work per call than node:http, so that
+ * a benchmark of the IGD measures the IGD. Never rejects.
+ */
+function postSoapOnce(url: URL, call: SoapCall, body: Buffer, timeoutMs: number): Promise<SoapOutcome> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: url.port === '' ? 80 : Number(url.port), noDelay: true });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const done = (o: SoapOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(o);
+    };
+    const check = (ended: boolean) => {
+      if (size > MAX_BODY_BYTES) {
+        done({ ok: false, kind: 'http', status: null, reason: `response over ${MAX_BODY_BYTES} bytes` });
+        return;
+      }
+      const r = readRawResponse(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), ended);
+      if (typeof r === 'string') done({ ok: false, kind: 'network', status: null, reason: r });
+      else if (r !== null) done(parseSoapResponse(call.action, r.status, r.body.toString('utf8')));
+    };
+    const timer = setTimeout(() => done({ ok: false, kind: 'timeout', status: null, reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      check(false);
+    });
+    socket.on('end', () => check(true));
+    socket.on('close', () => check(true));
+    socket.on('error', (e) => done({ ok: false, kind: 'network', status: null, reason: e.message }));
+    socket.write(rawRequest(url, call, body));
   });
 }
 
