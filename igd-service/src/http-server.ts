@@ -26,7 +26,6 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { release, type as osType } from 'node:os';
 import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { dispatchSoapRequest } from './actions.js';
@@ -43,6 +42,7 @@ import type { GenaComponents, GenaOptions } from './gena.js';
 import type { Igd } from './igd.js';
 import { isQueryStateVariable, queryStateVariable } from './query-state-variable.js';
 import { buildScpd } from './scpd.js';
+import { ssdpServerString } from './ssdp.js';
 import { buildSoapFault, buildSoapResponse, parseSoapRequest, writeUpnpXml } from './soap.js';
 import type { SoapRequest } from './soap.js';
 
@@ -54,7 +54,7 @@ export interface IgdHttpServerOptions {
   /** Root device uuid (device-identity.ts): the UDNs of the description derive from it. */
   readonly rootUuid: string;
   readonly deviceInfo?: Partial<DeviceInfo>;
-  /** SERVER header. Default `OS/version UPnP/1.0 OpenIGD/0.1`. */
+  /** SERVER header. Default ssdpServerString(): the same `OS/version UPnP/1.1 OpenIGD/0.1` SSDP sends. */
   readonly server?: string;
   /** URLBase to put in the description (none by default: URLs are relative to it). */
   readonly urlBase?: string;
@@ -104,12 +104,6 @@ export interface IgdHttpServer {
   readonly port: number;
   readonly gena: GenaPublisher;
   close(): Promise<void>;
-}
-
-/** `OS/version UPnP/1.0 OpenIGD/0.1` (UDA 1.0 §3.2.1 SERVER). */
-export function upnpServerHeader(productVersion = '0.1'): string {
-  const token = (s: string): string => s.replace(/[\s/]+/g, '-') || 'unknown';
-  return `${token(osType())}/${token(release())} UPnP/1.0 OpenIGD/${token(productVersion)}`;
 }
 
 function writeEmpty(res: ServerResponse, status: number, server: string, extra: Record<string, string> = {}): void {
@@ -232,7 +226,7 @@ async function answerControl(service: IgdServiceKey, request: SoapRequest, igd: 
 /** Starts the server; resolves once it listens. Rejects when the address cannot be bound. */
 export async function startIgdHttpServer(options: IgdHttpServerOptions, components: IgdHttpServerComponents): Promise<IgdHttpServer> {
   const { igd } = components;
-  const server = options.server ?? upnpServerHeader();
+  const server = options.server ?? ssdpServerString();
   const served = options.igdVersion ?? 1;
   const deviceInfo = resolveDeviceInfo(options.deviceInfo);
   const descriptions = new Map<IgdVersion, string>(([1, 2] as const).filter((v) => v <= served).map((version) => [version,

@@ -5,8 +5,8 @@
  *   mappings.snapshot  header {format, version, generation G, count} + one `put` per mapping;
  *                      only ever replaced atomically (temp, fsync, rename, fsync dir).
  *   mappings.journal   header {format, version, generation G} + one `put`/`delete` per change,
- *                      appended; every acknowledged change is fdatasync'ed before its promise
- *                      resolves. Changes queued while a sync runs share the next one (group
+ *                      appended to a file opened O_DSYNC: every acknowledged change is on
+ *                      stable storage before its promise resolves. Changes queued while a sync runs share the next one (group
  *                      commit); none resolves before its own bytes are synced.
  *
  * Compaction, when the journal holds more records than max(compactMinRecords, 2 × mappings),
@@ -66,7 +66,7 @@ export interface MappingStoreStats {
   readonly journalBytes: number;
   /** Changes queued, not yet synced. */
   readonly pending: number;
-  /** fdatasync calls on the journal: one per group commit. */
+  /** Synchronous (O_DSYNC) writes to the journal: one per group commit. */
   readonly commits: number;
   readonly recordsWritten: number;
   readonly compactions: number;

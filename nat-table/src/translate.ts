@@ -49,8 +49,9 @@ export class Translator {
     const st = ip.attach(buf, offset, length);
     if (st !== 'ok') return this.drop(st);
     if (!ip.verifyChecksum()) return this.drop('bad-ip-checksum');
-    // Non-first fragments carry no ports; first ones would be forwarded without the
-    // rest. Until reassembly exists, fragments are dropped and counted.
+    // Non-first fragments carry no ports, and a first one alone would be forwarded
+    // without the rest: the router reassembles datagrams before they reach here, so a
+    // fragment that still arrives is dropped and counted.
     if (ip.isFragment) return this.drop('fragment');
     const proto = ip.protocol;
     if (proto === 6 || proto === 17) {
