@@ -4,8 +4,8 @@
  * One UDP socket bound to 0.0.0.0:1900 (reuseAddr; binding a unicast address would not
  * receive the group's datagrams), joined to 239.255.255.250 on the LAN address only, with
  * the multicast interface pinned to the LAN address (node-ssdp leaves it to the routing
- * table and so announces out of the WAN on a two-homed host) and multicast TTL 2 (the value
- * the IGD reference gives; UDA 1.1's default is 4).
+ * table and so announces out of the WAN on a two-homed host) and multicast TTL 2 (the UDA
+ * makes the TTL configurable; a gateway's announcements are meant for its own LAN).
  *
  *   start  NOTIFY ssdp:alive for every advertisement, `announceRepeats` times spaced by
  *          `announceSpacingMs`, then again every notifyIntervalMs (< max-age / 2, jittered
