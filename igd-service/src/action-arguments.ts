@@ -15,6 +15,7 @@
 import { findActionDeclaration, findStateVariable } from './declaration.js';
 import type { IgdServiceKey, IgdVersion, StateVariableDeclaration, UpnpValue } from './declaration.js';
 import { actionFailure } from './faults.js';
+import { parseIpv4 } from './ipv4.js';
 import type { ActionFailure } from './faults.js';
 
 const UI2_MAX = 0xffff;
@@ -22,14 +23,12 @@ const UI4_MAX = 0xffff_ffff;
 /** XML whitespace (S production), which SOAP toolkits may leave around values. */
 const XML_SPACE = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 const DIGITS = /^[0-9]{1,10}$/;
-const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
 
 export type UpnpValueParse = { ok: true; value: UpnpValue } | { ok: false; reason: string };
 
 /** True when `text` is a dotted-quad IPv4 address (no leading zeros, each part ≤ 255). */
 export function isDottedQuad(text: string): boolean {
-  const m = DOTTED_QUAD.exec(text);
-  return m !== null && m.slice(1).every((part) => Number(part) <= 255);
+  return parseIpv4(text) !== undefined;
 }
 
 /** Parses one argument string as a value of `variable`. Never throws. */

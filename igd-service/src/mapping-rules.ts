@@ -11,7 +11,7 @@
  * Outcomes are discriminated unions with a reason; faults.ts maps reasons to UPnP codes.
  * Must not: change state, do I/O, or throw.
  */
-import { isDottedQuad } from './action-arguments.js';
+import { parseIpv4 } from './ipv4.js';
 import type { ActionFailure } from './faults.js';
 import { actionFailure } from './faults.js';
 import type { PortMapping } from './types.js';
@@ -109,19 +109,14 @@ export type PolicyDecision =
   | ActionFailure<'not-authorized' | 'only-permanent-leases' | 'remote-host-only-wildcard'
     | 'remote-host-wildcard-not-permitted' | 'same-port-values-required' | 'no-port-maps-available'>;
 
-function ipv4ToNumber(address: string): number | undefined {
-  if (!isDottedQuad(address)) return undefined;
-  return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
-}
-
 /** True when `address` is inside `block` (`a.b.c.d` or `a.b.c.d/len`); false for any malformed input. */
 export function addressInBlock(address: string, block: string): boolean {
   const [base, lengthText, extra] = block.split('/');
   if (extra !== undefined) return false;
   const length = lengthText === undefined ? 32 : /^[0-9]{1,2}$/.test(lengthText) ? Number(lengthText) : -1;
   if (length < 0 || length > 32) return false;
-  const a = ipv4ToNumber(address);
-  const b = ipv4ToNumber(base);
+  const a = parseIpv4(address);
+  const b = parseIpv4(base);
   if (a === undefined || b === undefined) return false;
   const mask = length === 0 ? 0 : (0xffff_ffff << (32 - length)) >>> 0;
   return ((a & mask) >>> 0) === ((b & mask) >>> 0);

@@ -25,6 +25,7 @@ import type { RemoteInfo, Socket } from 'node:dgram';
 import { release, type as osType } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SsdpConfigError, SsdpSocketError } from './errors.js';
+import { parseIpv4, prefixMask } from './ipv4.js';
 import {
   SSDP_DROP_REASON, SSDP_MULTICAST_ADDRESS, SSDP_PORT, formatSsdpAlive, formatSsdpByeBye,
   formatSsdpSearchResponse, parseSsdpMessage, ssdpAdvertisements, ssdpResponseDelayMs, ssdpSearchAnswers,
@@ -106,21 +107,6 @@ const MAX_PENDING_ANSWERS = 1024;
 export function ssdpServerString(productVersion = '0.1', osName = osType(), osVersion = release()): string {
   const token = (s: string): string => s.replace(/[\s/]+/g, '-') || 'unknown';
   return `${token(osName)}/${token(osVersion)} UPnP/1.1 OpenIGD/${token(productVersion)}`;
-}
-
-function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    value = value * 256 + Number(p);
-  }
-  return value;
-}
-
-function prefixMask(prefixLength: number): number {
-  return prefixLength === 0 ? 0 : (0xffff_ffff << (32 - prefixLength)) >>> 0;
 }
 
 function isPortNumber(v: number, allowZero: boolean): boolean {

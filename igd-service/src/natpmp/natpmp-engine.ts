@@ -23,6 +23,7 @@ import type { MappingService, PutMappingResult } from '../mapping/mapping-servic
 import type { ActionFailureReason } from '../faults.js';
 import type { MappingProtocol } from '../types.js';
 import { addressInBlock } from '../mapping-rules.js';
+import { parseIpv4 } from '../ipv4.js';
 import {
   NATPMP_RESULT, decodeNatPmpRequest, encodeExternalAddressResponse, encodeMapResponse,
   encodeUnsupportedOpcode, encodeUnsupportedVersion,
@@ -76,11 +77,6 @@ export function natPmpResultFor(reason: ActionFailureReason): NatPmpResult {
     default:
       return NATPMP_RESULT.notAuthorized;
   }
-}
-
-function ipv4ToU32(address: string): number {
-  const p = address.split('.');
-  return p.length === 4 ? ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0 : 0;
 }
 
 export class NatPmpEngine {
@@ -177,7 +173,7 @@ export class NatPmpEngine {
     const out = new Uint8Array(MAX_RESPONSE_BYTES);
     const address = this.mappings.backend.externalAddress();
     const result = address === '' ? NATPMP_RESULT.networkFailure : NATPMP_RESULT.success;
-    return out.subarray(0, encodeExternalAddressResponse(out, result, this.epochSeconds(), ipv4ToU32(address)));
+    return out.subarray(0, encodeExternalAddressResponse(out, result, this.epochSeconds(), parseIpv4(address) ?? 0));
   }
 
   private async map(opcode: 1 | 2, internalPort: number, suggestedPort: number, lifetimeSeconds: number, client: string): Promise<Uint8Array> {
