@@ -2,7 +2,7 @@
  * The NAT-PMP load worker: its job checks, and a real run against OpenIGD's NAT-PMP server
  * on loopback (announcements sent to a unicast loopback port, never to a multicast group).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { FileMappingStore, MappingService, MemoryPortMappingBackend, PcpResponder, startNatPmpServer } from '@openigd/igd-service';
@@ -21,7 +21,8 @@ test('readNatPmpJob: a good job, and the reason for a bad one', () => {
   }
 });
 
-test('runNatPmpJob: two clients map 200 ports through the real server, durably, timed per step', async (t) => {
+/** A durable MappingService in a temp folder and our NAT-PMP server (with PCP when `withPcp`) on a loopback port; all undone after the test. */
+async function startServer(t: TestContext, withPcp: boolean) {
   const dir = await mkdtemp(join(tmpdir(), 'openigd-pmp-worker-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const store = new FileMappingStore({ directory: dir });
@@ -31,9 +32,16 @@ test('runNatPmpJob: two clients map 200 ports through the real server, durably, 
   const sink = createSocket('udp4');
   await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
   t.after(() => sink.close());
-  const server = await startNatPmpServer({ lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0, announceAddress: '127.0.0.1', announcePort: sink.address().port }, { mappings });
+  const pcp = withPcp ? new PcpResponder(mappings, { lan: '127.0.0.0/8', gatewayAddress: '127.0.0.1' }) : undefined;
+  const server = await startNatPmpServer({ lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0, announceAddress: '127.0.0.1', announcePort: sink.address().port },
+    pcp ? { mappings, pcp } : { mappings });
   t.after(() => server.close());
-  const r = await runNatPmpJob({ ...job, port: server.port, sources: ['127.0.0.1', '127.0.0.2'], count: 200, step: 50 });
+  return { store, mappings, pcp, port: server.port };
+}
+
+test('runNatPmpJob: two clients map 200 ports through the real server, durably, timed per step', async (t) => {
+  const { store, mappings, port } = await startServer(t, false);
+  const r = await runNatPmpJob({ ...job, port, sources: ['127.0.0.1', '127.0.0.2'], count: 200, step: 50 });
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal(r.granted, 200);
   assert.equal(r.failed, 0);
@@ -43,23 +51,12 @@ test('runNatPmpJob: two clients map 200 ports through the real server, durably, 
 });
 
 test('runNatPmpJob with protocol pcp: two clients map 200 ports through the real server as PCP, each with its nonce', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'openigd-pcp-worker-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const store = new FileMappingStore({ directory: dir });
-  t.after(() => store.close());
-  const mappings = new MappingService({}, { store, backend: new MemoryPortMappingBackend() });
-  await mappings.start();
-  const sink = createSocket('udp4');
-  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r));
-  t.after(() => sink.close());
-  const pcp = new PcpResponder(mappings, { lan: '127.0.0.0/8', gatewayAddress: '127.0.0.1' });
-  const server = await startNatPmpServer({ lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0, announceAddress: '127.0.0.1', announcePort: sink.address().port }, { mappings, pcp });
-  t.after(() => server.close());
-  const r = await runNatPmpJob({ ...job, port: server.port, sources: ['127.0.0.1', '127.0.0.2'], count: 200, step: 100, protocol: 'pcp' });
+  const { mappings, pcp, port } = await startServer(t, true);
+  const r = await runNatPmpJob({ ...job, port, sources: ['127.0.0.1', '127.0.0.2'], count: 200, step: 100, protocol: 'pcp' });
   assert.ok(r.ok, JSON.stringify(r));
   assert.deepEqual([r.granted, r.failed], [200, 0]);
   assert.equal(mappings.count(), 200);
   assert.ok(mappings.list().every((m) => m.origin === 'pcp' && m.nonce?.length === 24));
   assert.equal(new Set(mappings.list().map((m) => m.nonce)).size, 2, 'one nonce per client');
-  assert.deepEqual(pcp.stats().results, { SUCCESS: 200 });
+  assert.deepEqual(pcp!.stats().results, { SUCCESS: 200 });
 });
