@@ -37,6 +37,7 @@
  * input (drops come back as a verdict with a reason), or overwrite a live flow.
  */
 import type { NatConfig } from './config.js';
+import { prefixMask } from '../wire/addr.js';
 
 export const IP_PROTOCOL = { icmp: 1, tcp: 6, udp: 17 } as const;
 export type IpProtocol = (typeof IP_PROTOCOL)[keyof typeof IP_PROTOCOL];
@@ -113,7 +114,7 @@ export const MAX_NAT_FILTERS = 64;
 export function filtersAdmit(filters: readonly NatRemoteFilter[] | undefined, addr: number, port: number): boolean {
   if (filters === undefined || filters.length === 0) return true;
   for (const f of filters) {
-    const mask = f.prefixLength === 0 ? 0 : (0xffffffff << (32 - f.prefixLength)) >>> 0;
+    const mask = prefixMask(f.prefixLength);
     if (((addr & mask) >>> 0) === ((f.address & mask) >>> 0) && (f.port === 0 || f.port === port)) return true;
   }
   return false;
