@@ -146,7 +146,7 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   const timer = setInterval(() => {
     const ms = now();
     const gone = table.expire(ms);
-    if (gone.length) log.debug('flows expired', { count: gone.length });
+    if (gone) log.debug('flows expired', { count: gone });
     dhcp?.expire(Date.now());
     router.tick(ms);
     wanDhcp?.tick(ms);

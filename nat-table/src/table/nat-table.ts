@@ -38,6 +38,7 @@
  */
 import type { NatConfig } from './config.js';
 import { prefixMask } from '../wire/addr.js';
+import { ExpiryWheel } from './expiry-wheel.js';
 
 export const IP_PROTOCOL = { icmp: 1, tcp: 6, udp: 17 } as const;
 export type IpProtocol = (typeof IP_PROTOCOL)[keyof typeof IP_PROTOCOL];
@@ -58,6 +59,8 @@ const S_SYN_OUT = 1, S_SYN_IN = 2, S_FIN_OUT = 4, S_FIN_IN = 8, S_RST = 16;
 
 const EMPTY = -1;
 const PORTS = 65536;
+/** Flows `expire` looks at per call at most (the daemon calls it once a second). */
+const EXPIRY_BUDGET = 50_000;
 
 /** Protocol → index into per-protocol port arrays. */
 function protoIndex(proto: number): number {
@@ -145,9 +148,6 @@ export type OpenFlowResult =
   | { readonly ok: true; readonly created: boolean; readonly externalAddr: number; readonly externalPort: number; readonly expiresMs: number }
   | { readonly ok: false; readonly reason: DropReason };
 
-/** A dynamic flow removed by `expire`, with its tuple. */
-export type ExpiredFlow = { readonly kind: 'flow' } & FlowInfo;
-
 /** Where a translation's results land; reused for every call (no allocation). */
 export interface TranslationResult {
   /** Outbound: the new source; inbound: the new destination; hairpin: the new source. */
@@ -215,6 +215,11 @@ export class NatTable {
   /** Not removed before this time, whatever its idle timer says (0: no hold). Only `expire` reads it. */
   private readonly fHeld: Float64Array;
   private readonly fInNext: Int32Array;
+  /** Every live flow, filed by when its timer ends: `expire` visits only what is due. */
+  private readonly wheel: ExpiryWheel;
+  private readonly visitDue = (f: number): void => this.expireOrRefile(f);
+  private sweepNowMs = 0;
+  private sweepRemoved = 0;
   private freeHead = EMPTY;
   private highWater = 0;
   private live = 0;
@@ -251,6 +256,7 @@ export class NatTable {
     this.fExpires = new Float64Array(cap);
     this.fHeld = new Float64Array(cap);
     this.fInNext = new Int32Array(cap);
+    this.wheel = new ExpiryWheel(cap);
     const slots = pow2AtLeast(cap * 2);
     this.outIndex = new Int32Array(slots).fill(EMPTY);
     this.inIndex = new Int32Array(slots).fill(EMPTY);
@@ -433,24 +439,23 @@ export class NatTable {
       this.touch(f, 0, true, nowMs);
     }
     this.fHeld[f] = holdUntilMs;
+    this.wheel.scheduleIfSooner(f, this.expiresAt(f));
     return { ok: true, created, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.expiresAt(f) };
   }
 
   // ---------------------------------------------------------------- expiry
 
   /**
-   * Removes flows that timed out by `nowMs` and are not held past it (`openFlow`); returns
-   * them. Port mappings have no lease here: the control plane removes them.
+   * Removes flows that timed out by `nowMs` and are not held past it (`openFlow`);
+   * returns how many. The work is bounded: it looks only at flows whose filed second has
+   * come (see ExpiryWheel), at most `budget` of them; the rest wait for the next call.
+   * Port mappings have no lease here: the control plane removes them.
    */
-  expire(nowMs: number): ExpiredFlow[] {
-    const out: ExpiredFlow[] = [];
-    for (let f = 0; f < this.highWater; f++) {
-      if (this.fProto[f] === 0 || this.fExpires[f]! > nowMs || this.fHeld[f]! > nowMs) continue;
-      out.push({ kind: 'flow', ...this.info(f) });
-      this.removeFlow(f);
-      this.counters.flowsExpired++;
-    }
-    return out;
+  expire(nowMs: number, budget = EXPIRY_BUDGET): number {
+    this.sweepNowMs = nowMs;
+    this.sweepRemoved = 0;
+    this.wheel.sweep(nowMs, budget, this.visitDue);
+    return this.sweepRemoved;
   }
 
   // ---------------------------------------------------------------- port mappings
@@ -581,7 +586,7 @@ export class NatTable {
     const arrays = [this.fProto, this.fState, this.fIntAddr, this.fRemAddr, this.fIntPort, this.fRemPort, this.fExtPort,
       this.fExpires, this.fHeld, this.fInNext, this.outIndex, this.inIndex, this.pOwnerAddr, this.pOwnerPort, this.pOwnerRem, this.pRefs,
       this.pMapped, this.bindIndex];
-    return arrays.reduce((n, a) => n + a.byteLength, 0);
+    return arrays.reduce((n, a) => n + a.byteLength, 0) + this.wheel.storageBytes;
   }
 
   // ---------------------------------------------------------------- internals
@@ -609,6 +614,18 @@ export class NatTable {
   /** When `expire` removes flow `f` at the earliest: its idle timer or its hold, the later. */
   private expiresAt(f: number): number {
     return Math.max(this.fExpires[f]!, this.fHeld[f]!);
+  }
+
+  /** `expire`'s visit of a flow the wheel says may be due. */
+  private expireOrRefile(f: number): void {
+    const at = this.expiresAt(f);
+    if (at > this.sweepNowMs) {
+      this.wheel.schedule(f, at);
+      return;
+    }
+    this.removeFlow(f);
+    this.counters.flowsExpired++;
+    this.sweepRemoved++;
   }
 
   private internalKey(pi: number, addr: number, port: number): number {
@@ -642,12 +659,19 @@ export class NatTable {
       // RFC 4787 REQ-6: outbound refreshes; inbound refresh is allowed (MAY) and done here,
       // so a server behind the NAT that only receives keeps its mapping.
       this.fExpires[f] = nowMs + t.udpMs;
-      return;
-    }
-    if (proto === 1) {
+    } else if (proto === 1) {
       this.fExpires[f] = nowMs + t.icmpMs;
-      return;
+    } else {
+      this.touchTcp(f, tcpFlags, outbound, nowMs);
     }
+    // A new flow is filed here; a timer that got shorter (a TCP close) is filed again.
+    // A longer one is not moved: the wheel hands the flow back when its old time comes.
+    this.wheel.scheduleIfSooner(f, this.expiresAt(f));
+  }
+
+  /** TCP: follows the connection's state; established or transitory timeout (RFC 5382 REQ-5). */
+  private touchTcp(f: number, tcpFlags: number, outbound: boolean, nowMs: number): void {
+    const t = this.config.timeouts;
     let s = this.fState[f]!;
     if (tcpFlags & RST) s |= S_RST;
     if (tcpFlags & SYN) {
@@ -767,6 +791,7 @@ export class NatTable {
     }
     const slot = pi * PORTS + ep;
     if (--this.pRefs[slot]! === 0) this.releaseBinding(pi, ep);
+    this.wheel.cancel(f);
     this.fProto[f] = 0;
     this.fInNext[f] = this.freeHead;
     this.freeHead = f;
