@@ -212,7 +212,10 @@ describe('TAP addon and link', { skip: SKIP ?? false }, () => {
     const node = [process.execPath, '-e', probe];
     const cases: [string, string[], RegExp][] = [
       ['setpriv', ['--bounding-set', '-net_admin', '--inh-caps', '-net_admin', ...node], /^EPERM .*CAP_NET_ADMIN/],
-      ['setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', ...node], /^EACCES .*\/dev\/net\/tun/],
+      // Its own /dev/net/tun, mode 0600 as the kernel makes it: the host's may be 0666 (udev's rule).
+      ['unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+        'mount -t tmpfs none /dev/net && mknod -m 600 /dev/net/tun c 10 200 && exec setpriv --reuid 65534 --regid 65534 --clear-groups "$0" "$@"', ...node],
+      /^EACCES .*\/dev\/net\/tun/],
       // A mount namespace of its own, where /dev/net is an empty tmpfs: the host's is untouched.
       ['unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$0" "$@"', ...node], /^ENOENT .*no \/dev\/net\/tun/],
     ];
