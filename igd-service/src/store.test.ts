@@ -313,7 +313,7 @@ test('group commit: concurrent puts share syncs, and each resolves only once syn
   const store = new FileMappingStore({ directory: dir, compactMinRecords: 100_000 });
   await store.load();
   const puts = Array.from({ length: 300 }, (_, i) => store.put(mapping(i + 1)));
-  // recordsWritten counts records only after their fdatasync returned: when put i resolves,
+  // recordsWritten counts records only after their synchronous (O_DSYNC) write returned: when put i resolves,
   // at least i + 1 records (FIFO) must have been synced.
   await Promise.all(puts.map((p, i) => p.then(() => {
     const synced = store.stats().recordsWritten;

@@ -5,7 +5,7 @@
  * (each its own LAN address, one request in flight each), timed per `--step` mappings, for
  * miniupnpd (Debian's nftables build with `enable_natpmp=yes`, which also answers PCP, in
  * namespaces of its own: lib/miniupnpd.ts) and for OpenIGD (the gateway's lab, whose every
- * answer waits for the journal's fdatasync), in one run; each phase starts from an empty
+ * answer waits for the journal's synchronous write), in one run; each phase starts from an empty
  * table; then the table and the ratios OpenIGD / miniupnpd per protocol.
  *
  *   node test/dist/bench/pmp-bench.js [--count 10000] [--step 1000] [--clients 8]
@@ -143,7 +143,7 @@ async function setUpOpenIgd(prefix: string, clients: number, count: number, clea
   return {
     ok: true,
     target: {
-      description: `OpenIGD lab, daemon pid ${lab.pid} in ${lab.ns}; every answer after the journal's fdatasync`,
+      description: `OpenIGD lab, daemon pid ${lab.pid} in ${lab.ns}; every answer after the journal's synchronous write`,
       clientNs: lab.h1, server: '192.168.1.1', sources,
       reset: async () => {
         lab = await up();

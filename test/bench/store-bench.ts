@@ -3,17 +3,17 @@
  * per second while the table grows from 0 to 4,000 mappings, reported per window of 1,000
  * starting at 0, 1,000, 2,000 and 3,000 mappings; once with one put in flight at a time
  * (every put awaited, as one SOAP client does) and once with 16 in flight (group commit,
- * as concurrent clients do). Every counted put has been fdatasync'ed before it resolved.
+ * as concurrent clients do). Every counted put was on stable storage (an O_DSYNC write returned) before it resolved.
  * Then churn: 10,000 edits of existing mappings on the full table (re-adds, as clients renew
  * and rename), which grows the journal past its compaction threshold (2 × mappings), so
  * the cost of compaction shows in that rate and its worst latency.
- * Also: compactions, fdatasyncs, p99 latency per window, and load() time for the full table.
+ * Also: compactions, synchronous writes (group commits), p99 latency per window, and load() time for the full table.
  * Target: ≥ 1,000 durable puts/s, flat as the table grows (last window / first ≥ 0.7).
  *
  *   node test/dist/bench/store-bench.js [--dir DIR]
  *
  * DIR (default: a new directory under the OS temp dir, on its own file system type) must be
- * on the disk being measured: tmpfs makes fdatasync free. The directory it creates is
+ * on the disk being measured: tmpfs makes a synchronous write free. The directory it creates is
  * removed at the end, even on failure; a --dir given is used as a parent for a fresh one.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -118,7 +118,7 @@ function report(r: RunResult): boolean {
   const c = r.churn;
   console.log(`  churn: ${CHURN_EDITS} edits on ${c.fromMappings} mappings ${c.putsPerSecond.toFixed(0)}/s, ` +
     `p99 ${c.p99Ms.toFixed(3)} ms, max ${c.maxMs.toFixed(3)} ms, ${c.compactions} compactions`);
-  console.log(`  fdatasyncs ${r.commits} for ${LEVELS.length * WINDOW + CHURN_EDITS} puts, compactions ${r.compactions}, ` +
+  console.log(`  synchronous writes ${r.commits} for ${LEVELS.length * WINDOW + CHURN_EDITS} puts, compactions ${r.compactions}, ` +
     `load() of ${r.loaded} mappings ${r.loadMs.toFixed(1)} ms`);
   const ok = slowest >= TARGET_PER_SECOND && flat >= 0.7;
   console.log(`  slowest window ${slowest.toFixed(0)}/s (target ≥ ${TARGET_PER_SECOND}), last/first ${flat.toFixed(2)} → ${ok ? 'meets' : 'MISSES'} the target`);

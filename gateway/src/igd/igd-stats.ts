@@ -76,7 +76,7 @@ export class MappingOriginCounter {
   }
 }
 
-/** Upper bounds (seconds) of the commit latency buckets: a group commit is one fdatasync. */
+/** Upper bounds (seconds) of the commit latency buckets: a group commit is one O_DSYNC write. */
 export const COMMIT_BUCKETS_SECONDS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** A latency histogram: `counts[i]` observations ≤ `buckets[i]` (not cumulative), the rest in `counts[buckets.length]`. */

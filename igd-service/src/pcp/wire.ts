@@ -579,11 +579,3 @@ export function encodePcpMappingUpdate(u: PcpMappingUpdate): Uint8Array | undefi
   }
   return out;
 }
-
-/**
- * When to send the unsolicited ANNOUNCE, in ms after the event (§14.1.3: up to ten
- * times, the first gap 250 ms, each gap twice the one before).
- */
-export const PCP_ANNOUNCE_SCHEDULE_MS: readonly number[] = Object.freeze(
-  Array.from({ length: 10 }, (_, i) => 250 * (2 ** i - 1)),
-);
