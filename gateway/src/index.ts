@@ -4,6 +4,8 @@
 export { labUp, labDown, labRecord, labRestartDaemon, LAB_DEFAULT_DIR, LAB_DEFAULT_PREFIX, type LabOptions, type LabRecord } from './lab/lab.js';
 export { loadConfig, parseConfig, checkConfig, ConfigError, CONFIG_SCHEMA, type GatewayConfig } from './config/config.js';
 export { startDaemon, runDaemon, type RunningDaemon } from './daemon.js';
+export { Gateway, type GatewayParts } from './gateway.js';
+export { type Clock, monotonicClock, ManualClock } from './clock.js';
 export { Router, PORT, type RouterAddresses } from './router/router.js';
 export * from './link/index.js';
 export { DhcpServer } from './dhcp/dhcp-server.js';

@@ -14,7 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreCorruptError, StoreIoError } from './errors.js';
-import { TEMP_SUFFIX, ensureDirectoryDurably, replaceFileDurably } from './journal.js';
+import { TEMP_SUFFIX, ensureDirectoryDurably, replaceFileDurably } from './durable-file.js';
 
 export const DEVICE_IDENTITY_FILE = 'identity.json';
 export const DEVICE_IDENTITY_FORMAT = { format: 'openigd-identity', version: 1 } as const;

@@ -28,3 +28,4 @@ export * from './gena.js';
 export * from './memory-backend.js';
 export * from './http-server.js';
 export * from './pcp/index.js';
+export { replaceFileDurably, ensureDirectoryDurably } from './durable-file.js';

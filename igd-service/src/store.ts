@@ -32,10 +32,10 @@ import {
   StoreClosedError, StoreCorruptError, StoreInvalidRecordError, StoreIoError,
 } from './errors.js';
 import {
-  RECORD_MAX_BYTES, TEMP_SUFFIX, decodeRecordLine, encodeRecordLine, ensureDirectoryDurably, replaceFileDurably, splitLines,
-  writeAll,
+  RECORD_MAX_BYTES, decodeRecordLine, encodeRecordLine, splitLines,
 } from './journal.js';
 import type { LineSpan } from './journal.js';
+import { TEMP_SUFFIX, ensureDirectoryDurably, replaceFileDurably, writeAll } from './durable-file.js';
 import { MAPPING_ORIGINS, MAX_MAPPING_FILTERS } from './types.js';
 import type { MappingFilter, MappingKey, MappingOrigin, MappingProtocol, MappingStore, PortMapping } from './types.js';
 

@@ -1,0 +1,42 @@
+/**
+ * The gateway's one clock, in milliseconds. Everything that times out (NAT flows,
+ * fragment reassembly, ARP neighbours and retries, DHCP leases, the ICMP rate limit)
+ * and every capture stamp reads it, through the `Clock` the daemon injects.
+ */
+export interface Clock {
+  /** Milliseconds; never goes backwards. */
+  now(): number;
+}
+
+/**
+ * The daemon's clock: monotonic (`performance.now()`) but counted from the Unix epoch as
+ * it was when the process started, so capture stamps and lease times read as dates.
+ * Setting the wall clock back or forward while the daemon runs moves nothing here:
+ * nothing expires early and nothing lives forever.
+ */
+export function monotonicClock(): Clock {
+  const origin = performance.timeOrigin;
+  return { now: () => origin + performance.now() };
+}
+
+/**
+ * A clock that moves only when told: the replay sets it to each captured frame's stamp,
+ * and tests move it by hand. `set` refuses to go backwards (a capture out of order
+ * keeps the latest time), so what it gives is monotonic like the daemon's.
+ */
+export class ManualClock implements Clock {
+  constructor(private ms = 0) {}
+
+  now(): number {
+    return this.ms;
+  }
+
+  /** Moves to `ms`, or stays where it is when `ms` is earlier. */
+  set(ms: number): void {
+    if (ms > this.ms) this.ms = ms;
+  }
+
+  advance(ms: number): void {
+    if (ms > 0) this.ms += ms;
+  }
+}
