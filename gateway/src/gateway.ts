@@ -14,20 +14,18 @@ import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type Nat
 import { ConfigError, readAdminToken, type GatewayConfig } from './config/config.js';
 import { TapLink } from './link/tap-link.js';
 import type { Link } from './link/link.js';
-import { Router, type FrameTap } from './router/router.js';
+import { Router } from './router/router.js';
 import { DhcpServer } from './dhcp/dhcp-server.js';
 import { DhcpClient } from './dhcp/dhcp-client.js';
 import { LeaseFile } from './dhcp/lease-file.js';
 import { startAdminServer, type AdminServer } from './admin/admin-api.js';
 import { gatewayControl, macString } from './admin/gateway-control.js';
-import { PcapWriter } from './capture/pcap-writer.js';
+import { CaptureControl, CaptureStartError } from './capture/capture-control.js';
 import type { Logger } from './log.js';
 import type { Clock } from './clock.js';
 import { CleanupStack } from './cleanup.js';
 import { startIgdRuntime, type IgdRuntime } from './igd/igd-runtime.js';
 
-/** Captured frames are kept whole: GSO super-frames (offload on) reach 64 KiB plus headers. */
-const CAPTURE_SNAP_BYTES = 262_144;
 /** How often the timer expires flows, leases and ARP entries. */
 const TICK_MS = 1000;
 
@@ -93,7 +91,7 @@ function pathError(field: string, what: string, path: string, cause: unknown): C
 
 export class Gateway implements RunningDaemon {
   private readonly cleanup = new CleanupStack();
-  private parts: { router: Router; table: NatTable } | null = null;
+  private parts: { router: Router; table: NatTable; capture: CaptureControl } | null = null;
   private dhcp: DhcpServer | null = null;
   private wanDhcp: DhcpClient | null = null;
   private igdRuntime: IgdRuntime | null = null;
@@ -128,7 +126,7 @@ export class Gateway implements RunningDaemon {
     await this.release();
   }
 
-  private running(): { router: Router; table: NatTable } {
+  private running(): { router: Router; table: NatTable; capture: CaptureControl } {
     if (!this.parts) throw new Error('the gateway is not running');
     return this.parts;
   }
@@ -152,13 +150,13 @@ export class Gateway implements RunningDaemon {
     table.setExternalAddress(plan.wanAddr);
     const links = await this.openLinks(plan);
     this.dhcp = await this.openDhcpServer(plan);
-    const taps = await this.openCaptures();
     const router = new Router({
       lanAddr: plan.lanAddr, lanPrefixLength: config.lan.address.prefixLength, lanMac: plan.lanMac,
       wanAddr: plan.wanAddr, wanPrefixLength: plan.wanStatic?.prefixLength ?? 0, wanGateway: plan.configuredGateway, wanMac: plan.wanMac,
       localMac: plan.localMac, localKernelMac: plan.localKernelMac, wanMtu: config.wan.mtu,
-    }, table, links, this.dhcp, taps);
-    this.parts = { router, table };
+    }, table, links, this.dhcp);
+    const capture = await this.openCaptures(router);
+    this.parts = { router, table, capture };
     router.start(() => clock.now());
     this.startTimer();
     if (!plan.wanStatic) this.startWanDhcp(plan);
@@ -205,26 +203,16 @@ export class Gateway implements RunningDaemon {
     }, file, await file.load());
   }
 
-  /** A pcap file per LAN and WAN port, named by the start time; none without `capture`. */
-  private async openCaptures(): Promise<[FrameTap | null, FrameTap | null, FrameTap | null]> {
+  /** Captures on and off at run time (`POST /capture`); one from the start with `capture`. */
+  private async openCaptures(router: Router): Promise<CaptureControl> {
     const { config, log, clock } = this.partsGiven;
-    const taps: [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null];
-    if (!config.capture) return taps;
-    const dir = config.capture.dir;
-    await mkdir(dir, { recursive: true }).catch((e: unknown) => { throw pathError('capture.dir', 'create', dir, e); });
-    const stamp = new Date(clock.now()).toISOString().replace(/[:.]/g, '-');
-    for (const [i, name] of [[0, 'lan'], [1, 'wan']] as const) {
-      const path = join(dir, `${name}-${stamp}.pcap`);
-      let writer: PcapWriter;
-      try {
-        writer = new PcapWriter(path, CAPTURE_SNAP_BYTES, (e) => log.error('capture write failed', { port: name, error: e.message }));
-      } catch (e) {
-        throw pathError('capture.dir', 'write', path, e);
-      }
-      this.cleanup.defer(`capture ${name}`, () => writer.close());
-      taps[i] = writer;
+    const capture = new CaptureControl(config.capture?.dir ?? join(config.state, 'captures'), (taps) => router.setTaps(taps),
+      (port, e) => log.error('capture write failed', { port, error: e.message }), () => clock.now());
+    this.cleanup.defer('capture', () => { capture.stop(); });
+    if (config.capture) {
+      await capture.start().catch((e: unknown) => { throw e instanceof CaptureStartError ? pathError('capture.dir', e.step, e.path, e.cause) : e; });
     }
-    return taps;
+    return capture;
   }
 
   /** The one periodic timer: flows, DHCP leases, ARP and reassembly, the WAN lease, IGD leases. */
@@ -281,10 +269,10 @@ export class Gateway implements RunningDaemon {
   private async startAdmin(plan: Plan, token: string | null): Promise<AdminServer> {
     const { config, log, clock } = this.partsGiven;
     const admin = config.admin!;
-    const { router, table } = this.running();
+    const { router, table, capture } = this.running();
     const control = gatewayControl({
       router, table, nat: plan.nat, lan: { address: plan.lanAddr, prefixLength: config.lan.address.prefixLength, mac: plan.lanMac },
-      wanMac: plan.wanMac, dhcp: () => this.dhcp, wanDhcp: () => this.wanDhcp, igd: () => this.igdRuntime, clock, log,
+      wanMac: plan.wanMac, dhcp: () => this.dhcp, wanDhcp: () => this.wanDhcp, igd: () => this.igdRuntime, clock, log, capture,
     });
     const tcp = admin.listen && token ? { ...admin.listen, token } : undefined;
     let server: AdminServer;

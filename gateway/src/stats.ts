@@ -4,7 +4,6 @@
  * control plane). The admin API's `/status` sends it as JSON; the metrics read it on
  * each scrape. Nothing here counts: the parts count, this only names the shape.
  */
-import type { NatPortMapping } from '@openigd/nat-table';
 import type { PortMapping } from '@openigd/igd-service';
 import type { RouterStatus } from './router/router.js';
 import type { DhcpClient } from './dhcp/dhcp-client.js';
@@ -41,7 +40,31 @@ export interface FlowView {
   readonly tcpState?: string;
 }
 
-/** One mapping of `GET /mappings`: the IGD's (with `expiresAt`) or, without the IGD, the NAT table's. */
-export type MappingView =
-  | (PortMapping & { readonly expiresAt: string | null })
-  | (Omit<NatPortMapping, 'remoteHost' | 'internalClient'> & { readonly remoteHost: string; readonly internalClient: string });
+/**
+ * One mapping of `GET /mappings`: the mapping service's record, with when its lease ends
+ * (`expiresAt`, `leaseRemainingSeconds`; both null for a static mapping). `origin` says who
+ * made it: upnp, natpmp, pcp, admin (the operator), or `nat-table` (the NAT table's own
+ * mappings, listed only when the IGD is off).
+ */
+export type MappingView = Omit<PortMapping, 'origin'> & {
+  readonly origin: PortMapping['origin'] | 'nat-table';
+  readonly expiresAt: string | null;
+  readonly leaseRemainingSeconds: number | null;
+};
+
+/** One DHCP lease of `GET /leases`. */
+export interface LeaseView {
+  readonly mac: string;
+  readonly address: string;
+  readonly hostname?: string;
+  readonly expiresInSeconds: number;
+  /** Offered, not yet taken (held 60 s). */
+  readonly offered: boolean;
+}
+
+/** `GET /capture`: whether frames are being written, and where. */
+export interface CaptureStatus {
+  readonly running: boolean;
+  readonly dir: string;
+  readonly files: ReadonlyArray<{ readonly port: 'lan' | 'wan'; readonly path: string; readonly frames: number }>;
+}

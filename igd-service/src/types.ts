@@ -9,10 +9,11 @@
 export type MappingProtocol = 'TCP' | 'UDP';
 
 /** The protocol through which a mapping was made. */
-export type MappingOrigin = 'upnp' | 'natpmp' | 'pcp';
+/** The protocol that made a mapping; 'admin': the gateway's operator, through the admin API. */
+export type MappingOrigin = 'upnp' | 'natpmp' | 'pcp' | 'admin';
 
 /** Every MappingOrigin, for validation. */
-export const MAPPING_ORIGINS: readonly MappingOrigin[] = ['upnp', 'natpmp', 'pcp'];
+export const MAPPING_ORIGINS: readonly MappingOrigin[] = ['upnp', 'natpmp', 'pcp', 'admin'];
 
 /**
  * One remote peer (prefix) allowed to reach a mapping: PCP's FILTER (RFC 6887 §13.3), kept

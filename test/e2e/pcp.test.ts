@@ -188,7 +188,7 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
       ['SUCCESS', PCP.opcode.peer, 600, lab.wanAddress, 7001, 3478, server]);
     assert.deepEqual(Buffer.from(r.map!.nonce), Buffer.from(NONCE_A));
     const external = r.map!.externalPort;
-    const flows = (await admin(lab.adminSocket, 'GET', '/flows')).json as { protocol: string; internal: string; external: string; remote: string; expiresInMs: number }[];
+    const { flows } = (await admin(lab.adminSocket, 'GET', '/flows?proto=udp&port=7001')).json as { flows: { protocol: string; internal: string; external: string; remote: string; expiresInMs: number }[] };
     const flow = flows.find((f) => f.protocol === 'udp' && f.internal === `${h1}:7001` && f.remote === `${server}:3478`);
     assert.equal(flow?.external, `${lab.wanAddress}:${external}`, JSON.stringify(flows));
     const left = flow?.expiresInMs ?? 0;

@@ -4,19 +4,31 @@ import { request } from 'node:http';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAdminServer, parseWanBody, bearerTokenMatches, type WanChange, type GatewayControl } from './admin-api.js';
+import { startAdminServer, parseWanBody, bearerTokenMatches, type WanChange, type GatewayControl, type ControlOutcome } from './admin-api.js';
 import { statusFixture } from './status-fixture.js';
-import type { FlowView } from '../stats.js';
+import type { FlowView, MappingView } from '../stats.js';
 
-const NAT_MAPPING = { protocol: 6, externalPort: 8080, internalClient: '192.168.1.10', internalPort: 80, remoteHost: '', enabled: true } as const;
+const NAT_MAPPING: MappingView = {
+  protocol: 'TCP', externalPort: 8080, internalClient: '192.168.1.10', internalPort: 80, remoteHost: '', enabled: true, description: '',
+  leaseSeconds: 0, expiresAtMs: 0, origin: 'nat-table', requester: '', expiresAt: null, leaseRemainingSeconds: null,
+};
+const NO: ControlOutcome<never> = { ok: false, status: 409, error: 'not here' };
 
 function control(changes: WanChange[]): GatewayControl {
   return {
     status: statusFixture,
-    flows: (limit) => Array.from({ length: Math.min(limit, 3) }, (_, i): FlowView => ({
-      protocol: 'udp', internal: '192.168.1.10:5000', external: '203.0.113.2:5000', remote: '198.51.100.1:53', expiresInMs: i,
-    })),
+    flows: (q) => ({
+      total: 3, offset: q.offset, flows: Array.from({ length: Math.max(0, Math.min(q.limit, 3 - q.offset)) }, (_, i): FlowView => ({
+        protocol: 'udp', internal: '192.168.1.10:5000', external: '203.0.113.2:5000', remote: '198.51.100.1:53', expiresInMs: q.offset + i,
+      })),
+    }),
     mappings: () => [NAT_MAPPING],
+    addMapping: () => Promise.resolve(NO),
+    updateMapping: () => Promise.resolve(NO),
+    deleteMapping: () => Promise.resolve(NO),
+    leases: () => [],
+    capture: () => ({ running: false, dir: '/tmp/x', files: [] }),
+    setCapture: () => Promise.reject(new Error('no capture here')),
     setWan: async (c) => { changes.push(c); },
   };
 }
@@ -65,7 +77,8 @@ test('the admin API serves status, flows, mappings and changes the WAN on a 0600
     assert.equal(server.tcp, null);
     assert.equal((await stat(socketPath)).mode & 0o777, 0o600);
     assert.deepEqual(await call(socketPath, 'GET', '/status'), { status: 200, json: JSON.parse(JSON.stringify(statusFixture())) });
-    assert.deepEqual(((await call(socketPath, 'GET', '/flows?limit=2')).json as FlowView[]).map((f) => f.expiresInMs), [0, 1]);
+    const page = (await call(socketPath, 'GET', '/flows?limit=2&offset=1')).json as { total: number; offset: number; flows: FlowView[] };
+    assert.deepEqual([page.total, page.offset, page.flows.map((f) => f.expiresInMs)], [3, 1, [1, 2]]);
     assert.deepEqual((await call(socketPath, 'GET', '/mappings')).json, [NAT_MAPPING]);
     const ok = await call(socketPath, 'POST', '/wan', '{"address":"203.0.113.7/24","gateway":"203.0.113.1"}');
     assert.equal(ok.status, 200);

@@ -1,7 +1,8 @@
 /**
  * The admin API's view of a running gateway: builds the `GatewayControl` the admin
- * server reads (`/status`, `/flows`, `/mappings`) and acts through (`POST /wan`) from
- * the gateway's parts. It shapes JSON and owns nothing; the Gateway passes its parts in.
+ * server reads (`/status`, `/flows`, `/mappings`, `/leases`, `/capture`) and acts through
+ * (mappings, captures, `POST /wan`) from the gateway's parts and the pieces in control/.
+ * It shapes JSON and owns nothing; the Gateway passes its parts in.
  */
 import { ipv4ToString, parseIpv4, type NatTable, type NatConfig } from '@openigd/nat-table';
 import type { Router } from '../router/router.js';
@@ -10,7 +11,11 @@ import type { DhcpClient } from '../dhcp/dhcp-client.js';
 import type { IgdRuntime } from '../igd/igd-runtime.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
-import type { FlowView, GatewayStatus } from '../stats.js';
+import type { GatewayStatus } from '../stats.js';
+import type { CaptureControl } from '../capture/capture-control.js';
+import { flowPage } from './control/flow-page.js';
+import { serviceMappingControl, tableMappingControl } from './control/mapping-control.js';
+import { leaseViews } from './control/lease-view.js';
 import type { GatewayControl } from './admin-api.js';
 
 /** What the admin API reads; the optional parts are null when the config leaves them out. */
@@ -25,6 +30,7 @@ export interface ControlSources {
   readonly igd: () => IgdRuntime | null;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly capture: CaptureControl;
 }
 
 export function macString(m: Uint8Array): string {
@@ -49,20 +55,16 @@ export function collectStatus(s: ControlSources): GatewayStatus {
 }
 
 export function gatewayControl(s: ControlSources): GatewayControl {
-  const { router, table, clock, log } = s;
+  const { router, table, clock, log, capture } = s;
+  const igd = s.igd();
   return {
     status: () => collectStatus(s),
-    flows: (limit) => table.snapshot(limit).map((f): FlowView => ({
-      protocol: f.protocol === 6 ? 'tcp' : f.protocol === 17 ? 'udp' : 'icmp',
-      internal: `${ipv4ToString(f.internalAddr)}:${f.internalPort}`, external: `${ipv4ToString(f.externalAddr)}:${f.externalPort}`,
-      remote: `${ipv4ToString(f.remoteAddr)}:${f.remotePort}`, expiresInMs: Math.round(f.expiresMs - clock.now()), ...(f.tcpState ? { tcpState: f.tcpState } : {}),
-    })),
-    mappings: () => {
-      const igd = s.igd();
-      return igd
-        ? igd.igd.listMappings().map((m) => ({ ...m, expiresAt: m.expiresAtMs ? new Date(m.expiresAtMs).toISOString() : null }))
-        : table.listPortMappings().map((m) => ({ ...m, remoteHost: m.remoteHost ? ipv4ToString(m.remoteHost) : '', internalClient: ipv4ToString(m.internalClient) }));
-    },
+    flows: (query) => flowPage(table, clock.now(), query),
+    // The IGD starts before the admin API: its mapping service, or the NAT table's mappings without it.
+    ...(igd ? serviceMappingControl(igd.igd.mappings) : tableMappingControl(table)),
+    leases: () => leaseViews(s.dhcp()?.leases() ?? [], clock.now()),
+    capture: () => capture.status(),
+    setCapture: async (on) => (on ? capture.start() : capture.stop()),
     setWan: async (c) => {
       const addr = parseIpv4(c.address)!;
       const gw = c.gateway ? parseIpv4(c.gateway)! : router.addrs.wanGateway;

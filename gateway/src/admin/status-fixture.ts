@@ -30,7 +30,7 @@ export function statusFixture(): GatewayStatus {
     igd: {
       url: 'http://192.168.1.1:5000/', descriptionUrl: 'http://192.168.1.1:5000/rootDesc.xml', rootUuid: 'uuid', bootId: 1, configId: 1,
       stats: { mappings: 2, adds: 2, renewals: 1, deletes: 0, expired: 0, storeFailures: 0, listenerErrors: 0 },
-      byOrigin: { created: { upnp: 1, natpmp: 1, pcp: 0 }, held: [{ origin: 'upnp', protocol: 'TCP', count: 1 }, { origin: 'natpmp', protocol: 'UDP', count: 1 }] },
+      byOrigin: { created: { upnp: 1, natpmp: 1, pcp: 0, admin: 0 }, held: [{ origin: 'upnp', protocol: 'TCP', count: 1 }, { origin: 'natpmp', protocol: 'UDP', count: 1 }] },
       soap: [{ service: 'wanIpConnection', action: 'AddPortMapping', code: 0, count: 1 }, { service: 'wanIpConnection', action: 'GetGenericPortMappingEntry', code: 713, count: 2 }],
       store: {
         mappings: 2, generation: 1, journalRecords: 3, journalBytes: 512, pending: 0, commits: 3, recordsWritten: 3, compactions: 0,

@@ -62,7 +62,7 @@ function configFingerprint(friendlyName: string, version: 1 | 2): string {
   return h.digest('hex').slice(0, 32);
 }
 
-const MADE_THROUGH = { upnp: 'UPnP', natpmp: 'NAT-PMP', pcp: 'PCP' } as const;
+const MADE_THROUGH = { upnp: 'UPnP', natpmp: 'NAT-PMP', pcp: 'PCP', admin: 'admin API' } as const;
 
 /** The presentation page: what the gateway is and which mappings it holds, read-only. */
 function statusPage(friendlyName: string, igd: Igd, now: number): string {

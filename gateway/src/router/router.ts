@@ -108,7 +108,7 @@ export class Router {
   private readonly scratchUsed = [0, 0, 0];
   /** Wall clock (ms) of the batch in hand, for capture stamps; 0 between batches or without captures. */
   private wallMs = 0;
-  private readonly capturing: boolean;
+  private capturing: boolean;
   private icmpTokens = 100;
   private icmpRefillMs = 0;
   /** Fragments being put back together, from the LAN and from the WAN (the NAT needs whole datagrams). */
@@ -121,9 +121,15 @@ export class Router {
     readonly table: NatTable,
     private readonly links: readonly [Link, Link, Link],
     private readonly dhcp: DhcpServer | null = null,
-    private readonly taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
+    private taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
   ) {
     this.translator = new Translator(table);
+    this.capturing = taps.some((t) => t !== null);
+  }
+
+  /** Replaces the captures (per port; null: none), between batches: captures start and stop at run time. */
+  setTaps(taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null]): void {
+    this.taps = taps;
     this.capturing = taps.some((t) => t !== null);
   }
 

@@ -231,3 +231,19 @@ test('a compacted store (snapshot + journal) written before origin/requester exi
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the operator (admin API) maps and deletes past the clients\' access policy, but not past another protocol\'s key', async () => {
+  const { service, store } = await setup({ clientsMapOnlyThemselves: true, rules: [{ action: 'deny', clients: `${HOST}/32` }], defaultAction: 'allow' });
+  const asClient = await service.put(req({ origin: 'upnp', requester: OTHER }));
+  assert.equal(outcome(asClient), 'not-authorized');
+  const made = await service.put(req({ origin: 'admin', requester: 'admin', operator: true, leaseSeconds: 0 }));
+  assert.ok(made.ok);
+  assert.equal(made.mapping.origin, 'admin');
+  assert.equal('operator' in made.mapping, false, 'operator is how it was asked, not part of the mapping');
+  assert.deepEqual(store.data.get('UDP/5000/'), made.mapping);
+  const upnp = await service.put(req({ origin: 'upnp', requester: HOST }));
+  assert.ok(!upnp.ok && upnp.reason === 'conflict-with-other-mechanism' && 'heldBy' in upnp && upnp.heldBy === 'admin');
+  assert.equal(outcome(await service.delete(req(), OTHER)), 'not-authorized');
+  assert.equal(outcome(await service.delete(req(), 'admin', true)), 'ok');
+  assert.equal(service.count(), 0);
+});

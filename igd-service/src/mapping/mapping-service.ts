@@ -43,6 +43,12 @@ export interface MappingRequest extends PortMappingRequest {
   readonly requester: string;
   /** PCP only: the mapping nonce, 24 lowercase hex digits. */
   readonly nonce?: string;
+  /**
+   * The gateway's operator asks (the admin API), not a client: the clients' access policy
+   * (secure mode, rules, limits, lease and port rules) does not apply; the table's cap, the
+   * overwrite rule and other protocols' keys still do.
+   */
+  readonly operator?: boolean;
   /** PCP only: the whole FILTER set the mapping has after this request (empty or absent: none). */
   readonly filters?: readonly MappingFilter[];
 }
@@ -305,12 +311,12 @@ export class MappingService {
     });
   }
 
-  /** Deletes the mapping of a key for `requester`. */
-  delete(key: MappingKey, requester: string): Promise<DeleteMappingResult> {
+  /** Deletes the mapping of a key for `requester`; `operator`: the admin API asks, the clients' policy does not apply. */
+  delete(key: MappingKey, requester: string, operator = false): Promise<DeleteMappingResult> {
     return this.changeKey(key, async (k): Promise<DeleteMappingResult> => {
       const mapping = this.mappings.get(k);
       if (!mapping) return actionFailure('no-such-entry', `no mapping ${k}`);
-      const allowed = checkDeletePolicy(this.policy, mapping, requester);
+      const allowed = operator ? { ok: true as const } : checkDeletePolicy(this.policy, mapping, requester);
       if (!allowed.ok) return allowed;
       try {
         await this.store.delete(mapping);
@@ -427,7 +433,7 @@ export class MappingService {
         total: this.mappings.size + this.pendingCreates,
         forInternalClient: (this.perClient.get(request.internalClient) ?? 0) + (this.pendingPerClient.get(request.internalClient) ?? 0),
       };
-      const policy = checkAccessPolicy(this.policy, request, request.requester, counts, isNew);
+      const policy = request.operator ? { ok: true as const } : checkAccessPolicy(this.policy, request, request.requester, counts, isNew);
       if (!policy.ok) {
         if (policy.reason !== 'no-port-maps-available') return policy;
         const perClient = this.policy.maxMappingsPerClient !== undefined && counts.forInternalClient >= this.policy.maxMappingsPerClient;

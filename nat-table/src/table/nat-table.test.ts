@@ -580,6 +580,29 @@ describe('storage', () => {
     assert.deepEqual(t.snapshot().map((f) => f.protocol).sort((a, b) => a - b), [TCP, UDP]);
     assert.ok(t.storageBytes > 0);
   });
+  test('query filters by protocol, address, port and TCP state, counts every match and builds only the page', () => {
+    const t = table();
+    for (let i = 0; i < 50; i++) out(t, UDP, H1, 6000 + i, S1, 53, 0);
+    out(t, TCP, H2, 5000, S2, 80, 0, SYN);
+    const established = out(t, TCP, H2, 5001, S2, 443, 0, SYN);
+    assert.equal(inn(t, TCP, S2, 443, established, 0, SYN | ACK), `${H2}:5001`);
+    out(t, ICMP, H3, 77, S1, 0, 0);
+    assert.equal(t.query({}, 0, 10).total, 53);
+    assert.equal(t.query({}, 0, 10).flows.length, 10);
+    const udp = t.query({ protocol: UDP }, 45, 10);
+    assert.deepEqual([udp.total, udp.flows.map((f) => f.internalPort)], [50, [6045, 6046, 6047, 6048, 6049]]);
+    assert.deepEqual(t.query({ protocol: UDP }, 50, 10), { total: 50, flows: [] });
+    assert.equal(t.query({ addr: H2 }, 0, 100).total, 2);
+    assert.equal(t.query({ addr: S1 }, 0, 100).total, 51);
+    assert.equal(t.query({ addr: EXT }, 0, 100).total, 53, 'the external address is every flow\'s');
+    assert.equal(t.query({ addr: ip('10.9.9.9') }, 0, 100).total, 0);
+    assert.deepEqual(t.query({ port: 443 }, 0, 100).flows.map((f) => f.internalPort), [5001]);
+    assert.deepEqual(t.query({ port: 6007 }, 0, 100).flows.map((f) => f.remotePort), [53]);
+    assert.deepEqual(t.query({ tcpState: 'established' }, 0, 100).flows.map((f) => f.internalPort), [5001]);
+    assert.deepEqual(t.query({ tcpState: 'syn-sent' }, 0, 100).flows.map((f) => f.remotePort), [80]);
+    assert.equal(t.query({ protocol: ICMP, port: 77 }, 0, 100).total, 1);
+    assert.equal(t.query({ protocol: TCP, addr: H1 }, 0, 100).total, 0);
+  });
 });
 
 test('out-of-range numbers are reduced to address and port widths, never a new flow per packet', () => {

@@ -140,6 +140,23 @@ export interface FlowInfo {
   readonly tcpState?: 'syn-sent' | 'syn-received' | 'established' | 'half-closed' | 'closing' | 'reset';
 }
 
+export type TcpStateName = NonNullable<FlowInfo['tcpState']>;
+
+/** The TCP states a flow may be in, in the order a connection goes through them. */
+export const TCP_STATE_NAMES: readonly TcpStateName[] = ['syn-sent', 'syn-received', 'established', 'half-closed', 'closing', 'reset'];
+
+/** Which flows `NatTable.query` returns; an absent field matches every flow. */
+export interface FlowFilter {
+  /** 6, 17 or 1. */
+  readonly protocol?: number;
+  /** Matches the internal, remote or external address. */
+  readonly addr?: number;
+  /** Matches the internal, remote or external port (ICMP: the identifier). */
+  readonly port?: number;
+  /** TCP flows in this state only. */
+  readonly tcpState?: TcpStateName;
+}
+
 /**
  * What `openFlow` did: the flow's external endpoint and when it expires at the earliest
  * (its idle timer or its hold, whichever is later), or why no flow could be made.
@@ -561,6 +578,28 @@ export class NatTable {
   }
 
   /**
+   * One page of the live flows that match `filter`: walks the table once, counting every
+   * match and building FlowInfo only for matches `offset` to `offset + limit - 1` (so a
+   * million flows cost a walk, not a million objects). For the admin API, not the packet path.
+   */
+  query(filter: FlowFilter, offset: number, limit: number): { total: number; flows: FlowInfo[] } {
+    const flows: FlowInfo[] = [];
+    const addr = filter.addr === undefined ? -1 : filter.addr >>> 0;
+    const port = filter.port ?? -1;
+    let total = 0;
+    for (let f = 0; f < this.highWater; f++) {
+      const proto = this.fProto[f]!;
+      if (proto === 0 || (filter.protocol !== undefined && proto !== filter.protocol)) continue;
+      if (addr >= 0 && this.fIntAddr[f] !== addr && this.fRemAddr[f] !== addr && this.externalAddr !== addr) continue;
+      if (port >= 0 && this.fIntPort[f] !== port && this.fRemPort[f] !== port && this.fExtPort[f] !== port) continue;
+      if (filter.tcpState !== undefined && (proto !== 6 || tcpStateName(this.fState[f]!) !== filter.tcpState)) continue;
+      if (total >= offset && flows.length < limit) flows.push(this.info(f));
+      total++;
+    }
+    return { total, flows };
+  }
+
+  /**
    * How far entries sit from their home slot in the two flow indexes (0 = at home), a
    * check that lookups stay short after churn. Walks every slot: diagnostics only.
    */
@@ -603,12 +642,7 @@ export class NatTable {
       protocol: proto, internalAddr: this.fIntAddr[f]!, internalPort: this.fIntPort[f]!, remoteAddr: this.fRemAddr[f]!,
       remotePort: this.fRemPort[f]!, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.expiresAt(f),
     };
-    if (proto !== 6) return base;
-    const s = this.fState[f]!;
-    const fins = s & (S_FIN_IN | S_FIN_OUT);
-    const tcpState = s & S_RST ? 'reset' : fins === (S_FIN_IN | S_FIN_OUT) ? 'closing' : fins ? 'half-closed'
-      : (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) ? 'established' : s & S_SYN_IN ? 'syn-received' : 'syn-sent';
-    return { ...base, tcpState };
+    return proto === 6 ? { ...base, tcpState: tcpStateName(this.fState[f]!) } : base;
   }
 
   /** When `expire` removes flow `f` at the earliest: its idle timer or its hold, the later. */
@@ -928,4 +962,11 @@ export class NatTable {
     }
     return -1;
   }
+}
+
+/** A TCP flow's state bits, named. */
+function tcpStateName(s: number): TcpStateName {
+  const fins = s & (S_FIN_IN | S_FIN_OUT);
+  return s & S_RST ? 'reset' : fins === (S_FIN_IN | S_FIN_OUT) ? 'closing' : fins ? 'half-closed'
+    : (s & (S_SYN_IN | S_SYN_OUT)) === (S_SYN_IN | S_SYN_OUT) ? 'established' : s & S_SYN_IN ? 'syn-received' : 'syn-sent';
 }
