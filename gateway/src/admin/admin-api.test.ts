@@ -121,6 +121,13 @@ test('on TCP the admin API answers 401 without the bearer token and serves /metr
       assert.doesNotMatch(r.text, /openigd_/);
     }
     assert.equal((await get(port, '/status')).status, 401);
+    // The page's own files hold no data: served without the token; what they read is not.
+    const page = await get(port, '/');
+    assert.deepEqual([page.status, page.type], [200, 'text/html; charset=utf-8']);
+    assert.match(page.text, /<script src="app.js" defer><\/script>/);
+    assert.equal((await get(port, '/app.js')).status, 200);
+    assert.match((await get(port, '/style.css')).type, /^text\/css/);
+    for (const path of ['/flows', '/mappings', '/leases', '/capture', '/web/app.js', '/../package.json']) assert.equal((await get(port, path)).status, 401, path);
     const ok = await get(port, '/metrics', `Bearer ${token}`);
     assert.equal(ok.status, 200);
     assert.match(ok.type, /^text\/plain; version=0\.0\.4/);

@@ -15,6 +15,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CaptureStatus, FlowView, GatewayStatus, LeaseView, MappingView } from '../stats.js';
 import { createGatewayMetrics } from './metrics.js';
+import { isPageRequest, mountPage } from './page.js';
 import {
   parseCaptureBody, parseFlowQuery, parseMappingInput, parseMappingKey, parseMappingPatch,
   type BadField, type FlowQuery, type MappingInput, type MappingKeyParams, type MappingPatch,
@@ -97,6 +98,7 @@ export async function startAdminServer(socketPath: string, control: GatewayContr
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '16kb' }));
+  mountPage(app);
   app.get('/status', (_req, res) => { res.json(control.status()); });
   app.get('/metrics', async (_req, res) => {
     const text = await metrics.render(control.status());
@@ -189,10 +191,10 @@ function answer<T>(res: Response, outcome: ControlOutcome<T>, status: 200 | 201 
   else res.status(status).json(outcome.value);
 }
 
-/** The TCP listener's handler: 401 unless the request carries the bearer token. */
+/** The TCP listener's handler: 401 unless the request carries the bearer token (the page's own files need none). */
 function withToken(app: (req: IncomingMessage, res: ServerResponse) => void, token: string) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    if (bearerTokenMatches(req.headers.authorization, token)) return app(req, res);
+    if (isPageRequest(req.method, req.url) || bearerTokenMatches(req.headers.authorization, token)) return app(req, res);
     res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="openigd-admin"' });
     res.end(JSON.stringify({ error: 'Authorization: Bearer <admin token> is required' }));
   };
