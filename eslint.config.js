@@ -11,9 +11,18 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'gateway/build/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'gateway/build/**', '**/*.js', '!gateway/web/*.js', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  {
+    // The admin page's script: plain JavaScript run by the browser, no modules.
+    files: ['gateway/web/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['document', 'sessionStorage', 'fetch', 'performance', 'URLSearchParams', 'Node', 'setTimeout', 'clearTimeout']
+        .map((g) => [g, 'readonly'])),
+    },
+  },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
