@@ -154,10 +154,10 @@ export class Gateway implements RunningDaemon {
       lanAddr: plan.lanAddr, lanPrefixLength: config.lan.address.prefixLength, lanMac: plan.lanMac,
       wanAddr: plan.wanAddr, wanPrefixLength: plan.wanStatic?.prefixLength ?? 0, wanGateway: plan.configuredGateway, wanMac: plan.wanMac,
       localMac: plan.localMac, localKernelMac: plan.localKernelMac, wanMtu: config.wan.mtu,
-    }, table, links, this.dhcp);
+    }, table, links, clock, this.dhcp);
     const capture = await this.openCaptures(router);
     this.parts = { router, table, capture };
-    router.start(() => clock.now());
+    router.start();
     this.startTimer();
     if (!plan.wanStatic) this.startWanDhcp(plan);
     if (config.igd.enabled) await this.startIgd(plan, links[1]);
@@ -223,8 +223,8 @@ export class Gateway implements RunningDaemon {
       const ms = clock.now();
       const gone = table.expire(ms);
       if (gone) log.debug('flows expired', { count: gone });
-      this.dhcp?.expire(clock.now());
-      router.tick(ms);
+      this.dhcp?.expire(ms);
+      router.tick();
       this.wanDhcp?.tick(ms);
       this.igdRuntime?.tick();
     }, TICK_MS);

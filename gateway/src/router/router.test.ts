@@ -14,6 +14,7 @@ import {
   DHCP_MESSAGE_TYPE, DHCP_OPTION, addrOption, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage,
 } from '../dhcp/dhcp-message.js';
 import { PORT, Router, type PortId, type RouterAddresses } from './router.js';
+import { ManualClock } from '../clock.js';
 
 // ------------------------------------------------------------------ addresses
 
@@ -298,7 +299,7 @@ interface Rig {
   readonly lan: FarEnd;
   readonly wan: FarEnd;
   readonly local: FarEnd;
-  /** The router's clock (ms); tests move it by hand. */
+  /** The router's clock (ms, a ManualClock): tests move it forward by hand. */
   nowMs: number;
   /** Waits for the links to deliver everything in flight (a few event-loop turns). */
   settle(): Promise<void>;
@@ -334,11 +335,17 @@ function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}): Rig {
   const [lanIn, lanOut] = MemoryLink.pair('lan', 'lan-far');
   const [wanIn, wanOut] = MemoryLink.pair('wan', 'wan-far');
   const [localIn, localOut] = MemoryLink.pair('local', 'local-far');
-  const router = new Router(addrs, table, [lanIn, wanIn, localIn]);
+  const clock = new ManualClock(10_000);
+  const router = new Router(addrs, table, [lanIn, wanIn, localIn], clock);
   const r: Rig = {
     router, table, addrs,
     lan: new FarEnd(lanOut), wan: new FarEnd(wanOut), local: new FarEnd(localOut),
-    nowMs: 10_000,
+    get nowMs() {
+      return clock.now();
+    },
+    set nowMs(ms: number) {
+      clock.set(ms);
+    },
     settle: async () => {
       for (let i = 0; i < 8; i++) await new Promise<void>((resolve) => setImmediate(resolve));
     },
@@ -350,7 +357,7 @@ function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}): Rig {
         pushFrame(batch, o, f.length);
         o += f.length;
       }
-      router.handle(port, batch, r.nowMs);
+      router.handle(port, batch);
     },
     clear: () => {
       r.lan.take();
@@ -358,7 +365,7 @@ function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}): Rig {
       r.local.take();
     },
   };
-  router.start(() => r.nowMs);
+  router.start();
   t.after(() => {
     for (const l of [lanIn, lanOut, wanIn, wanOut, localIn, localOut]) l.close();
   });
@@ -442,11 +449,12 @@ describe('ARP', () => {
     assert.equal(hex(r.wan.one('first ARP request')), request);
     assert.equal(r.lan.frames.length, 0);
 
-    r.router.tick(r.nowMs + 999);
+    r.nowMs += 999;
+    r.router.tick();
     await r.settle();
     assert.equal(r.wan.frames.length, 0, 'no retry before a second has passed');
-    r.nowMs += 1000;
-    r.router.tick(r.nowMs);
+    r.nowMs += 1;
+    r.router.tick();
     await r.settle();
     assert.equal(hex(r.wan.one('retried ARP request')), request);
 
@@ -455,7 +463,7 @@ describe('ARP', () => {
     const sent = r.wan.one('the held frame');
     assert.equal(hex(sent), hex(frame(GW_MAC, WAN_MAC, translated(out, { src: WAN_ADDR }))));
     r.nowMs += 5000;
-    r.router.tick(r.nowMs);
+    r.router.tick();
     await r.settle();
     assertQuiet(r, 'after the reply, no more requests');
   });
@@ -473,7 +481,7 @@ describe('ARP', () => {
     batch.hdrLen[0] = 14 + 20 + 8;
     batch.csumStart[0] = 14 + 20;
     batch.csumOffset[0] = 6;
-    r.router.handle(PORT.lan, batch, r.nowMs);
+    r.router.handle(PORT.lan, batch);
     await r.settle();
     assert.equal(hex(r.wan.one('ARP request for the next hop')), hex(whoHas(WAN_MAC, WAN_ADDR, WAN_GW)));
     r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
@@ -499,7 +507,8 @@ describe('ARP', () => {
     await r.settle();
     let requests = r.wan.take().length;
     for (let k = 1; k <= 5; k++) {
-      r.router.tick(r.nowMs + k * 1000);
+      r.nowMs += 1000;
+      r.router.tick();
       await r.settle();
       requests += r.wan.take().length;
     }
@@ -777,9 +786,11 @@ describe('fragments', () => {
     r.lan.send(frame(LAN_MAC, HOST_MAC, rawFragment(spec, 17, 24, false, pattern(8))));
     await r.settle();
     assert.equal(lanFragments().inProgress, 1);
-    r.router.tick(r.nowMs + 29_999);
+    r.nowMs += 29_999;
+    r.router.tick();
     assert.equal(lanFragments().inProgress, 1);
-    r.router.tick(r.nowMs + 30_000);
+    r.nowMs += 1;
+    r.router.tick();
     assert.equal(lanFragments().inProgress, 0);
     assert.equal(lanFragments().timeout, 1);
     await r.settle();
@@ -1049,7 +1060,7 @@ describe('malformed frames', () => {
         r.nowMs += int(50);
         assert.doesNotThrow(() => r.handle(port, batch));
       }
-      if (round % 50 === 0) assert.doesNotThrow(() => r.router.tick(r.nowMs));
+      if (round % 50 === 0) assert.doesNotThrow(() => r.router.tick());
     }
     await r.settle();
     const counted = Object.values(r.router.drops);

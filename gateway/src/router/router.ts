@@ -30,6 +30,7 @@ import {
 import { NeighbourCache } from './neighbours.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage } from '../dhcp/dhcp-message.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
+import type { Clock } from '../clock.js';
 
 export const PORT = { lan: 0, wan: 1, local: 2 } as const;
 /** The target MAC of an ARP request: not known yet. */
@@ -53,7 +54,7 @@ export interface RouterAddresses {
 /** Something that records frames (pcap capture); called per frame, flushed per batch. */
 export interface FrameTap {
   /**
-   * Records `buf[offset, offset + length)` seen at `nowMs` (wall clock). `flags`,
+   * Records `buf[offset, offset + length)` seen at `nowMs` (the router's clock). `flags`,
    * `csumStart`, `csumOffset` are the frame's offload metadata (see FrameBatch): a
    * frame with `FrameFlag.csumPartial` carries a partial L4 checksum that the tap may
    * complete in its own copy. The tap only reads `buf`: the frame is forwarded as it is.
@@ -105,10 +106,9 @@ export class Router {
   /** Splits a super-frame that must wait for ARP into the frames the kernel would have sent; made on first use. */
   private segmenter: GsoSegmenter | null = null;
   private rxIndex = 0;
+  /** The clock's time for the batch or tick in hand (read once per batch). */
+  private nowMs = 0;
   private readonly scratchUsed = [0, 0, 0];
-  /** Wall clock (ms) of the batch in hand, for capture stamps; 0 between batches or without captures. */
-  private wallMs = 0;
-  private capturing: boolean;
   private icmpTokens = 100;
   private icmpRefillMs = 0;
   /** Fragments being put back together, from the LAN and from the WAN (the NAT needs whole datagrams). */
@@ -116,21 +116,25 @@ export class Router {
   /** The WAN's DHCP client (`wan.address: dhcp`): hears DHCP replies arriving on the WAN. */
   private wanDhcp: ((message: DhcpMessage, nowMs: number) => void) | null = null;
 
+  /**
+   * `clock` is the router's only source of time: NAT, reassembly, ARP, DHCP, the ICMP
+   * rate limit and capture stamps all read it (monotonic in the daemon, the capture's own
+   * stamps in a replay).
+   */
   constructor(
     readonly addrs: RouterAddresses,
     readonly table: NatTable,
     private readonly links: readonly [Link, Link, Link],
+    private readonly clock: Clock,
     private readonly dhcp: DhcpServer | null = null,
     private taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
   ) {
     this.translator = new Translator(table);
-    this.capturing = taps.some((t) => t !== null);
   }
 
   /** Replaces the captures (per port; null: none), between batches: captures start and stop at run time. */
   setTaps(taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null]): void {
     this.taps = taps;
-    this.capturing = taps.some((t) => t !== null);
   }
 
   /** Hands DHCP replies on the WAN (UDP 67 → 68, to us or broadcast) to a DHCP client. */
@@ -144,16 +148,18 @@ export class Router {
    */
   sendWanDhcp(message: DhcpMessage, to: number | 'broadcast'): void {
     const a = this.addrs;
+    // Inside a batch (an answer to an OFFER) the batch's time holds and its own flush writes the frame.
+    const inBatch = this.rx !== null;
+    if (!inBatch) this.nowMs = this.clock.now();
     const dstAddr = to === 'broadcast' ? 0xffffffff : to;
-    const dstMac = to === 'broadcast' ? BROADCAST_MAC : this.neighbours[PORT.wan].lookup(to, 0) ?? BROADCAST_MAC;
+    const dstMac = to === 'broadcast' ? BROADCAST_MAC : this.neighbours[PORT.wan].lookup(to, this.nowMs) ?? BROADCAST_MAC;
     this.emitDhcpFrame(PORT.wan, message, { dstMac, srcMac: a.wanMac, srcAddr: a.wanAddr, dstAddr, srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT });
-    // Inside a batch (an answer to an OFFER), the batch's own flush writes it.
-    if (this.rx === null) this.flush(null);
+    if (!inBatch) this.flush(null);
   }
 
-  /** Starts reading all three links; `now` gives the router's monotonic ms clock. */
-  start(now: () => number): void {
-    this.links.forEach((link, port) => link.start((rx) => this.handle(port as PortId, rx, now())));
+  /** Starts reading all three links. */
+  start(): void {
+    this.links.forEach((link, port) => link.start((rx) => this.handle(port as PortId, rx)));
   }
 
   private count(reason: string): void {
@@ -188,24 +194,24 @@ export class Router {
     return ((a & m) >>> 0) === ((this.addrs.wanAddr & m) >>> 0);
   }
 
-  /** Handles one received batch and writes what results. */
-  handle(port: PortId, rx: FrameBatch, nowMs: number): void {
+  /** Handles one received batch at the clock's time (one read per batch) and writes what results. */
+  handle(port: PortId, rx: FrameBatch): void {
+    const nowMs = this.clock.now();
     const tap = this.taps[port];
     this.rx = rx;
-    // One wall-clock read per batch, for the capture stamps (and none without captures).
-    this.wallMs = this.capturing ? Date.now() : 0;
-    if (tap) for (let i = 0; i < rx.count; i++) tapFrame(tap, rx, i, this.wallMs);
+    this.nowMs = nowMs;
+    if (tap) for (let i = 0; i < rx.count; i++) tapFrame(tap, rx, i, nowMs);
     for (let i = 0; i < rx.count; i++) {
       this.rxIndex = i;
       this.frame(port, rx.buffer, rx.offsets[i]!, rx.lengths[i]!, nowMs);
     }
     this.flush(rx.buffer);
     this.rx = null;
-    this.wallMs = 0;
   }
 
-  /** Periodic work: ARP retries for frames still waiting. */
-  tick(nowMs: number): void {
+  /** Periodic work at the clock's time: reassembly timeouts, ARP retries for frames still waiting. */
+  tick(): void {
+    const nowMs = this.nowMs = this.clock.now();
     for (const r of this.reassembly) r.expire(nowMs);
     for (const side of [PORT.lan, PORT.wan] as const) {
       for (const addr of this.neighbours[side].due(nowMs)) this.sendArpRequest(side, addr);
@@ -229,13 +235,13 @@ export class Router {
       const f = this.fwd[p]!;
       if (f.count > 0 && rxBuf) {
         f.buffer = rxBuf;
-        if (tap) for (let i = 0; i < f.count; i++) tapFrame(tap, f, i, this.wallMs || Date.now());
+        if (tap) for (let i = 0; i < f.count; i++) tapFrame(tap, f, i, this.nowMs);
         link.writeBatch(f);
       }
       f.count = 0;
       const g = this.gen[p]!;
       if (g.count > 0) {
-        if (tap) for (let i = 0; i < g.count; i++) tapFrame(tap, g, i, this.wallMs || Date.now());
+        if (tap) for (let i = 0; i < g.count; i++) tapFrame(tap, g, i, this.nowMs);
         link.writeBatch(g);
       }
       g.count = 0;
@@ -474,8 +480,7 @@ export class Router {
     if (!this.dhcp) return this.count('dhcp-disabled');
     const msg = parseDhcp(this.udp.payload());
     if (typeof msg === 'string') return this.countAs('dhcp', msg);
-    const reply = this.dhcp.handle(msg, Date.now());
-    void nowMs;
+    const reply = this.dhcp.handle(msg, nowMs);
     if (!reply) return;
     const a = this.addrs;
     // RFC 2131 §4.1: broadcast when the client asked for it or has no address yet (NAK always).
@@ -685,7 +690,7 @@ export class Router {
     this.count(reason);
     if (ip.fragmentOffset !== 0 || isMulticast(ip.dstAddr) || ip.dstAddr === 0xffffffff) return;
     if (ip.protocol === 1 && this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.isError) return;
-    const nowMs = Date.now();
+    const nowMs = this.nowMs;
     if (nowMs - this.icmpRefillMs >= 1000) { this.icmpTokens = 100; this.icmpRefillMs = nowMs; }
     if (this.icmpTokens <= 0) return this.count('icmp-rate-limited');
     this.icmpTokens--;
