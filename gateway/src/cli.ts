@@ -5,16 +5,19 @@
  *   openigd lab up [--prefix P] [--preset NAME] [--wan-dhcp] [--dir D]
  *   openigd lab down [--prefix P] [--dir D]
  *   openigd lab status [--prefix P] [--dir D]
+ *   openigd replay --config FILE --lan PCAP --wan PCAP --out-lan PCAP --out-wan PCAP [--seed N]
  * Exits non-zero with one line on stderr for a bad config or a missing capability.
  */
 import { existsSync } from 'node:fs';
 import { labUp, labDown, labRecord, LAB_DEFAULT_DIR, LAB_DEFAULT_PREFIX } from './lab/lab.js';
 import { loadConfig, ConfigError } from './config/config.js';
 import { runDaemon } from './daemon.js';
+import { replayCli, REPLAY_USAGE, ReplayUsageError } from './replay/replay-command.js';
 
 const USAGE = `usage:
   openigd run --config FILE
-  openigd lab up|down|status [--prefix P] [--preset NAME] [--wan-dhcp] [--dir D]`;
+  openigd lab up|down|status [--prefix P] [--preset NAME] [--wan-dhcp] [--dir D]
+  ${REPLAY_USAGE}`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -49,6 +52,7 @@ async function main(argv: string[]): Promise<void> {
     await runDaemon(config);
     return;
   }
+  if (cmd === 'replay') return replayCli(argv.slice(1)).catch((e: unknown) => fail((e as Error).message, e instanceof ReplayUsageError ? 2 : 1));
   if (cmd === 'lab') {
     const prefix = flag(rest, '--prefix') ?? LAB_DEFAULT_PREFIX;
     const dir = flag(rest, '--dir') ?? LAB_DEFAULT_DIR;

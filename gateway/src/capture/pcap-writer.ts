@@ -40,7 +40,7 @@ export class PcapWriter {
   }
 
   /**
-   * Records the frame `frame[offset, offset + length)` seen at `nowMs` (wall clock, ms).
+   * Records the frame `frame[offset, offset + length)` seen at `nowMs` (ms since the epoch).
    * `flags`, `csumStart` and `csumOffset` are the frame's offload metadata as in a
    * FrameBatch (csumStart from the start of the frame, csumOffset from csumStart): with
    * `FrameFlag.csumPartial` the recorded copy gets the completed checksum. The bytes are
@@ -50,8 +50,11 @@ export class PcapWriter {
     if (this.failed) return;
     const caplen = Math.min(length, this.snapLength, CHUNK_BYTES - 16);
     if (this.used + 16 + caplen > CHUNK_BYTES) this.flush();
-    const sec = Math.floor(nowMs / 1000);
-    const usec = Math.floor((nowMs - sec * 1000) * 1000);
+    // To the nearest µs, in whole µs first: a stamp read from a pcap (sec * 1000 + usec / 1000)
+    // is written back as the same sec and usec.
+    const us = Math.round(nowMs * 1000);
+    const sec = Math.floor(us / 1e6);
+    const usec = us - sec * 1e6;
     this.view.setUint32(this.used, sec, true);
     this.view.setUint32(this.used + 4, usec, true);
     this.view.setUint32(this.used + 8, caplen, true);
