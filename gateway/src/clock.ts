@@ -21,22 +21,32 @@ export function monotonicClock(): Clock {
 
 /**
  * A clock that moves only when told: the replay sets it to each captured frame's stamp,
- * and tests move it by hand. `set` refuses to go backwards (a capture out of order
- * keeps the latest time), so what it gives is monotonic like the daemon's.
+ * and tests move it by hand. It refuses to go backwards (a capture out of order keeps
+ * the latest time), so what it gives is monotonic like the daemon's.
  */
 export class ManualClock implements Clock {
-  constructor(private ms = 0) {}
+  /** The time, in a typed array: `setFrom` copies a stamp in without boxing the double. */
+  private readonly ms = new Float64Array(1);
+
+  constructor(ms = 0) {
+    this.ms[0] = ms;
+  }
 
   now(): number {
-    return this.ms;
+    return this.ms[0]!;
   }
 
   /** Moves to `ms`, or stays where it is when `ms` is earlier. */
   set(ms: number): void {
-    if (ms > this.ms) this.ms = ms;
+    if (ms > this.ms[0]!) this.ms[0] = ms;
+  }
+
+  /** `set(times[i])`, for a replay's loop over stamps (a double passed as an argument is boxed). */
+  setFrom(times: Float64Array, i: number): void {
+    if (times[i]! > this.ms[0]!) this.ms[0] = times[i]!;
   }
 
   advance(ms: number): void {
-    if (ms > 0) this.ms += ms;
+    if (ms > 0) this.ms[0]! += ms;
   }
 }

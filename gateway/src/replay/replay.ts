@@ -137,9 +137,11 @@ export class Replay {
 
   /** Hands the router one batch of `src` starting at frame `k`; returns the index after it. */
   private feed(port: 0 | 1, src: PcapFrames, k: number): number {
+    // The stamp is read from the array where it is needed, never passed as an argument:
+    // a double passed to a call is boxed, and this runs once per batch.
     const t = src.timesMs[k]!;
-    this.tickUntil(t);
-    this.clock.set(t);
+    this.tickUntil(src.timesMs, k);
+    this.clock.setFrom(src.timesMs, k);
     const batch = this.batch;
     const buf = src.buffer;
     const mac = this.macs[port];
@@ -167,8 +169,9 @@ export class Replay {
     return k;
   }
 
-  /** Runs the daemon's one-second timer up to time `t` (the first call starts it). */
-  private tickUntil(t: number): void {
+  /** Runs the daemon's one-second timer up to the stamp `times[k]` (the first call starts it). */
+  private tickUntil(times: Float64Array, k: number): void {
+    const t = times[k]!;
     if (this.nextTickMs < 0) this.nextTickMs = t + TICK_MS;
     let run = 0;
     while (this.nextTickMs <= t) {

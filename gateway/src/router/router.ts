@@ -106,6 +106,8 @@ export class Router {
   /** Splits a super-frame that must wait for ARP into the frames the kernel would have sent; made on first use. */
   private segmenter: GsoSegmenter | null = null;
   private rxIndex = 0;
+  /** The LAN's broadcast address (the LAN address never changes), computed once: not per frame. */
+  private readonly lanBroadcast: number;
   /** The clock's time for the batch or tick in hand (read once per batch). */
   private nowMs = 0;
   private readonly scratchUsed = [0, 0, 0];
@@ -130,6 +132,7 @@ export class Router {
     private taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
   ) {
     this.translator = new Translator(table);
+    this.lanBroadcast = ((addrs.lanAddr & prefixMask(addrs.lanPrefixLength)) | ~prefixMask(addrs.lanPrefixLength)) >>> 0;
   }
 
   /** Replaces the captures (per port; null: none), between batches: captures start and stop at run time. */
@@ -175,9 +178,6 @@ export class Router {
     this.count(byReason[reason] ??= `${prefix}-${reason}`);
   }
 
-  private get lanBroadcast(): number {
-    return ((this.addrs.lanAddr & prefixMask(this.addrs.lanPrefixLength)) | ~prefixMask(this.addrs.lanPrefixLength)) >>> 0;
-  }
 
   private inLan(a: number): boolean {
     const m = prefixMask(this.addrs.lanPrefixLength);
