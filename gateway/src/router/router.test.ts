@@ -15,6 +15,7 @@ import {
 } from '../dhcp/dhcp-message.js';
 import { PORT, Router, type PortId, type RouterAddresses } from './router.js';
 import { ManualClock } from '../clock.js';
+import { seededRandom } from '../replay/seeded-random.js';
 
 // ------------------------------------------------------------------ addresses
 
@@ -309,17 +310,8 @@ interface Rig {
   clear(): void;
 }
 
-/** A deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG (mulberry32), the one the replay's NAT draws its ports from. */
+const prng = seededRandom;
 
 function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}): Rig {
   const cfg = resolveNatConfig({ random: prng(1) });
