@@ -14,7 +14,7 @@ import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type Nat
 import { ConfigError, readAdminToken, type GatewayConfig } from './config/config.js';
 import { TapLink } from './link/tap-link.js';
 import type { Link } from './link/link.js';
-import { Router } from './router/router.js';
+import { Router, type RouterAddresses } from './router/router.js';
 import { DhcpServer } from './dhcp/dhcp-server.js';
 import { DhcpClient } from './dhcp/dhcp-client.js';
 import { LeaseFile } from './dhcp/lease-file.js';
@@ -53,7 +53,7 @@ export interface RunningDaemon {
 }
 
 /** The addresses and MACs the config gives or implies, checked before anything opens. */
-interface Plan {
+export interface Plan {
   readonly nat: NatConfig;
   readonly wanStatic: { readonly address: string; readonly prefixLength: number } | null;
   readonly lanAddr: number;
@@ -66,7 +66,7 @@ interface Plan {
 }
 
 /** The checks `checkConfig` cannot make alone (the NAT section against nat-table's rules). */
-function planOf(config: GatewayConfig): Plan {
+export function planOf(config: GatewayConfig): Plan {
   const nat = resolveNatConfig(config.nat as NatConfigInput);
   if (!nat.ok) throw new ConfigError(`nat.${nat.field}`, nat.problem);
   const wanStatic = config.wan.address === 'dhcp' ? null : config.wan.address;
@@ -81,6 +81,15 @@ function planOf(config: GatewayConfig): Plan {
     wanMac: config.wan.mac ? parseMac(config.wan.mac)! : derivedMac(`${config.wan.tap}:wan`),
     localMac: derivedMac(`${config.local.tap}:local`),
     localKernelMac: config.local.mac ? parseMac(config.local.mac)! : derivedMac(`${config.local.tap}:kernel`),
+  };
+}
+
+/** The router's addresses and MACs, from the config and its plan (the daemon's and the replay's router alike). */
+export function routerAddresses(config: GatewayConfig, plan: Plan): RouterAddresses {
+  return {
+    lanAddr: plan.lanAddr, lanPrefixLength: config.lan.address.prefixLength, lanMac: plan.lanMac,
+    wanAddr: plan.wanAddr, wanPrefixLength: plan.wanStatic?.prefixLength ?? 0, wanGateway: plan.configuredGateway, wanMac: plan.wanMac,
+    localMac: plan.localMac, localKernelMac: plan.localKernelMac, wanMtu: config.wan.mtu,
   };
 }
 
@@ -150,11 +159,7 @@ export class Gateway implements RunningDaemon {
     table.setExternalAddress(plan.wanAddr);
     const links = await this.openLinks(plan);
     this.dhcp = await this.openDhcpServer(plan);
-    const router = new Router({
-      lanAddr: plan.lanAddr, lanPrefixLength: config.lan.address.prefixLength, lanMac: plan.lanMac,
-      wanAddr: plan.wanAddr, wanPrefixLength: plan.wanStatic?.prefixLength ?? 0, wanGateway: plan.configuredGateway, wanMac: plan.wanMac,
-      localMac: plan.localMac, localKernelMac: plan.localKernelMac, wanMtu: config.wan.mtu,
-    }, table, links, clock, this.dhcp);
+    const router = new Router(routerAddresses(config, plan), table, links, clock, this.dhcp);
     const capture = await this.openCaptures(router);
     this.parts = { router, table, capture };
     router.start();

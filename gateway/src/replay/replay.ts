@@ -26,11 +26,11 @@
  * and the local port's own traffic. The frames are rewritten in place in the capture's
  * buffer, as in a receive buffer: keep a copy to use them again.
  */
-import { NatTable, parseIpv4, parseMac, resolveNatConfig, type NatConfigInput } from '@openigd/nat-table';
+import { NatTable } from '@openigd/nat-table';
 import { ConfigError, type GatewayConfig } from '../config/config.js';
-import { derivedMac } from '../daemon.js';
+import { planOf, routerAddresses } from '../gateway.js';
 import { FrameFlag, createFrameBatch, type FrameBatch } from '../link/index.js';
-import { PORT, Router, type FrameTap, type RouterAddresses, type RouterStatus } from '../router/router.js';
+import { PORT, Router, type FrameTap, type RouterStatus } from '../router/router.js';
 import { ManualClock } from '../clock.js';
 import type { PcapFrames } from '../capture/pcap-reader.js';
 import { SinkLink } from './sink-link.js';
@@ -54,22 +54,6 @@ export interface ReplaySummary {
   readonly ticks: number;
   readonly output: { readonly lan: number; readonly wan: number; readonly local: number };
   readonly router: RouterStatus;
-}
-
-/** The router's addresses and MACs from a config, as the daemon derives them; the WAN must be static. */
-export function replayAddresses(config: GatewayConfig): RouterAddresses {
-  const wan = config.wan.address;
-  if (wan === 'dhcp') throw new ConfigError('wan.address', 'replay needs a static address (a WAN by DHCP is not replayed)');
-  if (!config.wan.gateway) throw new ConfigError('wan.gateway', 'is required with a static wan.address');
-  return {
-    lanAddr: parseIpv4(config.lan.address.address)!, lanPrefixLength: config.lan.address.prefixLength,
-    lanMac: config.lan.mac ? parseMac(config.lan.mac)! : derivedMac(`${config.lan.tap}:lan`),
-    wanAddr: parseIpv4(wan.address)!, wanPrefixLength: wan.prefixLength, wanGateway: parseIpv4(config.wan.gateway)!,
-    wanMac: config.wan.mac ? parseMac(config.wan.mac)! : derivedMac(`${config.wan.tap}:wan`),
-    localMac: derivedMac(`${config.local.tap}:local`),
-    localKernelMac: config.local.mac ? parseMac(config.local.mac)! : derivedMac(`${config.local.tap}:kernel`),
-    wanMtu: config.wan.mtu,
-  };
 }
 
 /** True when the frame at `buf[off..]` has Ethernet source `mac`. */
@@ -110,10 +94,10 @@ export class Replay {
   private ticks = 0;
 
   constructor(config: GatewayConfig, outputs: { readonly lan: FrameTap; readonly wan: FrameTap }, options: ReplayOptions = {}) {
-    const nat = resolveNatConfig({ ...config.nat, random: seededRandom(options.seed ?? 1) } as NatConfigInput);
-    if (!nat.ok) throw new ConfigError(`nat.${nat.field}`, nat.problem);
-    const addrs = replayAddresses(config);
-    this.table = new NatTable(nat.config);
+    const plan = planOf(config);
+    if (!plan.wanStatic) throw new ConfigError('wan.address', 'replay needs a static address (a WAN by DHCP is not replayed)');
+    const addrs = routerAddresses(config, plan);
+    this.table = new NatTable({ ...plan.nat, random: seededRandom(options.seed ?? 1) });
     this.table.setExternalAddress(addrs.wanAddr);
     this.sinks = [
       new SinkLink('lan', config.lan.mtu, this.clock, outputs.lan),
