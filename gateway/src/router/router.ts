@@ -178,7 +178,6 @@ export class Router {
     this.count(byReason[reason] ??= `${prefix}-${reason}`);
   }
 
-
   private inLan(a: number): boolean {
     const m = prefixMask(this.addrs.lanPrefixLength);
     return ((a & m) >>> 0) === ((this.addrs.lanAddr & m) >>> 0);
