@@ -26,7 +26,7 @@ function walk(dir, out) {
 }
 
 const roots = [];
-if (!e2eOnly) roots.push('nat-table/dist', 'igd-service/dist', 'gateway/dist', 'test/dist/bench/lib');
+if (!e2eOnly) roots.push('nat-table/dist', 'igd-service/dist', 'conformance/dist', 'gateway/dist', 'test/dist/bench/lib');
 if (!unitOnly) roots.push('test/dist/e2e');
 let files = roots.flatMap((r) => walk(join(root, r), [])).sort();
 // Matched against the path inside the repository: the checkout's own path may contain the word.

@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { Cleanup, uniquePrefix } from '../lib/ns.js';
 import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
 import { startMiniupnpd } from './lib/miniupnpd.js';
-import { runSoapWorker, type ControlPoint, type StepTiming, type WorkerResult } from './lib/soap-client.js';
+import { runSoapWorker, type ControlPoint, type StepTiming, type WorkerResult } from './lib/soap-worker.js';
 
 const TARGETS = ['miniupnpd', 'openigd'] as const;
 type TargetName = (typeof TARGETS)[number];

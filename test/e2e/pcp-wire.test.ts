@@ -16,8 +16,8 @@ import { PCP_DEFAULT_POLICY, answerPcp, encodePcpAnnounce } from '@openigd/igd-s
 import type {
   PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpPolicy, PcpTableMapRequest, PcpTablePeerRequest, PcpTableResult,
 } from '@openigd/igd-service';
-import { PCP, decodeClientResponse, encodeClientRequest, pcpRequest } from '../lib/pcp-client.js';
-import type { ClientMapFields, ClientRequest, ClientResponse } from '../lib/pcp-client.js';
+import { PCP, decodeClientResponse, encodeClientRequest, pcpRequest } from '@openigd/conformance';
+import type { ClientMapFields, ClientRequest, ClientResponse } from '@openigd/conformance';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]+/g, ''), 'hex');
 const HOST = '192.168.1.100';

@@ -27,8 +27,8 @@ import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gatew
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
 import { PORT_PROBE, parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
-import { PCP, decodeClientResponse, encodeClientRequest } from '../lib/pcp-client.js';
-import type { ClientMapFields, ClientOption, ClientRequest, ClientResponse } from '../lib/pcp-client.js';
+import { PCP, decodeClientResponse, encodeClientRequest } from '@openigd/conformance';
+import type { ClientMapFields, ClientOption, ClientRequest, ClientResponse } from '@openigd/conformance';
 
 const DIR = '/run/openigd-lab';
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -6,7 +6,7 @@
  * request was answered, 3 otherwise.
  */
 import { createSocket } from 'node:dgram';
-import { PCP, pcpRequest } from './pcp-client.js';
+import { PCP, pcpRequest } from '@openigd/conformance';
 
 const TRIES = 3;
 const TRY_MS = 1000;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Cleanup, isRoot, sh, uniquePrefix } from '../../lib/ns.js';
 import { miniupnpdConfig, nftablesRuleset, startMiniupnpd, startStatus, NFT_NAMES } from './miniupnpd.js';
-import { runSoapWorker } from './soap-client.js';
+import { runSoapWorker } from './soap-worker.js';
 
 test('the config enables UPnP only, STUN, IGD:1, our nftables names, and the LAN alone', () => {
   const text = miniupnpdConfig({

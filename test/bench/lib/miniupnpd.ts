@@ -28,7 +28,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { background, isRoot, must, sh, until, type Cleanup } from '../../lib/ns.js';
-import { runSoapWorker, type ControlPoint } from './soap-client.js';
+import { runSoapWorker, type ControlPoint } from './soap-worker.js';
 
 /** The addresses of the harness; fixed because every harness has namespaces of its own. */
 export const MINIUPNPD_ADDRESSES = {

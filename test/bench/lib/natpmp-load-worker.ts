@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { PCP, encodeClientRequest } from '../../lib/pcp-client.js';
+import { PCP, encodeClientRequest } from '@openigd/conformance';
 
 export interface NatPmpLoadJob {
   /** The gateway's LAN address. */

@@ -11,9 +11,9 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import {
   addPortMappingCall, deletePortMappingCall, escapeXml, findWanIpConnection, getGenericPortMappingEntryCall,
-  leafValues, parseSoapResponse, parseWorkerOutput, postSoap, soapActionHeader, soapEnvelope, unescapeXml,
-  WAN_IP_CONNECTION_1, WORKER_PATH, type WorkerResult,
-} from './soap-client.js';
+  leafValues, parseSoapResponse, postSoap, soapActionHeader, soapEnvelope, unescapeXml, WAN_IP_CONNECTION_1,
+} from '@openigd/conformance';
+import { parseWorkerOutput, WORKER_PATH, type WorkerResult } from './soap-worker.js';
 import { readJob } from './soap-load-worker.js';
 
 const mapping = {

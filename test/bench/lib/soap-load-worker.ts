@@ -16,9 +16,9 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   addPortMappingCall, findWanIpConnection, getExternalIpAddressCall, getGenericPortMappingEntryCall, httpGet, postSoap,
-  SPECIFIED_ARRAY_INDEX_INVALID, type AddJob, type ListJob, type SoapOutcome, type StepTiming,
-  type WorkerJob, type WorkerResult,
-} from './soap-client.js';
+  SPECIFIED_ARRAY_INDEX_INVALID, type SoapOutcome,
+} from '@openigd/conformance';
+import type { AddJob, ListJob, StepTiming, WorkerJob, WorkerResult } from './soap-worker.js';
 
 /** Consecutive failed requests after which a job gives up (the IGD is gone or refusing). */
 const MAX_CONSECUTIVE_FAILURES = 20;

@@ -5,7 +5,7 @@
  * THIRD_PARTY / PREFER_FAILURE / FILTER options of §13), decodes responses (Figure 3
  * header, Figures 10 and 12), and sends one request over UDP and waits for the answer.
  *
- * Test code: a response it cannot decode throws, with the reason.
+ * A response it cannot decode throws, with the reason (callers catch it).
  */
 import type { Socket } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
