@@ -6,3 +6,12 @@
  */
 export * from './soap-client.js';
 export * from './pcp-client.js';
+export * from './http-client.js';
+export * from './xml.js';
+export * from './natpmp-client.js';
+export * from './ssdp-client.js';
+export * from './registry.js';
+export { runConformance, parseConformanceArgs, CONFORMANCE_USAGE } from './cli.js';
+export { runChecks, selectChecks, type RunReport } from './runner.js';
+export { textReport, jsonReport, junitReport, exitStatus, totals } from './report.js';
+export { ALL_CHECKS } from './checks/all.js';

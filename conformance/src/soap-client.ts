@@ -13,6 +13,7 @@
  */
 import { request, type Agent } from 'node:http';
 import { connect } from 'node:net';
+import { readHttpResponse } from './http-client.js';
 
 export const SOAP_ENVELOPE_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const SOAP_ENCODING = 'http://schemas.xmlsoap.org/soap/encoding/';
@@ -229,46 +230,6 @@ function rawRequest(url: URL, call: SoapCall, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
-/** A response read so far: complete (status and body), incomplete (null), or unreadable (a reason). */
-type RawRead = { readonly status: number; readonly body: Buffer } | string | null;
-
-/** Decodes a chunked body; null while incomplete, a reason when malformed. */
-function dechunk(bytes: Buffer): Buffer | string | null {
-  const parts: Buffer[] = [];
-  for (let at = 0; ;) {
-    const eol = bytes.indexOf('\r\n', at, 'latin1');
-    if (eol < 0) return null;
-    const size = parseInt(bytes.toString('latin1', at, eol).split(';')[0]!.trim(), 16);
-    if (!Number.isInteger(size) || size < 0) return 'malformed chunk size';
-    if (size === 0) return Buffer.concat(parts);
-    if (bytes.length < eol + 2 + size + 2) return null;
-    parts.push(bytes.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
-  }
-}
-
-/** Reads an HTTP/1.x response from the bytes received so far; `ended` once the server closed. */
-function readRawResponse(bytes: Buffer, ended: boolean): RawRead {
-  const headEnd = bytes.indexOf('\r\n\r\n', 0, 'latin1');
-  if (headEnd < 0) return ended ? 'connection closed before the response head' : null;
-  const lines = bytes.toString('latin1', 0, headEnd).split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
-  if (!status) return `bad status line ${JSON.stringify(lines[0]?.slice(0, 60))}`;
-  const header = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
-  const rest = bytes.subarray(headEnd + 4);
-  if (header('transfer-encoding')?.toLowerCase() === 'chunked') {
-    const body = dechunk(rest);
-    return typeof body === 'string' || body !== null ? (typeof body === 'string' ? body : { status: Number(status[1]), body })
-      : ended ? 'connection closed inside a chunked body' : null;
-  }
-  const length = header('content-length');
-  if (length === undefined) return ended ? { status: Number(status[1]), body: rest } : null;
-  const n = Number(length);
-  if (!Number.isInteger(n) || n < 0) return `bad Content-Length ${JSON.stringify(length)}`;
-  if (rest.length >= n) return { status: Number(status[1]), body: rest.subarray(0, n) };
-  return ended ? `connection closed after ${rest.length} of ${n} body bytes` : null;
-}
-
 /**
  * One call over a TCP connection of its own, as miniupnpc (upnpc) makes it: connect, one
  * write of head and body, read until the response is complete (Content-Length, chunked,
@@ -293,9 +254,9 @@ function postSoapOnce(url: URL, call: SoapCall, body: Buffer, timeoutMs: number)
         done({ ok: false, kind: 'http', status: null, reason: `response over ${MAX_BODY_BYTES} bytes` });
         return;
       }
-      const r = readRawResponse(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), ended);
+      const r = readHttpResponse(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), ended);
       if (typeof r === 'string') done({ ok: false, kind: 'network', status: null, reason: r });
-      else if (r !== null) done(parseSoapResponse(call.action, r.status, r.body.toString('utf8')));
+      else if (r !== null) done(parseSoapResponse(call.action, r.response.status, r.response.body.toString('utf8')));
     };
     const timer = setTimeout(() => done({ ok: false, kind: 'timeout', status: null, reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
     socket.on('data', (c: Buffer) => {

@@ -6,6 +6,7 @@
  *   openigd lab down [--prefix P] [--dir D]
  *   openigd lab status [--prefix P] [--dir D]
  *   openigd replay --config FILE --lan PCAP --wan PCAP --out-lan PCAP --out-wan PCAP [--seed N]
+ *   openigd conformance --url URL | --discover [...]   check an IGD against the specs (@openigd/conformance)
  * Exits non-zero with one line on stderr for a bad config or a missing capability.
  */
 import { existsSync } from 'node:fs';
@@ -17,7 +18,8 @@ import { replayCli, REPLAY_USAGE, ReplayUsageError } from './replay/replay-comma
 const USAGE = `usage:
   openigd run --config FILE
   openigd lab up|down|status [--prefix P] [--preset NAME] [--wan-dhcp] [--dir D]
-  ${REPLAY_USAGE}`;
+  ${REPLAY_USAGE}
+  openigd conformance --url URL | --discover [--interface IF] [--json] [--junit FILE] ...`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -37,6 +39,10 @@ function checkCapabilities(): void {
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, sub, ...rest] = argv;
+  if (cmd === 'conformance') {
+    process.exitCode = await (await import('@openigd/conformance')).runConformance(argv.slice(1));
+    return;
+  }
   if (cmd === 'run') {
     const args = [sub ?? '', ...rest];
     const path = flag(args, '--config');
