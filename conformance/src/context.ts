@@ -11,6 +11,8 @@ import { parseSoapResponse, soapActionHeader, soapEnvelope, type SoapCall, type 
 import { PCP, decodeClientResponse, encodeClientRequest, pcpRequest, type ClientResponse } from './pcp-client.js';
 import { decodeNatPmpResponse, natPmpMapRequest, type NatPmpResponse } from './natpmp-client.js';
 import type { XmlElement } from './xml.js';
+import { EventSink } from './event-sink.js';
+import type { SsdpAnswer } from './ssdp-client.js';
 import { fail, skip, type Trace } from './registry.js';
 
 export interface ConformanceOptions {
@@ -75,6 +77,16 @@ export class RunContext {
   /** Content-Type of every description, SCPD and SOAP answer seen. */
   readonly contentTypes: { what: string; value: string | undefined }[] = [];
   private pmpSocket?: Socket;
+  /** The NOTIFY listener, and the subscription gena.subscribe made. */
+  readonly events = new EventSink();
+  sid?: string;
+  /** Whether NAT-PMP / PCP answer at all (asked once). */
+  natpmpAnswers?: Promise<boolean>;
+  pcpAnswers?: Promise<boolean>;
+  /** The mapping pcp.map made. */
+  pcpMapping?: { readonly nonce: Buffer; readonly port: number; readonly externalPort: number };
+  /** The M-SEARCH answers of the run, by target key (ssdp checks). */
+  ssdp?: Promise<Record<string, { readonly sent: string; readonly answers: SsdpAnswer[] }>>;
 
   constructor(readonly options: ConformanceOptions) {
     this.nextPort = options.ports.first;
@@ -264,6 +276,7 @@ export class RunContext {
   }
 
   close(): void {
+    this.events.close();
     this.pmpSocket?.close();
     this.pmpSocket = undefined;
   }
