@@ -127,7 +127,7 @@ export const httpChecks: Check[] = [
         const r = await c.response(ctx.options.timeoutMs);
         t.record('THIS IS NOT HTTP', typeof r === 'string' ? r : r.head);
         if (typeof r !== 'string') expect(r.status >= 400 && r.status < 500, `status ${r.status}`);
-        else expect(/closed/.test(r), `neither an answer nor a close: ${r}`);
+        else expect(/closed/.test(r), `neither an HTTP answer nor a close: ${r}`);
       } finally {
         c.close();
       }

@@ -172,6 +172,19 @@ export const soapChecks: Check[] = [
   },
   {
     info: {
+      id: 'soap.static-lease', group: 'soap', severity: 'should', section: 'WANIPConnection:1 §2.2.15', versions: [1],
+      title: 'a mapping added with NewLeaseDuration 0 is static: reported with lease 0',
+    },
+    async run(ctx, t) {
+      needWanIp(ctx);
+      const port = ctx.port();
+      const a = await ctx.addMapping(t, { externalPort: port, lease: 0 });
+      if (!a.outcome.ok) fail(`AddPortMapping: ${describeOutcome(a.outcome)}`);
+      await expectEntry(ctx, t, port, { NewLeaseDuration: '0' });
+    },
+  },
+  {
+    info: {
       id: 'soap.generic-entry', group: 'soap', severity: 'must', section: 'WANIPConnection:1 §2.4.14',
       title: 'GetGenericPortMappingEntry, walked from index 0, lists the mapping with its fields',
     },
