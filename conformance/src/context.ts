@@ -139,7 +139,7 @@ export class RunContext {
     const outcome: SoapOutcome = typeof response === 'string'
       ? { ok: false, kind: 'network', status: null, reason: response }
       : parseSoapResponse(call.action, response.status, response.body.toString('utf8'));
-    if (typeof response !== 'string') this.contentTypes.push({ what: `${call.action} answer`, value: response.headers['content-type'] });
+    if (typeof response !== 'string' && response.status === 200) this.contentTypes.push({ what: `${call.action} answer`, value: response.headers['content-type'] });
     t.record(`${call.action}(${call.args.map(([k, v]) => `${k}=${v}`).join(', ')})`, describeOutcome(outcome));
     return { response, outcome };
   }

@@ -24,8 +24,8 @@ export type HttpRead = { readonly response: HttpResponse; readonly used: number 
 /** Largest response read; a longer one is a reason. */
 export const MAX_RESPONSE_BYTES = 1 << 20;
 
-/** Decodes a chunked body; null while incomplete, a reason when malformed. */
-function dechunk(bytes: Buffer): { body: Buffer; used: number } | string | null {
+/** Decodes a chunked body; null while incomplete, a reason when malformed; `used` counts the bytes it took. */
+export function dechunk(bytes: Buffer): { body: Buffer; used: number } | string | null {
   const parts: Buffer[] = [];
   for (let at = 0, n = 0; n < 100_000; n++) {
     const eol = bytes.indexOf('\r\n', at, 'latin1');

@@ -76,8 +76,8 @@ export const descriptionChecks: Check[] = [
     async run(ctx, t) {
       const { response, localAddress } = await httpGetTraced(ctx, t, ctx.options.url);
       ctx.localAddress = localAddress;
-      ctx.contentTypes.push({ what: 'description', value: response.headers['content-type'] });
       expect(response.status === 200, `status ${response.status}`);
+      ctx.contentTypes.push({ what: 'description', value: response.headers['content-type'] });
       ctx.descriptionText = response.body.toString('utf8');
     },
   },
@@ -163,8 +163,8 @@ export const descriptionChecks: Check[] = [
       if (ctx.services.size === 0) skip('needs desc.device-tree');
       for (const s of ctx.services.values()) {
         const { response } = await httpGetTraced(ctx, t, s.scpdUrl);
-        ctx.contentTypes.push({ what: `SCPD of ${s.serviceType}`, value: response.headers['content-type'] });
         expect(response.status === 200, `${s.scpdUrl}: status ${response.status}`);
+        ctx.contentTypes.push({ what: `SCPD of ${s.serviceType}`, value: response.headers['content-type'] });
         const p = parseXml(response.body.toString('utf8'));
         if (!p.ok) fail(`${s.scpdUrl}: not well-formed: ${p.reason}`);
         expect(p.root.name === 'scpd' && p.root.ns === SERVICE_NS, `${s.scpdUrl}: root element {${p.root.ns}}${p.root.name}`);

@@ -28,7 +28,11 @@ async function exchange(ctx: RunContext, t: Trace, c: HttpConnection, request: B
   return r;
 }
 
-const descriptionPath = (ctx: RunContext) => `${ctx.baseUrl.pathname}${ctx.baseUrl.search}`;
+/** The description's path; skips when desc.fetch could not read it (these checks expect it to answer 200). */
+function descriptionPath(ctx: RunContext): string {
+  if (!ctx.descriptionText) skip('needs desc.fetch');
+  return `${ctx.baseUrl.pathname}${ctx.baseUrl.search}`;
+}
 
 export const httpChecks: Check[] = [
   {

@@ -32,7 +32,7 @@ async function searches(ctx: RunContext): Promise<Record<string, Search>> {
   const want = targets(ctx);
   ctx.ssdp ??= (async () => {
     const entries = await Promise.all(Object.entries(want).map(async ([k, st]) => [k, await mSearch({
-      target: ctx.options.ssdpTarget, st, mx: MX, waitMs: MX * 1000 + SLACK_MS + 300,
+      target: ctx.options.ssdpTarget, st, mx: MX, waitMs: MX * 1000 + 1000,
       ...(ctx.options.ssdpInterface ? { interfaceAddress: ctx.options.ssdpInterface } : {}),
     })] as const));
     return Object.fromEntries(entries);
