@@ -19,7 +19,7 @@ async function runAgainst(version: 1 | 2, breaks: readonly string[] = [], only?:
   const fake = await startFakeIgd({ version, breaks });
   try {
     const report = await runChecks({
-      url: fake.url, ports: { first: 47100, last: 47199 }, ssdpTarget: fake.ssdp, pmpTarget: fake.pmp, shortLeaseSeconds: 1, timeoutMs: 1500, ...(only ? { only } : {}),
+      url: fake.url, ports: { first: 47100, last: 47199 }, ssdpTarget: fake.ssdp, pmpTarget: fake.pmp, shortLeaseSeconds: 1, timeoutMs: 3000, ...(only ? { only } : {}),
     });
     return { report, left: fake.mappingCount() };
   } finally {
