@@ -19,10 +19,10 @@ export interface RunReport {
   readonly interrupted: boolean;
 }
 
-/** The checks selected by `only` (id prefixes), all when empty. */
+/** The checks selected by `only` (ids, or groups such as `soap` / `soap.`), all when empty. */
 export function selectChecks(only: readonly string[] | undefined, checks: readonly Check[] = ALL_CHECKS): Check[] {
   if (!only || only.length === 0) return [...checks];
-  return checks.filter((c) => only.some((p) => c.info.id === p || c.info.id.startsWith(p.endsWith('.') ? p : `${p}.`) || c.info.id.startsWith(p)));
+  return checks.filter((c) => only.some((p) => c.info.id === p || c.info.id.startsWith(p.endsWith('.') ? p : `${p}.`)));
 }
 
 async function runOne(check: Check, ctx: RunContext, signal?: AbortSignal): Promise<CheckResult> {
