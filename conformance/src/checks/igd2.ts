@@ -27,12 +27,13 @@ function outArguments(response: HttpResponse | string): Record<string, string> {
   return Object.fromEntries((answer?.children ?? []).map((c) => [c.name, c.text]));
 }
 
-function range(_ctx: RunContext, first: number, last: number, manage = '0', protocol = 'TCP'): [string, string][] {
-  return [['NewStartPort', String(first)], ['NewEndPort', String(last)], ['NewProtocol', protocol], ['NewManage', manage]];
+/** The in arguments that pick our TCP mappings of external ports first–last (NewManage 0: only the requester's). */
+function range(first: number, last: number): [string, string][] {
+  return [['NewStartPort', String(first)], ['NewEndPort', String(last)], ['NewProtocol', 'TCP'], ['NewManage', '0']];
 }
 
 async function list(ctx: RunContext, t: Trace, first: number, last: number): Promise<XmlElement[]> {
-  const r = await ctx.soap(t, 'wanIpConnection', 'GetListOfPortMappings', [...range(ctx, first, last), ['NewNumberOfPorts', '0']]);
+  const r = await ctx.soap(t, 'wanIpConnection', 'GetListOfPortMappings', [...range(first, last), ['NewNumberOfPorts', '0']]);
   if (!r.outcome.ok) fail(`GetListOfPortMappings ${first}-${last}: ${describeOutcome(r.outcome)}`);
   const text = outArguments(r.response).NewPortListing;
   expect(text !== undefined, 'no NewPortListing');
@@ -114,7 +115,7 @@ export const igd2Checks: Check[] = [
         const a = await ctx.addMapping(t, { externalPort: p });
         if (!a.outcome.ok) fail(`AddPortMapping ${p}: ${describeOutcome(a.outcome)}`);
       }
-      const d = await ctx.soap(t, 'wanIpConnection', 'DeletePortMappingRange', range(ctx, first, second));
+      const d = await ctx.soap(t, 'wanIpConnection', 'DeletePortMappingRange', range(first, second));
       if (!d.outcome.ok) fail(`DeletePortMappingRange ${first}-${second}: ${describeOutcome(d.outcome)}`);
       for (const p of [first, second]) expectFault((await ctx.getSpecific(t, p)).outcome, 714, `${p} after the range delete`);
     },
@@ -127,9 +128,9 @@ export const igd2Checks: Check[] = [
     async run(ctx, t) {
       need(ctx);
       const p = ctx.port();
-      const l = await ctx.soap(t, 'wanIpConnection', 'GetListOfPortMappings', [...range(ctx, p, p), ['NewNumberOfPorts', '0']]);
+      const l = await ctx.soap(t, 'wanIpConnection', 'GetListOfPortMappings', [...range(p, p), ['NewNumberOfPorts', '0']]);
       expectFault(l.outcome, 730, 'GetListOfPortMappings of an empty range');
-      const d = await ctx.soap(t, 'wanIpConnection', 'DeletePortMappingRange', range(ctx, p, p));
+      const d = await ctx.soap(t, 'wanIpConnection', 'DeletePortMappingRange', range(p, p));
       expectFault(d.outcome, 730, 'DeletePortMappingRange of an empty range');
     },
   },
@@ -141,9 +142,9 @@ export const igd2Checks: Check[] = [
     async run(ctx, t) {
       need(ctx);
       const p = ctx.port();
-      const l = await ctx.soap(t, 'wanIpConnection', 'GetListOfPortMappings', [...range(ctx, p + 1, p), ['NewNumberOfPorts', '0']]);
+      const l = await ctx.soap(t, 'wanIpConnection', 'GetListOfPortMappings', [...range(p + 1, p), ['NewNumberOfPorts', '0']]);
       expectFault(l.outcome, 733, 'GetListOfPortMappings with start > end');
-      const d = await ctx.soap(t, 'wanIpConnection', 'DeletePortMappingRange', range(ctx, p + 1, p));
+      const d = await ctx.soap(t, 'wanIpConnection', 'DeletePortMappingRange', range(p + 1, p));
       expectFault(d.outcome, 733, 'DeletePortMappingRange with start > end');
     },
   },

@@ -7,7 +7,6 @@
 import { serviceDeclaration } from '@openigd/igd-service/declaration';
 import { isIPv4 } from 'node:net';
 import { parseXml, child, children } from '../xml.js';
-import { soapEnvelope, type SoapCall } from '../soap-client.js';
 import { expect, fail, skip, type Trace } from '../registry.js';
 import { describeOutcome, expectFault, faultCode, type RunContext, type ServiceKey } from '../context.js';
 import type { Check } from './check.js';

@@ -304,7 +304,7 @@ class Fake implements FakeIgd {
       case 'GetTotalBytesSent': case 'GetTotalBytesReceived': case 'GetTotalPacketsSent': case 'GetTotalPacketsReceived':
         return [[decl.outArgs[0]!.name, '0']];
       case 'GetDefaultConnectionService': return [['NewDefaultConnectionService', `${this.udn(3)}:WANConnectionDevice:1,urn:upnp-org:serviceId:WANIPConn1`]];
-      case 'AddPortMapping': case 'AddAnyPortMapping': return this.add(name, args, from);
+      case 'AddPortMapping': case 'AddAnyPortMapping': return this.add(name, args);
       case 'GetSpecificPortMappingEntry': return this.getSpecific(args);
       case 'GetGenericPortMappingEntry': {
         const m = this.mappings[Number(args.NewPortMappingIndex)];
@@ -371,7 +371,7 @@ class Fake implements FakeIgd {
     return this.entryTail(m);
   }
 
-  private add(action: string, args: Record<string, string>, from: string): [string, string][] {
+  private add(action: string, args: Record<string, string>): [string, string][] {
     const protocol = (args.NewProtocol ?? '').toUpperCase();
     if (protocol !== 'TCP' && protocol !== 'UDP') throw new SoapFault(402);
     let port = Number(args.NewExternalPort);
