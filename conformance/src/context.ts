@@ -170,6 +170,13 @@ export class RunContext {
     return r;
   }
 
+  /** AddPortMapping (or AddAnyPortMapping) that must succeed; fails the check otherwise. */
+  async addOk(t: Trace, m: Parameters<RunContext['addMapping']>[1]): Promise<Readonly<Record<string, string>>> {
+    const { outcome } = await this.addMapping(t, m);
+    if (!outcome.ok) fail(`${m.action ?? 'AddPortMapping'} (external port ${m.externalPort}, lease ${m.lease ?? 0}): ${describeOutcome(outcome)}`);
+    return outcome.values;
+  }
+
   async deleteMapping(t: Trace, externalPort: number, protocol: 'TCP' | 'UDP' = 'TCP', remoteHost = ''): Promise<SoapExchange> {
     const r = await this.soap(t, 'wanIpConnection', 'DeletePortMapping',
       [['NewRemoteHost', remoteHost], ['NewExternalPort', String(externalPort)], ['NewProtocol', protocol]]);
