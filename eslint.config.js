@@ -1,6 +1,6 @@
 // Lint rules that keep the package boundaries (docs/architecture.md) honest:
 // nat-table is pure (no node: modules, no clock, no timers) and igd-service
-// imports nothing of ours.
+// imports nothing of ours; conformance reads only igd-service's declaration tables.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -58,6 +58,18 @@ export default tseslint.config(
         patterns: [{
           group: ['@openigd/*', '../../nat-table/*', '../../gateway/*', '**/nat-table/**', '**/gateway/**'],
           message: 'igd-service imports nothing of ours: declare the backend interface it needs.',
+        }],
+      }],
+    },
+  },
+  {
+    files: ['conformance/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: '@openigd/igd-service', message: 'conformance checks the server, so it may not run its logic: import only @openigd/igd-service/declaration (the spec tables).' }],
+        patterns: [{
+          group: ['@openigd/gateway', '@openigd/nat-table', '**/igd-service/src/**', '**/igd-service/dist/**', '**/gateway/**', '**/nat-table/**'],
+          message: 'conformance imports only @openigd/igd-service/declaration of ours.',
         }],
       }],
     },
