@@ -117,9 +117,9 @@ describe('the admin page in chromium (issue 13, acceptance 2)', { skip }, () => 
     const facts = await page.$eval('#nat', (e) => e.textContent ?? '');
     assert.match(facts, /Mappingendpoint-independent/);
     assert.match(await page.$eval('#status', (e) => e.textContent ?? ''), new RegExp(`WAN${lab.wanAddress.replace(/\./g, '\\.')}/24`));
-    // The DHCP leases of both LAN hosts.
+    // The DHCP leases of both LAN hosts, with the host names their udhcpc sent.
     const leases = await waitRows('leases', 'both leases', (c) => c.length >= 2);
-    assert.deepEqual(leases.map((r) => r[1]).sort(), [h1Addr, h2Addr].sort());
+    assert.deepEqual(leases.map((r) => r[1]).sort(), [`${h1Addr} (h1)`, `${h2Addr} (h2)`].sort());
     // The token stays in this tab: a reload needs no sign-in.
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('#main', { visible: true, timeout: 10_000 });

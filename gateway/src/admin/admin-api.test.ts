@@ -136,6 +136,7 @@ test('on TCP the admin API answers 401 without the bearer token and serves /metr
     assert.equal((JSON.parse(st.text) as { wan: { address: string } }).wan.address, '203.0.113.2/24');
     // The Unix socket needs no token: its file mode is the access control.
     assert.equal((await call(server.socketPath, 'GET', '/status')).status, 200);
+    assert.equal((await call(server.socketPath, 'GET', '/leases')).status, 200);
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });

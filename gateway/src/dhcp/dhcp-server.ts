@@ -28,6 +28,8 @@ export interface DhcpLease {
   /** Wall-clock expiry in ms; an offer not yet taken holds the address for 60 s. */
   expiresAtMs: number;
   offered: boolean;
+  /** The host name the client sent (option 12) with its REQUEST, when it sent one we can show. */
+  readonly hostName?: string;
 }
 
 /** Where leases are kept between runs; `gateway` writes a JSON file atomically. */
@@ -41,6 +43,14 @@ export function macKey(chaddr: Uint8Array): string {
   let s = '';
   for (let i = 0; i < 6; i++) s += (i ? ':' : '') + (chaddr[i] ?? 0).toString(16).padStart(2, '0');
   return s;
+}
+
+/** A host name of option 12 as text: letters, digits, '-', '_' and '.', 1-63 of them; anything else is not kept. */
+export function clientHostName(m: DhcpMessage): string | undefined {
+  const raw = m.options.get(DHCP_OPTION.hostName);
+  if (!raw || raw.length === 0 || raw.length > 63) return undefined;
+  const text = String.fromCharCode(...raw);
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(text) ? text : undefined;
 }
 
 export class DhcpServer {
@@ -96,7 +106,7 @@ export class DhcpServer {
           return this.nak(m);
         }
         if (holder && holder.mac !== mac) this.unbind(holder);
-        this.bind(mac, wanted, nowMs + this.opts.leaseSeconds * 1000, false);
+        this.bind(mac, wanted, nowMs + this.opts.leaseSeconds * 1000, false, clientHostName(m));
         this.persist();
         this.counters.ack++;
         return this.reply(m, DHCP_MESSAGE_TYPE.ack, wanted);
@@ -172,12 +182,12 @@ export class DhcpServer {
     return null;
   }
 
-  private bind(mac: string, addr: number, expiresAtMs: number, offered: boolean): void {
+  private bind(mac: string, addr: number, expiresAtMs: number, offered: boolean, hostName?: string): void {
     const old = this.byMac.get(mac);
     if (old) this.unbind(old);
     const stale = this.byAddr.get(addr);
     if (stale) this.unbind(stale);
-    const l: DhcpLease = { mac, addr, expiresAtMs, offered };
+    const l: DhcpLease = { mac, addr, expiresAtMs, offered, ...(hostName ? { hostName } : {}) };
     this.byMac.set(mac, l);
     this.byAddr.set(addr, l);
   }

@@ -88,6 +88,21 @@ test('DISCOVER/OFFER/REQUEST/ACK gives an address with router, mask and DNS', ()
   assert.equal(s.handle(msg(DHCP_MESSAGE_TYPE.discover, MAC_A), 3)!.yiaddr, ip('192.168.1.100'));
 });
 
+test('the host name a client sends with its REQUEST is kept with the lease, when it is a plain name', () => {
+  const saved: DhcpLease[][] = [];
+  const s = server([], saved);
+  const name = (text: string): [number, Uint8Array] => [DHCP_OPTION.hostName, new TextEncoder().encode(text)];
+  const ask = (mac: Uint8Array, addr: string, opts: [number, Uint8Array][]) =>
+    s.handle(msg(DHCP_MESSAGE_TYPE.request, mac, [[DHCP_OPTION.requestedAddress, addrOption(ip(addr))], ...opts]), 0)!.messageType;
+  assert.equal(ask(MAC_A, '192.168.1.100', [name('laptop-1.home')]), DHCP_MESSAGE_TYPE.ack);
+  assert.equal(ask(MAC_B, '192.168.1.101', [name('<script>')]), DHCP_MESSAGE_TYPE.ack);
+  assert.deepEqual(s.leases().map((l) => [l.mac, l.hostName]), [['02:00:00:00:0a:01', 'laptop-1.home'], ['02:00:00:00:0b:02', undefined]]);
+  assert.equal(saved.at(-1)![0]!.hostName, 'laptop-1.home', 'stored with the lease');
+  // A renewal without the option drops the old name; one too long is not kept.
+  assert.equal(ask(MAC_A, '192.168.1.100', [name('x'.repeat(64))]), DHCP_MESSAGE_TYPE.ack);
+  assert.equal(s.leases().find((l) => l.mac === '02:00:00:00:0a:01')?.hostName, undefined);
+});
+
 test('REQUEST for an address held by another client is NAKed; unknown server id is ignored', () => {
   const s = server();
   s.handle(msg(DHCP_MESSAGE_TYPE.request, MAC_A, [[DHCP_OPTION.requestedAddress, addrOption(ip('192.168.1.100'))]]), 0);

@@ -212,7 +212,7 @@ export async function labUp(opts: LabOptions): Promise<LabRecord> {
     const hostAddresses: Record<string, string> = {};
     if (opts.dhcp !== false) {
       for (const h of ['h1', 'h2'] as const) {
-        const out = await inNs(ns[h], 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '8', '-T', '1', '-s', UDHCPC_SCRIPT], 30_000);
+        const out = await inNs(ns[h], 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '8', '-T', '1', '-x', `hostname:${h}`, '-s', UDHCPC_SCRIPT], 30_000);
         const m = /lease: eth0 (\S+)\//.exec(out);
         if (!m) throw new Error(`lab: ${h} got no DHCP lease: ${out.trim()}`);
         hostAddresses[h] = m[1]!;

@@ -5,6 +5,7 @@ import type { LeaseView } from '../../stats.js';
 
 export function leaseViews(leases: readonly DhcpLease[], nowMs: number): LeaseView[] {
   return leases.map((l) => ({
-    mac: l.mac, address: ipv4ToString(l.addr), expiresInSeconds: Math.max(0, Math.round((l.expiresAtMs - nowMs) / 1000)), offered: l.offered,
+    mac: l.mac, address: ipv4ToString(l.addr), ...(l.hostName ? { hostname: l.hostName } : {}),
+    expiresInSeconds: Math.max(0, Math.round((l.expiresAtMs - nowMs) / 1000)), offered: l.offered,
   }));
 }
