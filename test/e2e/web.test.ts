@@ -189,6 +189,16 @@ describe('the admin page in chromium (issue 13, acceptance 2)', { skip }, () => 
     await page.$eval(`${form} input[name=internalPort]`, (e) => { (e as HTMLInputElement).value = '80'; });
     await page.click('#mapping-submit');
     await page.waitForFunction(() => /externalPort: must be a port/.test(document.getElementById('mapping-error')?.textContent ?? ''), { timeout: 10_000 });
+    assert.equal(((await admin(lab.adminSocket, 'GET', '/mappings')).json as unknown[]).length, 1);
+
+    // Edited on the page: the form takes the mapping, Save changes its description only.
+    await page.click(`${mappingRow('TCP/18080')} button.edit`);
+    assert.equal(await page.$eval(`${form} input[name=externalPort]`, (e) => (e as HTMLInputElement).disabled), true);
+    await page.$eval(`${form} input[name=description]`, (e) => { (e as HTMLInputElement).value = 'edited on the page'; });
+    await page.click('#mapping-submit');
+    const edited = (await waitRows('mappings', 'the new description', (c) => c.some((r) => r[1] === '18080' && r[5] === 'edited on the page')))
+      .find((r) => r[1] === '18080')!;
+    assert.deepEqual(edited.slice(0, 8), ['TCP', '18080', '*', h1Addr, '8080', 'edited on the page', 'static', 'admin']);
 
     await page.click(`${mappingRow('TCP/18080')} input.toggle`);
     await page.waitForSelector(`${mappingRow('TCP/18080')}.disabled`, { timeout: 10_000 });
