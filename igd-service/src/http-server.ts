@@ -14,9 +14,9 @@
  *   SUBSCRIBE / UNSUBSCRIBE <eventSubURL>  gena.ts (Node's parser accepts these methods;
  *                                   Express routes them through app.all + a method check)
  *
- * The UPnP routes above run as plain node:http handlers, looked up by method and exact path
- * before Express is entered; Express serves everything else (other spellings of the same
- * paths, the mounted pages, 404, 405).
+ * The UPnP GET and POST routes above run as plain node:http handlers, looked up in a Map by
+ * method and path (any letter case, one trailing slash allowed, as Express would match them)
+ * before Express is entered; Express serves everything else (GENA, the mounted pages, 404, 405).
  * Every UPnP answer is written with res.writeHead (exact Content-Type, EXT, SERVER). Slow
  * clients are cut off by the headers / request timeouts; connections are bounded. The IGD's
  * evented-variable changes are published to GENA subscribers.
@@ -193,15 +193,25 @@ function discardRest(req: IncomingMessage): Promise<void> {
 type UpnpRoute = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /**
- * `METHOD /path` of a request, the query left out: the key of the UPnP routes. Every
- * control request goes through here, so the routes skip Express's router and its
- * per-request setup (a quarter of a small request's CPU time here); anything else is
- * Express's.
+ * The key of a UPnP route: `METHOD /path`, the path in lower case and without one trailing
+ * slash, so that the spellings Express's default matching accepts for a path (another
+ * letter case, a trailing slash) find the same route. HEAD is looked up as GET (node:http
+ * leaves the body out), as Express's get routes answer it.
  */
-function routeKey(req: IncomingMessage): string {
+function routeKey(method: string, path: string): string {
+  const bare = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return `${method === 'HEAD' ? 'GET' : method} ${bare.toLowerCase()}`;
+}
+
+/**
+ * The route key of a request, the query left out. Every control request goes through
+ * here: the UPnP routes are found in a Map and skip Express's router and its per-request
+ * setup (a quarter of a small request's CPU time here); anything else is Express's.
+ */
+function requestRouteKey(req: IncomingMessage): string {
   const url = req.url ?? '';
   const query = url.indexOf('?');
-  return `${req.method ?? ''} ${query < 0 ? url : url.slice(0, query)}`;
+  return routeKey(req.method ?? '', query < 0 ? url : url.slice(0, query));
 }
 
 /** A control request's answer: the out arguments in a service type, or a failure in a version's codes. */
@@ -246,14 +256,10 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
   app.disable('x-powered-by');
   app.disable('etag');
 
-  // The UPnP routes, by method and exact path: served without Express (see `direct`), and
-  // registered in Express too, which answers the spellings its matching also accepts
-  // (another letter case, a trailing slash).
+  // The UPnP routes, by method and path (`routeKey`): served without Express (see `direct`).
   const routes = new Map<string, UpnpRoute>();
   const route = (method: 'GET' | 'POST', path: string, handler: UpnpRoute): void => {
-    routes.set(`${method} ${path}`, handler);
-    if (method === 'GET') app.get(path, handler);
-    else app.post(path, handler);
+    routes.set(routeKey(method, path), handler);
   };
   const versionFor = (req: IncomingMessage): IgdVersion => describedVersion(served, firstHeader(req, 'user-agent'));
   route('GET', ROOT_DESCRIPTION_PATH, (req, res) => writeUpnpXml(res, 200, descriptions.get(versionFor(req))!, server));
@@ -326,7 +332,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
   });
 
   const direct = (req: IncomingMessage, res: ServerResponse): void => {
-    const handler = routes.get(routeKey(req));
+    const handler = routes.get(requestRouteKey(req));
     if (handler === undefined) {
       app(req, res);
       return;
