@@ -208,6 +208,19 @@ test('any envelope prefix and an unquoted SOAPACTION are accepted', () => withIg
   assert.equal(outOf(readAnswer(raw, 'GetExternalIPAddress', WANIP.serviceType)).get('NewExternalIPAddress'), '203.0.113.1');
 }));
 
+test('the UPnP routes answer their paths in another letter case and with a trailing slash, as before', () => withIgd(async ({ server }) => {
+  const body = soapBody(WANIP.serviceType, 'GetExternalIPAddress', []);
+  for (const spelling of [WANIP.controlPath.toUpperCase(), `${WANIP.controlPath}/`]) {
+    const raw = await rawHttp(server.port, soapRequest(spelling, `"${WANIP.serviceType}#GetExternalIPAddress"`, body));
+    assert.equal(outOf(readAnswer(raw, 'GetExternalIPAddress', WANIP.serviceType)).get('NewExternalIPAddress'), '203.0.113.1', spelling);
+  }
+  const description = await rawHttp(server.port, 'GET /ROOTDESC.XML/ HTTP/1.1\r\nHOST: x\r\nConnection: close\r\n\r\n');
+  assert.equal(description.status, 200);
+  assert.match(description.body, /urn:schemas-upnp-org:device:InternetGatewayDevice:1/);
+  assert.equal((await rawHttp(server.port, `GET ${WANIP.controlPath}/ HTTP/1.1\r\nHOST: x\r\nConnection: close\r\n\r\n`)).status, 405);
+  assert.equal((await rawHttp(server.port, `POST ${WANIP.controlPath}// HTTP/1.1\r\nHOST: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)).status, 404);
+}));
+
 test('every service answers at its control URL', () => withIgd(async ({ server, backend }) => {
   backend.setCounters({ bytesSent: 2 ** 32 + 1, bytesReceived: 2, packetsSent: 3, packetsReceived: 4 });
   assert.equal(outOf(await soap(server.port, 'GetTotalBytesSent', [], 'wanCommonInterfaceConfig')).get('NewTotalBytesSent'), '1');

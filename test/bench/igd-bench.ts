@@ -13,7 +13,11 @@
  *   node test/dist/bench/igd-bench.js [--count 3000] [--step 500] [--clients 4]
  *        [--targets miniupnpd,openigd] [--keep-alive] [--json FILE]
  *
- * The SOAP clients run in a child Node process inside each IGD's LAN namespace
+ * The timed SOAP calls are made by a C client (lib/soap-load.c, compiled with the machine's
+ * `cc` at the first run) inside each IGD's LAN namespace, the same client for both, so that
+ * what is timed is the IGD: a connection per call as upnpc makes them, or with
+ * `--keep-alive` one kept connection while the IGD keeps it (miniupnpd closes every one, so
+ * its client connects again). The description is read by a Node worker
  * (lib/soap-load-worker.ts). Needs root. The whole run is bounded (≈ 5 minutes): every
  * phase has a deadline, and a phase cut short says so. Everything it builds is removed
  * in `finally`, also on SIGINT/SIGTERM; it ends only processes it started, by pid. A
