@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
@@ -13,7 +12,7 @@ import {
   addPortMappingCall, deletePortMappingCall, escapeXml, findWanIpConnection, getGenericPortMappingEntryCall,
   leafValues, parseSoapResponse, postSoap, soapActionHeader, soapEnvelope, unescapeXml, WAN_IP_CONNECTION_1,
 } from '@openigd/conformance';
-import { parseWorkerOutput, WORKER_PATH, type WorkerResult } from './soap-worker.js';
+import { loadClientArgs, parseWorkerOutput, runSoapWorker, type WorkerJob } from './soap-worker.js';
 import { readJob } from './soap-load-worker.js';
 
 const mapping = {
@@ -106,15 +105,18 @@ test('the worker report is checked, and a malformed one is a reason', () => {
   }
 });
 
-test('the worker refuses a job it cannot run, with a reason', () => {
+test('a job the load client cannot run is refused with a reason before it starts', () => {
   const control = { serviceType: WAN_IP_CONNECTION_1, controlUrl: 'http://127.0.0.1:1/ctl' };
-  const add = { mode: 'add', control, internalClient: '127.0.0.1', firstPort: 20000, count: 10, clients: 1, stepSize: 5, keepAlive: false, deadlineMs: 1000 };
-  assert.equal(readJob(JSON.stringify(add)).ok, true);
-  assert.equal(readJob(JSON.stringify({ ...add, firstPort: 65530 })).ok, false, 'ports past 65535');
-  assert.equal(readJob(JSON.stringify({ ...add, clients: 0 })).ok, false);
-  assert.equal(readJob(JSON.stringify({ ...add, deadlineMs: 1e9 })).ok, false, 'unbounded deadline');
-  assert.equal(readJob(JSON.stringify({ mode: 'list', control, keepAlive: true, maxEntries: 5, deadlineMs: 100 })).ok, true);
+  const add = { mode: 'add', control, internalClient: '127.0.0.1', firstPort: 20000, count: 10, clients: 1, stepSize: 5, keepAlive: false, deadlineMs: 1000 } as const;
+  assert.deepEqual(loadClientArgs(add), ['add', '127.0.0.1', '1', '/ctl', WAN_IP_CONNECTION_1, '127.0.0.1', '20000', '10', '1', '5', '0', '1000']);
+  assert.equal(typeof loadClientArgs({ ...add, firstPort: 65530 }), 'string', 'ports past 65535');
+  assert.equal(typeof loadClientArgs({ ...add, clients: 0 }), 'string');
+  assert.equal(typeof loadClientArgs({ ...add, deadlineMs: 1e9 }), 'string', 'unbounded deadline');
+  assert.equal(typeof loadClientArgs({ ...add, control: { ...control, controlUrl: 'http://igd.local/ctl' } }), 'string', 'a name, not an address');
+  assert.deepEqual(loadClientArgs({ mode: 'list', control: { ...control, controlUrl: 'http://10.0.0.1/c?x=1' }, keepAlive: true, maxEntries: 5, deadlineMs: 100 }),
+    ['list', '10.0.0.1', '80', '/c?x=1', WAN_IP_CONNECTION_1, '5', '1', '100']);
   assert.equal(readJob('{"mode":"describe"}').ok, false);
+  assert.equal(readJob(JSON.stringify(add)).ok, false, 'the Node worker only describes');
   assert.equal(readJob('nope').ok, false);
   assert.equal(readJob(undefined).ok, false);
 });
@@ -137,16 +139,17 @@ async function fakeIgd(): Promise<{ server: Server; url: string; requests: { hea
       }
       const action = /#(\w+)"$/.exec(String(req.headers.soapaction ?? ''))?.[1];
       const arg = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(body)?.[1] ?? '';
-      res.setHeader('Connection', 'close');
+      // As miniupnpd answers: Content-Length (the C load client reads no chunked body), then close.
+      const send = (status: number, text: string) => res.writeHead(status, { 'Content-Length': Buffer.byteLength(text), Connection: 'close' }).end(text);
       if (action === 'AddPortMapping') {
         mappings.push(Number(arg('NewExternalPort')));
-        res.writeHead(200).end(answer(action, ''));
+        send(200, answer(action, ''));
       } else if (action === 'GetExternalIPAddress') {
-        res.writeHead(200).end(answer(action, '<NewExternalIPAddress>203.0.113.2</NewExternalIPAddress>'));
+        send(200, answer(action, '<NewExternalIPAddress>203.0.113.2</NewExternalIPAddress>'));
       } else if (action === 'GetGenericPortMappingEntry' && Number(arg('NewPortMappingIndex')) < mappings.length) {
-        res.writeHead(200).end(answer(action, `<NewExternalPort>${mappings[Number(arg('NewPortMappingIndex'))]}</NewExternalPort>`));
+        send(200, answer(action, `<NewExternalPort>${mappings[Number(arg('NewPortMappingIndex'))]}</NewExternalPort>`));
       } else {
-        res.writeHead(500).end(MINIUPNPD_713);
+        send(500, MINIUPNPD_713);
       }
     });
   });
@@ -194,13 +197,9 @@ test('postSoap turns a refused connection, a silent server and a bad URL into re
   assert.equal(!bad.ok && bad.kind, 'network');
 });
 
-function runWorker(job: unknown): Promise<WorkerResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [WORKER_PATH, JSON.stringify(job)], { timeout: 20_000 }, (_err, stdout) => resolve(parseWorkerOutput(String(stdout))));
-  });
-}
+const runWorker = (job: WorkerJob) => runSoapWorker(null, job, 20_000);
 
-test('the worker process describes, adds with 4 clients timing each step, and lists until 713', async () => {
+test('the workers describe, add with 4 clients timing each step (kept connections), and list until 713 (a connection each)', async () => {
   const igd = await fakeIgd();
   try {
     const described = await runWorker({ mode: 'describe', descriptionUrl: `${igd.url}/rootDesc.xml` });
@@ -226,7 +225,7 @@ test('the worker process describes, adds with 4 clients timing each step, and li
   }
 });
 
-test('the worker gives up after repeated failures instead of hammering a dead IGD', async () => {
+test('the load client gives up after repeated failures instead of hammering a dead IGD', async () => {
   const closed = createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   const port = (closed.address() as AddressInfo).port;

@@ -1,9 +1,15 @@
 /**
- * The IGD benchmark's SOAP load worker: its jobs and results, and how the bench starts it
- * inside a namespace (`runSoapWorker`), since the client must live in the LAN. The SOAP
- * client itself is @openigd/conformance's.
+ * The IGD benchmark's SOAP jobs and results, and how the bench runs them inside a namespace
+ * (`runSoapWorker`), since the client must live in the LAN: the description in a Node worker
+ * (soap-load-worker.ts, with @openigd/conformance's SOAP client), the timed adds and listings
+ * in a C client (soap-load.c), whose own cost per call is far below an IGD's.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ControlPoint } from '@openigd/conformance';
 
@@ -110,14 +116,11 @@ export function parseWorkerOutput(stdout: string): WorkerResult {
   return { ok: false, reason: `worker report malformed: ${line.slice(0, 200)}` };
 }
 
-/**
- * Runs one job in the worker inside namespace `ns` (`ip netns exec ns node worker job`).
- * The worker is killed after `timeoutMs` (give it the job's deadline plus a margin) or
- * when `signal` aborts. Never rejects.
- */
-export function runSoapWorker(ns: string, job: WorkerJob, timeoutMs: number, signal?: AbortSignal): Promise<WorkerResult> {
+/** Runs `file args` inside namespace `ns`, killed after `timeoutMs` or on `signal`, and reads its report. */
+function runReporter(ns: string | null, file: string, args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<WorkerResult> {
+  const [command, argv] = ns === null ? [file, [...args]] : ['ip', ['netns', 'exec', ns, file, ...args]];
   return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', ns, process.execPath, WORKER_PATH, JSON.stringify(job)], {
+    execFile(command, argv, {
       timeout: timeoutMs, maxBuffer: 4 << 20, killSignal: 'SIGKILL', ...(signal ? { signal } : {}),
     }, (err, stdout, stderr) => {
       const out = String(stdout);
@@ -129,4 +132,84 @@ export function runSoapWorker(ns: string, job: WorkerJob, timeoutMs: number, sig
       resolve(parseWorkerOutput(out));
     });
   });
+}
+
+/** The load client's C source (soap-load.c), read from the source tree beside this file's. */
+const LOAD_CLIENT_SOURCE = fileURLToPath(new URL('../../../bench/lib/soap-load.c', import.meta.url));
+
+let loadClient: Promise<{ ok: true; path: string } | { ok: false; reason: string }> | undefined;
+
+/**
+ * Compiles soap-load.c with the machine's `cc` (once per process; the binary is named after
+ * the source's hash in the temporary directory, so a run reuses an earlier run's), and
+ * resolves with its path, or a reason when there is no compiler.
+ */
+export function buildLoadClient(): Promise<{ ok: true; path: string } | { ok: false; reason: string }> {
+  loadClient ??= (async () => {
+    let source: Buffer;
+    try {
+      source = await readFile(LOAD_CLIENT_SOURCE);
+    } catch (e) {
+      return { ok: false as const, reason: `cannot read ${LOAD_CLIENT_SOURCE}: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const path = join(tmpdir(), `openigd-soap-load-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`);
+    if (await access(path, constants.X_OK).then(() => true, () => false)) return { ok: true as const, path };
+    const partial = `${path}.${process.pid}.tmp`;
+    const built = await new Promise<string | null>((resolve) => {
+      execFile('cc', ['-O2', '-Wall', '-pthread', '-o', partial, LOAD_CLIENT_SOURCE], { timeout: 60_000 }, (err, _out, stderr) =>
+        resolve(err ? `cc failed: ${String(stderr).trim().split('\n').slice(0, 3).join(' | ') || err.message}` : null));
+    });
+    if (built !== null) {
+      await rm(partial, { force: true });
+      return { ok: false as const, reason: built };
+    }
+    await rename(partial, path); // atomic: a concurrent run sees the whole binary or none
+    return { ok: true as const, path };
+  })();
+  return loadClient;
+}
+
+/**
+ * The load client's arguments for an add or list job (usage in soap-load.c), or a reason:
+ * the control URL must be `http://` with an IPv4 address, and the numbers in range.
+ */
+export function loadClientArgs(job: AddJob | ListJob): readonly string[] | string {
+  let url: URL;
+  try {
+    url = new URL(job.control.controlUrl);
+  } catch {
+    return `bad control URL ${JSON.stringify(job.control.controlUrl)}`;
+  }
+  if (url.protocol !== 'http:' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(url.hostname)) return `the load client needs http://IPv4 URLs, not ${job.control.controlUrl}`;
+  const int = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
+  if (!int(job.deadlineMs, 1, MAX_JOB_DEADLINE_MS)) return `deadlineMs must be 1..${MAX_JOB_DEADLINE_MS}`;
+  const target = [url.hostname, url.port === '' ? '80' : url.port, `${url.pathname}${url.search}`, job.control.serviceType];
+  const keepAlive = job.keepAlive ? '1' : '0';
+  if (job.mode === 'list') {
+    if (!int(job.maxEntries, 0, 65_535)) return 'maxEntries must be 0..65535';
+    return ['list', ...target, String(job.maxEntries), keepAlive, String(job.deadlineMs)];
+  }
+  if (!int(job.count, 0, 65_535) || !int(job.firstPort, 1, 65_535) || job.firstPort + job.count - 1 > 65_535) return 'firstPort..firstPort + count − 1 must be ports';
+  if (!int(job.clients, 1, 64) || !int(job.stepSize, 1, 65_535)) return 'clients must be 1..64 and stepSize ≥ 1';
+  if (!/^[\d.]+$/.test(job.internalClient)) return `internalClient must be an IPv4 address, not ${JSON.stringify(job.internalClient)}`;
+  return ['add', ...target, job.internalClient, String(job.firstPort), String(job.count), String(job.clients), String(job.stepSize), keepAlive, String(job.deadlineMs)];
+}
+
+/** The longest deadline a job may have. */
+const MAX_JOB_DEADLINE_MS = 600_000;
+
+/**
+ * Runs one job inside namespace `ns` (null: here, for tests): a description in the Node
+ * worker (`node soap-load-worker.js job`), adds and listings in the C load client
+ * (soap-load.c, built by `buildLoadClient`), so that what is timed is the IGD. The process is
+ * killed after `timeoutMs` (give it the job's deadline plus a margin) or when `signal`
+ * aborts. Never rejects.
+ */
+export async function runSoapWorker(ns: string | null, job: WorkerJob, timeoutMs: number, signal?: AbortSignal): Promise<WorkerResult> {
+  if (job.mode === 'describe') return runReporter(ns, process.execPath, [WORKER_PATH, JSON.stringify(job)], timeoutMs, signal);
+  const args = loadClientArgs(job);
+  if (typeof args === 'string') return { ok: false, reason: args };
+  const client = await buildLoadClient();
+  if (!client.ok) return client;
+  return runReporter(ns, client.path, args, timeoutMs, signal);
 }
