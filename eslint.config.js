@@ -1,8 +1,21 @@
 // Lint rules that keep the package boundaries (docs/architecture.md) honest:
-// nat-table is pure (no node: modules, no clock, no timers) and igd-service
-// imports nothing of ours; conformance reads only igd-service's declaration tables.
+// nat-table is pure (no node: modules, no clock, no timers), igd-service
+// imports nothing of ours, conformance reads only igd-service's declaration tables,
+// production code never imports test support (the packages' testing/ folders),
+// and the links never import the lab.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+const ownPackages = {
+  group: ['@openigd/*', '../../nat-table/*', '../../gateway/*', '**/nat-table/**', '**/gateway/**'],
+  message: 'igd-service imports nothing of ours: declare the backend interface it needs.',
+};
+const testSupport = {
+  group: ['**/testing/*', '**/testing', '@openigd/*/testing'],
+  message: 'test doubles (testing/) are for tests and benchmarks only.',
+};
+const lab = { group: ['**/lab/*'], message: 'the links do not depend on the lab; use ../exec.js.' };
+const productionOnly = (...dirs) => ({ files: dirs.map((d) => `${d}/**/*.ts`), ignores: ['**/*.test.ts', '**/testing/**'] });
 
 const nodeBuiltins = [
   'node:*', 'fs', 'fs/*', 'net', 'dgram', 'http', 'https', 'os', 'path', 'child_process',
@@ -53,14 +66,19 @@ export default tseslint.config(
   },
   {
     files: ['igd-service/src/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{
-          group: ['@openigd/*', '../../nat-table/*', '../../gateway/*', '**/nat-table/**', '**/gateway/**'],
-          message: 'igd-service imports nothing of ours: declare the backend interface it needs.',
-        }],
-      }],
-    },
+    rules: { 'no-restricted-imports': ['error', { patterns: [ownPackages] }] },
+  },
+  {
+    ...productionOnly('igd-service/src'),
+    rules: { 'no-restricted-imports': ['error', { patterns: [ownPackages, testSupport] }] },
+  },
+  {
+    ...productionOnly('gateway/src'),
+    rules: { 'no-restricted-imports': ['error', { patterns: [testSupport] }] },
+  },
+  {
+    ...productionOnly('gateway/src/link'),
+    rules: { 'no-restricted-imports': ['error', { patterns: [testSupport, lab] }] },
   },
   {
     files: ['conformance/src/**/*.ts'],

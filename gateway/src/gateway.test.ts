@@ -20,7 +20,7 @@ import { Gateway } from './gateway.js';
 import { monotonicClock } from './clock.js';
 import { createLogger } from './log.js';
 import { loadTapAddon } from './link/tap-link.js';
-import { run } from './lab/sh.js';
+import { run } from './exec.js';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'gateway start tests need root (CAP_NET_ADMIN)';

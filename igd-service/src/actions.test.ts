@@ -9,9 +9,8 @@ import type { ActionDispatchResult } from './actions.js';
 import type { IgdServiceKey } from './declaration.js';
 import { igdDefaultConnectionService, igdDeviceUuids } from './description.js';
 import { Igd } from './igd.js';
-import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore } from './testing/index.js';
 import { MappingService } from './mapping/mapping-service.js';
-import { ManualClock, MemoryMappingStore } from './test-support.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';
 

@@ -6,8 +6,8 @@ import {
   IGD_DEVICE_TYPE, buildRootDescription, describedVersion, igdAdvertisedDevices, igdDefaultConnectionService, igdDeviceUuids,
 } from './description.js';
 import { DEFAULT_DEVICE_INFO, resolveDeviceInfo } from './device-info.js';
-import { child, childrenNamed, parseXml, path } from './test-support.js';
-import type { XmlNode } from './test-support.js';
+import { child, childrenNamed, parseXml, path } from './testing/index.js';
+import type { XmlNode } from './testing/index.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

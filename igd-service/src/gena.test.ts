@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GENA_SEQ_MAX, GenaPublisher, buildPropertySet, checkGenaCallbacks, parseGenaTimeout, sendNotifyHttp } from './gena.js';
 import type { GenaNotify, GenaNotifyFailure, GenaOptions, GenaRequest } from './gena.js';
-import { ManualClock } from './test-support.js';
+import { ManualClock } from './testing/index.js';
 
 const SOURCE = '192.168.1.10';
 

@@ -10,9 +10,8 @@ import assert from 'node:assert/strict';
 import { startIgdHttpServer } from './http-server.js';
 import type { IgdHttpServer } from './http-server.js';
 import { Igd } from './igd.js';
-import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore, child, parseXml, path, rawHttp, soapBody, soapRequest } from './testing/index.js';
 import { MappingService } from './mapping/mapping-service.js';
-import { ManualClock, MemoryMappingStore, child, parseXml, path, rawHttp, soapBody, soapRequest } from './test-support.js';
 import type { IgdVersion } from './declaration.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';

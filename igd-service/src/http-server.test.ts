@@ -17,10 +17,9 @@ import { startIgdHttpServer } from './http-server.js';
 import type { IgdActionRecord, IgdHttpServer, IgdHttpServerOptions } from './http-server.js';
 import { Igd } from './igd.js';
 import type { AccessPolicy } from './mapping-rules.js';
-import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore, child, childrenNamed, parseXml, path, rawHttp, soapBody, soapRequest } from './testing/index.js';
 import { MappingService } from './mapping/mapping-service.js';
-import { ManualClock, MemoryMappingStore, child, childrenNamed, parseXml, path, rawHttp, soapBody, soapRequest } from './test-support.js';
-import type { RawResponse, XmlNode } from './test-support.js';
+import type { RawResponse, XmlNode } from './testing/index.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';
 const WANIP = IGD_SERVICES.wanIpConnection;

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { Igd } from './igd.js';
 import type { IgdStateChange } from './igd.js';
 import type { AccessPolicy, PortMappingRequest } from './mapping-rules.js';
-import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore } from './testing/index.js';
 import { MappingService } from './mapping/mapping-service.js';
-import { ManualClock, MemoryMappingStore } from './test-support.js';
 import type { PortMapping } from './types.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';

@@ -12,9 +12,8 @@ import type { IgdVersion } from './declaration.js';
 import { Igd } from './igd.js';
 import type { IgdStateChange } from './igd.js';
 import type { AccessPolicy } from './mapping-rules.js';
-import { MemoryPortMappingBackend } from './memory-backend.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore, parseXml } from './testing/index.js';
 import { MappingService } from './mapping/mapping-service.js';
-import { ManualClock, MemoryMappingStore, parseXml } from './test-support.js';
 
 const ROOT_UUID = '0b0a0c0d-1111-4222-8333-444455556666';
 const ME = '192.168.1.10';

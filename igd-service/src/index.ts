@@ -1,31 +1,36 @@
 /**
- * @openigd/igd-service — the UPnP IGD control plane.
+ * @openigd/igd-service: the UPnP IGD control plane. This entry point holds what the
+ * gateway (its composition root), the benchmarks and the end-to-end tests use, and no
+ * more; test doubles are in `@openigd/igd-service/testing`.
  */
-export {};
+// The seam to the data plane and the store, and every error the package throws.
 export * from './types.js';
 export * from './errors.js';
-export * from './store.js';
-export * from './device-identity.js';
-export * from './ssdp-message.js';
-export * from './ssdp.js';
-export * from './declaration.js';
-export * from './action-arguments.js';
-export * from './faults.js';
-export * from './scpd.js';
-export * from './device-info.js';
-export * from './description.js';
-export * from './soap.js';
-export * from './mapping-rules.js';
-export * from './evented-state.js';
-export * from './mapping/index.js';
-export * from './natpmp/index.js';
-export * from './igd.js';
-export * from './port-listing.js';
-export * from './igd2.js';
-export * from './query-state-variable.js';
-export * from './actions.js';
-export * from './gena.js';
-export * from './memory-backend.js';
-export * from './http-server.js';
-export * from './pcp/index.js';
+// Durable state: the mapping store, the device identity, the atomic file replace.
+export { FileMappingStore, type MappingStoreStats } from './store.js';
+export { startDeviceIdentity } from './device-identity.js';
 export { replaceFileDurably, ensureDirectoryDurably } from './durable-file.js';
+// The mapping table shared by UPnP, NAT-PMP and PCP.
+export { MappingService, remainingLeaseSeconds, type MappingChange } from './mapping/index.js';
+// UPnP: the service, its documents, SOAP, GENA, SSDP, the HTTP server.
+export { Igd, type IgdStats } from './igd.js';
+export {
+  IGD_SERVICE_KEYS, IGD_SERVICES_BY_VERSION, findActionDeclaration, serviceDeclaration,
+  type IgdServiceKey, type IgdVersion, type ServiceDeclaration,
+} from './declaration.js';
+export type { ActionFailure } from './faults.js';
+export { buildRootDescription, igdAdvertisedDevices } from './description.js';
+export { buildScpd } from './scpd.js';
+export { resolveDeviceInfo } from './device-info.js';
+export { escapeXmlText } from './soap.js';
+export type { GenaStats } from './gena.js';
+export { startIgdHttpServer, type IgdActionRecord } from './http-server.js';
+export { SSDP_DROP_REASON, type SsdpDropReason } from './ssdp-message.js';
+export { SsdpAdvertiser, ssdpServerString, type SsdpCounters } from './ssdp.js';
+// NAT-PMP and PCP.
+export { startNatPmpServer, type NatPmpServer, type NatPmpServerStats } from './natpmp/index.js';
+export {
+  PCP_DEFAULT_POLICY, PcpResponder, answerPcp, encodePcpAnnounce,
+  type PcpExistingMapping, type PcpMappingKey, type PcpMappingTable, type PcpPolicy, type PcpStats,
+  type PcpTableMapRequest, type PcpTablePeerRequest, type PcpTableResult,
+} from './pcp/index.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPortMappingList } from './port-listing.js';
 import { buildSoapResponse, cdataSection } from './soap.js';
-import { parseXml } from './test-support.js';
+import { parseXml } from './testing/index.js';
 
 test('a two-entry listing, byte for byte (WANIPConnection:2 sample layout, escaped values)', () => {
   const xml = buildPortMappingList([

@@ -11,8 +11,8 @@ import { IGD_SERVICE_KEYS, UPNP_SERVICE_NAMESPACE, eventedVariableNames, service
 import type { IgdServiceKey } from './declaration.js';
 import { EVENTED_SOURCES } from './evented-state.js';
 import { buildScpd } from './scpd.js';
-import { child, childrenNamed, parseXml, path } from './test-support.js';
-import type { XmlNode } from './test-support.js';
+import { child, childrenNamed, parseXml, path } from './testing/index.js';
+import type { XmlNode } from './testing/index.js';
 
 interface ScpdVariable {
   name: string;

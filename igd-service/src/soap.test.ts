@@ -11,7 +11,7 @@ import {
   buildSoapFault, buildSoapResponse, escapeXmlText, parseEnvelopeWithSaxes, parsePlainEnvelope, parseSoapActionHeader, parseSoapRequest,
   repairBareMarkup,
 } from './soap.js';
-import { soapBody } from './test-support.js';
+import { soapBody } from './testing/index.js';
 
 const WANIP = 'urn:schemas-upnp-org:service:WANIPConnection:1';
 const ADD = `"${WANIP}#AddPortMapping"`;

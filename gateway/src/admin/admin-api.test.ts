@@ -5,7 +5,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAdminServer, parseWanBody, bearerTokenMatches, type WanChange, type GatewayControl, type ControlOutcome } from './admin-api.js';
-import { statusFixture } from './status-fixture.js';
+import { statusFixture } from '../testing/index.js';
 import type { FlowView, MappingView } from '../stats.js';
 
 const NAT_MAPPING: MappingView = {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { NatTable, parseIpv4, resolveNatConfig, VERDICT } from '@openigd/nat-table';
 import { FileMappingStore, MappingService, type MappingChange } from '@openigd/igd-service';
 import { startAdminServer, type GatewayControl } from './admin-api.js';
-import { statusFixture } from './status-fixture.js';
+import { statusFixture } from '../testing/index.js';
 import { flowPage } from './control/flow-page.js';
 import { serviceMappingControl, tableMappingControl } from './control/mapping-control.js';
 import { leaseViews } from './control/lease-view.js';

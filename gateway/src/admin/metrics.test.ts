@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createGatewayMetrics, METRIC_FAMILIES, snakeCase } from './metrics.js';
-import { statusFixture } from './status-fixture.js';
+import { statusFixture } from '../testing/index.js';
 
 /** The exposition's lines parsed: HELP and TYPE per family, and samples as name, labels, value. */
 function parse(text: string) {

@@ -15,7 +15,8 @@ import { mkdir, readdir, readFile, rm, writeFile, open } from 'node:fs/promises'
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ip, inNs, listNetns, run } from './sh.js';
+import { ip, run } from '../exec.js';
+import { inNs, listNetns } from './sh.js';
 
 export interface LabOptions {
   /** Namespace name prefix; tests pass a unique one. */

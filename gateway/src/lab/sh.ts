@@ -1,32 +1,8 @@
 /**
- * Runs the system tools the lab and the daemon drive (`ip`, `udhcpc`, ...) without a
- * shell: arguments are passed as a list, output captured, failures thrown as
- * `CommandError` with the command line and its stderr.
+ * The lab's own command helpers, over the gateway's exec helper (exec.ts): running a
+ * tool inside a namespace, and listing namespaces.
  */
-import { execFile } from 'node:child_process';
-
-export class CommandError extends Error {
-  readonly code = 'ERR_OPENIGD_COMMAND';
-  constructor(readonly command: string, readonly stderr: string, options?: { cause?: unknown }) {
-    super(`${command}: ${stderr.trim().split('\n')[0] || 'failed'}`, options);
-    this.name = 'CommandError';
-  }
-}
-
-/** Runs `file args...`; resolves with stdout. `timeoutMs` bounds it (default 20 s). */
-export function run(file: string, args: readonly string[], timeoutMs = 20_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new CommandError([file, ...args].join(' '), String(stderr || err.message), { cause: err }));
-      else resolve(String(stdout));
-    });
-  });
-}
-
-/** `ip ...`, or `ip -n NS ...` when a namespace is given. */
-export function ip(ns: string | undefined, ...args: string[]): Promise<string> {
-  return run('ip', ns ? ['-n', ns, ...args] : args);
-}
+import { run } from '../exec.js';
 
 /** Runs a command inside a network namespace. */
 export function inNs(ns: string, file: string, args: readonly string[], timeoutMs?: number): Promise<string> {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FrameFlag, createFrameBatch, pushFrame, type FrameBatch } from './frame-batch.js';
-import { buildTcp4, buildUdp, checksumsValid, parseIpv4, parseMac, type TcpSpec } from './fake-host.js';
+import { buildTcp4, buildUdp, checksumsValid, parseIpv4, parseMac, type TcpSpec } from '../testing/index.js';
 import { GsoSegmenter, SegmentError } from './gso.js';
 import { onesComplementSum } from './vnet-header.js';
 

@@ -1,8 +1,9 @@
 /**
  * Links: the router's ports. The Link interface and the FrameBatch it moves, the TAP
- * link over our N-API addon, the in-memory link pair for tests, and the offload
- * helpers (virtio-net header, partial checksums, software GSO). Nothing else of the
- * gateway is imported here apart from the `ip` helper the TAP link uses for setup.
+ * link over our N-API addon, and the offload helpers (virtio-net header, partial
+ * checksums, software GSO). Nothing else of the gateway is imported here apart from the
+ * exec helper (`ip`) the TAP link uses for set-up. The in-memory link pair for tests is
+ * in `../testing/`.
  */
 export { FrameFlag, isGso, createFrameBatch, pushFrame, pushFrameFrom, type FrameBatch } from './frame-batch.js';
 export { LinkError, newCounters, BATCH_SLOTS, SLOT_SIZE, type Link, type LinkCounters } from './link.js';
@@ -12,5 +13,4 @@ export {
 } from './vnet-header.js';
 export { GsoSegmenter, SegmentError, MAX_SEGMENTS } from './gso.js';
 export { UdpCoalescer, MAX_COALESCED } from './udp-coalesce.js';
-export { MemoryLink, type MemoryLinkOptions } from './memory-link.js';
 export { TapLink, loadTapAddon, type TapAddon, type TapLinkOptions } from './tap-link.js';

@@ -5,9 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FrameFlag, createFrameBatch, pushFrame, type FrameBatch } from './frame-batch.js';
-import { FakeHost, buildTcp4, buildUdp, checksumsValid, parseIpv4, parseMac, waitUntil, type TcpSpec } from './fake-host.js';
-import { runLinkContract, type ContractFixture } from './link-contract.js';
-import { MemoryLink } from './memory-link.js';
+import { FakeHost, buildTcp4, buildUdp, checksumsValid, parseIpv4, parseMac, waitUntil, runLinkContract, MemoryLink, type TcpSpec, type ContractFixture } from '../testing/index.js';
 
 const LINK_MAC = parseMac('02:00:00:00:00:02');
 const PEER_MAC = parseMac('02:00:00:00:00:01');

@@ -13,11 +13,10 @@ import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { parseIpv4, parseMac, waitUntil } from './fake-host.js';
+import { parseIpv4, parseMac, waitUntil, runLinkContract, type ContractFixture } from '../testing/index.js';
 import { LinkError, type Link } from './link.js';
-import { runLinkContract, type ContractFixture } from './link-contract.js';
 import { TapLink, loadTapAddon, type TapLinkOptions } from './tap-link.js';
-import { run } from '../lab/sh.js';
+import { run } from '../exec.js';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'TAP tests need root (CAP_NET_ADMIN)';

@@ -22,7 +22,7 @@ import { GsoSegmenter } from './gso.js';
 import { BATCH_SLOTS, LinkError, completeInSoftware, newCounters, type Link } from './link.js';
 import { UdpCoalescer } from './udp-coalesce.js';
 import { VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr } from './vnet-header.js';
-import { ip } from '../lab/sh.js';
+import { ip } from '../exec.js';
 
 /** The addon's functions, as gateway/native/tap.c defines them. */
 export interface TapAddon {

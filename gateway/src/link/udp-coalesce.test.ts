@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FrameFlag, createFrameBatch, pushFrame, type FrameBatch } from './frame-batch.js';
-import { buildUdp, checksumsValid, parseIpv4, parseMac, type UdpSpec } from './fake-host.js';
+import { buildUdp, checksumsValid, parseIpv4, parseMac, type UdpSpec } from '../testing/index.js';
 import { GsoSegmenter } from './gso.js';
 import { MAX_COALESCED, UdpCoalescer } from './udp-coalesce.js';
 import { onesComplementSum } from './vnet-header.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FrameFlag, createFrameBatch } from './frame-batch.js';
-import { buildTcp4, buildUdp, checksumsValid, parseIpv4, parseMac, type TcpSpec, type UdpSpec } from './fake-host.js';
+import { buildTcp4, buildUdp, checksumsValid, parseIpv4, parseMac, type TcpSpec, type UdpSpec } from '../testing/index.js';
 import {
   VNET_HDR_BYTES, VnetHdrStatus, adjustPartialChecksum, completeChecksum, decodeVnetHdr, encodeVnetHdr, onesComplementSum,
 } from './vnet-header.js';

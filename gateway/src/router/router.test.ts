@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig } from '@openigd/nat-table';
-import { FrameFlag, MemoryLink, createFrameBatch, pushFrame } from '../link/index.js';
+import { FrameFlag, createFrameBatch, pushFrame } from '../link/index.js';
+import { MemoryLink } from '../testing/index.js';
 import {
   DHCP_MESSAGE_TYPE, DHCP_OPTION, addrOption, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage,
 } from '../dhcp/dhcp-message.js';

@@ -16,9 +16,8 @@ import { Igd } from '../igd.js';
 import { upnpErrorFor } from '../faults.js';
 import type { MappingChange, MappingRequest } from './mapping-service.js';
 import type { AccessPolicy } from '../mapping-rules.js';
-import { MemoryPortMappingBackend } from '../memory-backend.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore } from '../testing/index.js';
 import { FileMappingStore } from '../store.js';
-import { ManualClock, MemoryMappingStore } from '../test-support.js';
 
 const HOST = '192.168.1.10';
 const OTHER = '192.168.1.11';

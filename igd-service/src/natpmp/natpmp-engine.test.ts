@@ -10,8 +10,7 @@ import fc from 'fast-check';
 import { NatPmpEngine } from './natpmp-engine.js';
 import { MappingService } from '../mapping/mapping-service.js';
 import type { AccessPolicy } from '../mapping-rules.js';
-import { MemoryPortMappingBackend } from '../memory-backend.js';
-import { ManualClock, MemoryMappingStore } from '../test-support.js';
+import { MemoryPortMappingBackend, ManualClock, MemoryMappingStore } from '../testing/index.js';
 
 const HOST = '192.168.1.10';
 const OTHER = '192.168.1.11';

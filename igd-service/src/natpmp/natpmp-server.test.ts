@@ -10,8 +10,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { startNatPmpServer } from './natpmp-server.js';
 import { MappingService } from '../mapping/mapping-service.js';
-import { MemoryPortMappingBackend } from '../memory-backend.js';
-import { MemoryMappingStore } from '../test-support.js';
+import { MemoryPortMappingBackend, MemoryMappingStore } from '../testing/index.js';
 import { PcpResponder } from '../pcp/responder.js';
 
 interface Received { readonly at: number; readonly bytes: Buffer; readonly from: string }

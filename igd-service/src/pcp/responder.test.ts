@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MappingService } from '../mapping/mapping-service.js';
 import type { AccessPolicy } from '../mapping-rules.js';
-import { MemoryPortMappingBackend } from '../memory-backend.js';
-import { MemoryMappingStore } from '../test-support.js';
+import { MemoryPortMappingBackend, MemoryMappingStore } from '../testing/index.js';
 import { PcpResponder } from './responder.js';
 import { pcpResultName } from './wire.js';
 

@@ -5,7 +5,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { FileMappingStore, MappingService, MemoryPortMappingBackend, PcpResponder, startNatPmpServer } from '@openigd/igd-service';
+import { FileMappingStore, MappingService, PcpResponder, startNatPmpServer } from '@openigd/igd-service';
+import { MemoryPortMappingBackend } from '@openigd/igd-service/testing';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
  * (NAT-PMP/PCP, the gateway's own services): apply() then answers 'port-in-use'.
  * Must not: do I/O or keep timers.
  */
-import type { MappingKey, MappingProtocol, PortMapping, PortMappingBackend, WanCounters } from './types.js';
+import type { MappingKey, MappingProtocol, PortMapping, PortMappingBackend, WanCounters } from '../types.js';
 
 export interface MemoryBackendOptions {
   /** Initial external address; '' = none. Default '203.0.113.1' (TEST-NET-3). */

@@ -9,9 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createFrameBatch, pushFrame } from './frame-batch.js';
+import { createFrameBatch, pushFrame } from '../link/frame-batch.js';
 import { FakeHost, buildUdp, formatMac, waitUntil } from './fake-host.js';
-import type { Link } from './link.js';
+import type { Link } from '../link/link.js';
 
 /** The other side of the wire, as the contract needs it. */
 export interface ContractPeer {

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net';
 import { SaxesParser } from 'saxes';
-import type { MappingKey, MappingStore, PortMapping } from './types.js';
+import type { MappingKey, MappingStore, PortMapping } from '../types.js';
 
 /**
  * A MappingStore in a Map; `failPuts` / `failDeletes` make the next writes reject; `hold()`

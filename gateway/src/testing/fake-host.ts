@@ -9,9 +9,9 @@
  * It is a test tool, not a network stack: no IP options, no fragments, no timers of its
  * own beyond the bounded waits its callers ask for.
  */
-import { FrameFlag, createFrameBatch, pushFrame, pushFrameFrom, type FrameBatch } from './frame-batch.js';
-import type { Link } from './link.js';
-import { completeChecksum, onesComplementSum } from './vnet-header.js';
+import { FrameFlag, createFrameBatch, pushFrame, pushFrameFrom, type FrameBatch } from '../link/frame-batch.js';
+import type { Link } from '../link/link.js';
+import { completeChecksum, onesComplementSum } from '../link/vnet-header.js';
 
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;

@@ -15,9 +15,9 @@
  * It must not deliver a frame in the same turn it was written (no re-entrancy into the
  * router), nor after `close`.
  */
-import { FrameFlag, createFrameBatch, isGso, type FrameBatch } from './frame-batch.js';
-import { GsoSegmenter } from './gso.js';
-import { LinkError, completeInSoftware, newCounters, type Link } from './link.js';
+import { FrameFlag, createFrameBatch, isGso, type FrameBatch } from '../link/frame-batch.js';
+import { GsoSegmenter } from '../link/gso.js';
+import { LinkError, completeInSoftware, newCounters, type Link } from '../link/link.js';
 
 export interface MemoryLinkOptions {
   /** MTU reported by both ends (default 1500). */

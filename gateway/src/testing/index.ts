@@ -1,0 +1,12 @@
+/**
+ * @openigd/gateway/testing: test doubles for the gateway's own tests and for benchmarks.
+ * Production code never imports this entry point.
+ * - MemoryLink: an in-memory pair of links (software offloads, no kernel),
+ * - FakeHost and hand-built frames (Ethernet, ARP, IPv4/UDP, IPv4/TCP),
+ * - runLinkContract: the suite every Link must pass,
+ * - statusFixture: a complete GatewayStatus for the admin API's and the metrics' tests.
+ */
+export * from './memory-link.js';
+export * from './fake-host.js';
+export * from './link-contract.js';
+export * from './status-fixture.js';
