@@ -10,7 +10,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type NatConfig, type NatConfigInput } from '@openigd/nat-table';
+import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type NatConfig } from '@openigd/nat-table';
 import { ConfigError, readAdminToken, type GatewayConfig } from './config/config.js';
 import { TapLink } from './link/tap-link.js';
 import type { Link } from './link/link.js';
@@ -67,7 +67,7 @@ export interface Plan {
 
 /** The checks `checkConfig` cannot make alone (the NAT section against nat-table's rules). */
 export function planOf(config: GatewayConfig): Plan {
-  const nat = resolveNatConfig(config.nat as NatConfigInput);
+  const nat = resolveNatConfig(config.nat);
   if (!nat.ok) throw new ConfigError(`nat.${nat.field}`, nat.problem);
   const wanStatic = config.wan.address === 'dhcp' ? null : config.wan.address;
   if (wanStatic && !config.wan.gateway) throw new ConfigError('wan.gateway', 'is required with a static wan.address');

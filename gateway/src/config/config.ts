@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseIpv4 } from '@openigd/nat-table';
+import type { FromSchema } from './schema-type.js';
 
 const ifName = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' } as const;
 const nsName = { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } as const;
@@ -90,24 +91,38 @@ export const CONFIG_SCHEMA = {
       type: 'object', additionalProperties: false,
       properties: {
         enabled: { type: 'boolean' },
-        version: { enum: [1, 2] },
+        version: { enum: [1, 2], description: '1: InternetGatewayDevice:1 (the default); 2: InternetGatewayDevice:2, IGD:1 to Microsoft clients' },
         httpPort: { type: 'integer', minimum: 1, maximum: 65535 },
         friendlyName: { type: 'string', maxLength: 64 },
         notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
         maxMappings: { type: 'integer', minimum: 1, maximum: 65_535 },
-        maxMappingsPerClient: { type: 'integer', minimum: 1, maximum: 65_535 },
-        secureMode: { type: 'boolean' },
-        rules: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 200 } },
-        defaultAction: { enum: ['allow', 'deny'] },
+        maxMappingsPerClient: {
+          type: 'integer', minimum: 1, maximum: 65_535,
+          description: 'most mappings one internal client may hold, through every protocol together (B3); absent: only maxMappings',
+        },
+        secureMode: { type: 'boolean', description: "clients may map only their own address (miniupnpd's secure_mode); off by default" },
+        rules: {
+          type: 'array', maxItems: 256, items: { type: 'string', maxLength: 200 },
+          description: "permission rules, the first match decides (miniupnpd's `allow|deny ext-ports client/len int-ports`)",
+        },
+        defaultAction: { enum: ['allow', 'deny'], description: 'when no rule matches; default allow' },
       },
     },
     natpmp: {
       type: 'object', additionalProperties: false,
+      description: "NAT-PMP (RFC 6886) on the LAN address's UDP 5351, over the IGD's mapping table: on by default, only with the IGD",
       properties: { enabled: { type: 'boolean' } },
     },
     pcp: {
       type: 'object', additionalProperties: false,
-      properties: { enabled: { type: 'boolean' }, allowThirdParty: { type: 'boolean' } },
+      description: 'PCP (RFC 6887) on the same socket as NAT-PMP (version byte 2): on by default, only with NAT-PMP',
+      properties: {
+        enabled: { type: 'boolean' },
+        allowThirdParty: {
+          type: 'boolean',
+          description: "a LAN host may ask for mappings of another LAN host (igd.rules apply to that host); default false, the RFC's advice for home gateways",
+        },
+      },
     },
     log: {
       type: 'object', additionalProperties: false,
@@ -115,6 +130,12 @@ export const CONFIG_SCHEMA = {
     },
   },
 } as const;
+
+/** The config file's data as the schema accepts it: the shape, declared once, in CONFIG_SCHEMA. */
+export type RawConfig = FromSchema<typeof CONFIG_SCHEMA>;
+type Section<K extends keyof RawConfig> = NonNullable<RawConfig[K]>;
+/** `T` with the keys `K`, which checkConfig fills with defaults, no longer optional. */
+type Filled<T, K extends keyof T> = Omit<T, K> & { readonly [P in K]-?: NonNullable<T[P]> };
 
 export interface Cidr { readonly address: string; readonly prefixLength: number }
 
@@ -148,53 +169,33 @@ export function parseIgdRule(text: string, field: string): IgdRule {
  * The admin API: its Unix socket, and optionally a TCP listener (`listen`) that needs
  * `Authorization: Bearer <token>`, the token given inline or in a file (read at start).
  */
-export interface AdminConfig {
-  readonly socket: string;
-  readonly listen?: { readonly host: string; readonly port: number };
-  readonly token?: string;
-  readonly tokenFile?: string;
-}
+export type AdminConfig = Omit<Section<'admin'>, 'listen'> & { readonly listen?: { readonly host: string; readonly port: number } };
 
+/**
+ * The checked config: the file's data (RawConfig) with defaults filled in and the
+ * values that have parts split (addresses with prefix, the DHCP range, the admin
+ * listener, the IGD rules). Every key means what the schema's description says.
+ */
 export interface GatewayConfig {
-  readonly lan: {
-    readonly tap: string; readonly netns?: string; readonly address: Cidr; readonly mac?: string; readonly mtu: number;
-    readonly dhcp?: { readonly rangeStart: string; readonly rangeEnd: string; readonly leaseSeconds: number;
-      readonly dns: readonly string[]; readonly domain?: string };
-  };
-  readonly wan: {
-    readonly tap: string; readonly netns?: string; readonly address: Cidr | 'dhcp'; readonly gateway?: string;
-    readonly mac?: string; readonly mtu: number;
-  };
-  readonly local: { readonly tap: string; readonly netns?: string; readonly mac?: string };
+  readonly lan: Filled<Omit<Section<'lan'>, 'address' | 'dhcp'>, 'mtu'> & { readonly address: Cidr; readonly dhcp?: LanDhcpConfig };
+  readonly wan: Filled<Omit<Section<'wan'>, 'address'>, 'mtu'> & { readonly address: Cidr | 'dhcp' };
+  readonly local: Section<'local'>;
   /** The `nat:` section as written; nat-table's resolver merges it with the preset. */
-  readonly nat: Readonly<Record<string, unknown>>;
+  readonly nat: Section<'nat'>;
   readonly offload: boolean;
   readonly state: string;
   readonly admin?: AdminConfig;
-  readonly capture?: { readonly dir: string };
-  readonly igd: { readonly enabled: boolean;
-    /** 1: InternetGatewayDevice:1 (the default); 2: InternetGatewayDevice:2, IGD:1 to Microsoft clients. */
-    readonly version: 1 | 2;
-    readonly httpPort: number; readonly friendlyName: string;
-    readonly notifyIntervalSeconds: number; readonly maxMappings: number;
-    /** Most mappings one internal client may hold, through every protocol together (B3); absent = only maxMappings. */
-    readonly maxMappingsPerClient?: number;
-    /** Clients may map only their own address (miniupnpd's secure_mode); off by default. */
-    readonly secureMode: boolean;
-    /** Permission rules, first match decides (miniupnpd's `allow|deny ext-ports client/len int-ports`). */
-    readonly rules: readonly IgdRule[];
-    /** When no rule matches. Default allow. */
-    readonly defaultAction: 'allow' | 'deny' };
-  /** NAT-PMP (RFC 6886) on the LAN address's UDP 5351, over the IGD's mapping table: on by default, only with the IGD. */
-  readonly natpmp: { readonly enabled: boolean };
-  /**
-   * PCP (RFC 6887) on the same socket as NAT-PMP (version byte 2): on by default, only with
-   * NAT-PMP. `allowThirdParty` (default false, the RFC's recommendation for home gateways):
-   * a LAN host may ask for mappings of another LAN host; igd.rules apply to that host.
-   */
-  readonly pcp: { readonly enabled: boolean; readonly allowThirdParty: boolean };
-  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
+  readonly capture?: Section<'capture'>;
+  readonly igd: Filled<Omit<Section<'igd'>, 'rules'>, Exclude<keyof Section<'igd'>, 'rules' | 'maxMappingsPerClient'>>
+    & { readonly rules: readonly IgdRule[] };
+  readonly natpmp: Filled<Section<'natpmp'>, 'enabled'>;
+  readonly pcp: Filled<Section<'pcp'>, 'enabled' | 'allowThirdParty'>;
+  readonly log: Filled<Section<'log'>, 'level'>;
 }
+
+/** `lan.dhcp` checked: the range split in two, lease time and DNS servers filled in. */
+export type LanDhcpConfig = Filled<Omit<NonNullable<Section<'lan'>['dhcp']>, 'range'>, 'leaseSeconds' | 'dns'>
+  & { readonly rangeStart: string; readonly rangeEnd: string };
 
 /** A configuration that cannot be used. `message` is one line: `<file>: <field>: <problem>`. */
 export class ConfigError extends Error {
@@ -206,7 +207,7 @@ export class ConfigError extends Error {
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true });
-const validate = ajv.compile(CONFIG_SCHEMA);
+const validate = ajv.compile<RawConfig>(CONFIG_SCHEMA);
 
 function fieldOf(e: ErrorObject): string {
   const path = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
@@ -268,7 +269,7 @@ function inSubnet(a: number, cidr: Cidr): boolean {
  * lives on the local TAP's kernel side, where LAN hosts reach it) are refused. Loopback,
  * or another address of the machine, is the operator's choice.
  */
-function checkAdmin(raw: { socket: string; listen?: string; token?: string; tokenFile?: string }, lan: Cidr, wan: Cidr | 'dhcp'): AdminConfig {
+function checkAdmin(raw: Section<'admin'>, lan: Cidr, wan: Cidr | 'dhcp'): AdminConfig {
   if (raw.token !== undefined && raw.tokenFile !== undefined) throw new ConfigError('admin.token', 'give admin.token or admin.tokenFile, not both');
   if (raw.listen === undefined) {
     if (raw.token !== undefined || raw.tokenFile !== undefined) throw new ConfigError('admin.listen', 'is required with admin.token or admin.tokenFile (the Unix socket needs no token)');
@@ -317,21 +318,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     const e = validate.errors![0]!;
     throw new ConfigError(fieldOf(e), problemOf(e));
   }
-  type Raw = {
-    lan: { tap: string; netns?: string; address: string; mac?: string; mtu?: number;
-      dhcp?: { range: string; leaseSeconds?: number; dns?: string[]; domain?: string } };
-    wan: { tap: string; netns?: string; address: string; gateway?: string; mac?: string; mtu?: number };
-    local: { tap: string; netns?: string; mac?: string };
-    nat?: Record<string, unknown>; offload?: boolean; state: string;
-    admin?: { socket: string; listen?: string; token?: string; tokenFile?: string }; capture?: { dir: string };
-    igd?: { enabled?: boolean; version?: 1 | 2; httpPort?: number; friendlyName?: string; notifyIntervalSeconds?: number; maxMappings?: number;
-      maxMappingsPerClient?: number; secureMode?: boolean;
-      rules?: string[]; defaultAction?: 'allow' | 'deny' };
-    natpmp?: { enabled?: boolean };
-    pcp?: { enabled?: boolean; allowThirdParty?: boolean };
-    log?: { level?: 'debug' | 'info' | 'warn' | 'error' };
-  };
-  const raw = data as Raw;
+  const raw: RawConfig = data;
   const lanAddress = parseCidr(raw.lan.address, 'lan.address');
   const lanNum = parseDottedQuad(lanAddress.address)!;
   let dhcp: GatewayConfig['lan']['dhcp'];
@@ -369,7 +356,7 @@ export function checkConfig(data: unknown): GatewayConfig {
   }
   const taps = [raw.lan.tap, raw.wan.tap, raw.local.tap];
   if (new Set(taps).size !== 3) throw new ConfigError('local.tap', 'lan.tap, wan.tap and local.tap must be three different names');
-  const pr = raw.nat?.portRange as { min: number; max: number } | undefined;
+  const pr = raw.nat?.portRange;
   if (pr && pr.min > pr.max) throw new ConfigError('nat.portRange', 'min is greater than max');
   return {
     lan: {
