@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Finds the compiled test files and runs them with Node's own test runner, so the
 // summary lines are node --test's. Node 20 takes no glob arguments, hence this file.
-//   --unit   only the unit tests beside the code (packages' dist/, and the bench harness's)
+//   --unit   only the unit tests beside the code (packages' dist/, the bench harness's) and the fuzzing (test/dist/fuzz)
 //   --e2e    only the end-to-end tests (test/dist/e2e)
 //   other arguments are substrings a test file's path must contain.
 import { readdirSync, statSync, existsSync } from 'node:fs';
@@ -26,7 +26,7 @@ function walk(dir, out) {
 }
 
 const roots = [];
-if (!e2eOnly) roots.push('nat-table/dist', 'igd-service/dist', 'conformance/dist', 'gateway/dist', 'test/dist/bench/lib');
+if (!e2eOnly) roots.push('nat-table/dist', 'igd-service/dist', 'conformance/dist', 'gateway/dist', 'test/dist/bench/lib', 'test/dist/fuzz');
 if (!unitOnly) roots.push('test/dist/e2e');
 let files = roots.flatMap((r) => walk(join(root, r), [])).sort();
 // Matched against the path inside the repository: the checkout's own path may contain the word.
