@@ -56,6 +56,12 @@ test('broken YAML and non-mappings are a clear error, never a throw of another k
   assert.match(problem('lan: 1\nlan: 2\n'), /YAML/);
   assert.equal(problem('- a\n- b\n'), '(top level): must be a mapping of keys (lan, wan, local, state, ...)');
   assert.equal(problem(''), '(top level): must be a mapping of keys (lan, wan, local, state, ...)');
+  // Found by the config fuzz property (config.fuzz.ts): aliases that cannot be resolved
+  // threw the yaml package's ReferenceError instead of a ConfigError.
+  assert.equal(problem('*a'), 'x.yaml: YAML: Unresolved alias (the anchor must be set before the alias): a');
+  const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+    'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
+  assert.equal(problem(laughs), 'x.yaml: YAML: Excessive alias count indicates a resource exhaustion attack');
   for (let i = 0; i < 300; i++) {
     let s = '';
     for (let j = 0; j < (i % 80); j++) s += String.fromCharCode(32 + ((i * 7919 + j * 104729) % 95));

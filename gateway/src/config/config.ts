@@ -397,7 +397,15 @@ export function parseConfig(text: string, fileName = 'config'): GatewayConfig {
     const line = text.slice(0, e.pos[0]).split('\n').length;
     throw new ConfigError(`${fileName} line ${line}`, `YAML: ${e.message.split('\n')[0]}`);
   }
-  return checkConfig(doc.toJS());
+  let data: unknown;
+  try {
+    // Resolving aliases can fail although the text parsed: an alias with no anchor before
+    // it, or more alias expansions than the yaml package allows (a billion-laughs file).
+    data = doc.toJS();
+  } catch (e) {
+    throw new ConfigError(fileName, `YAML: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, { cause: e });
+  }
+  return checkConfig(data);
 }
 
 /** Reads and checks a config file. */
