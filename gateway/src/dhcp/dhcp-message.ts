@@ -93,10 +93,18 @@ export function optionAddress(m: DhcpMessage, code: number): number | null {
   return v && v.length === 4 ? u32(v, 0) : null;
 }
 
+/** An option's value is at most 255 bytes; a longer one goes out as several (RFC 3396). */
+const OPTION_MAX = 255;
+
+/** Bytes an option takes on the wire: a code and length per piece of at most 255 value bytes. */
+function optionWireLength(v: Uint8Array): number {
+  return v.length + 2 * Math.max(1, Math.ceil(v.length / OPTION_MAX));
+}
+
 /** Length `emitDhcp` needs for a message (300 bytes minimum, as many BOOTP clients require). */
 export function dhcpBufferLength(m: DhcpMessage): number {
   let n = FIXED_LENGTH + 3; // + message type option
-  for (const [code, v] of m.options) if (code !== DHCP_OPTION.messageType) n += 2 + v.length;
+  for (const [code, v] of m.options) if (code !== DHCP_OPTION.messageType) n += optionWireLength(v);
   return Math.max(n + 1, 300);
 }
 
@@ -115,7 +123,13 @@ export function emitDhcp(m: DhcpMessage, buf: Uint8Array, offset = 0): number {
   b[o++] = DHCP_OPTION.messageType; b[o++] = 1; b[o++] = m.messageType;
   for (const [code, v] of m.options) {
     if (code === DHCP_OPTION.messageType) continue;
-    b[o++] = code; b[o++] = v.length; b.set(v, o); o += v.length;
+    // Pieces of at most 255 bytes, in order: the parser concatenates them back (RFC 3396).
+    let at = 0;
+    do {
+      const n = Math.min(OPTION_MAX, v.length - at);
+      b[o++] = code; b[o++] = n; b.set(v.subarray(at, at + n), o); o += n;
+      at += n;
+    } while (at < v.length);
   }
   b[o] = DHCP_OPTION.end;
   return len;

@@ -37,6 +37,21 @@ test('emit then parse round-trips, with the exact fixed layout', () => {
   assert.deepEqual(parseDhcp(out), m);
 });
 
+test('an option longer than 255 bytes goes out as pieces of 255 and parses back whole (RFC 3396)', () => {
+  // Found by the DHCP fuzz property (dhcp-message.fuzz.ts): a 256-byte value was written
+  // with length byte 0 (256 & 0xff) and the rest read as options.
+  const m = parseDhcp(hex(DISCOVER_HEX)) as DhcpMessage;
+  const long = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  m.options = new Map([[DHCP_OPTION.messageType, Uint8Array.of(1)], [DHCP_OPTION.domainName, long]]);
+  const buf = new Uint8Array(dhcpBufferLength(m));
+  assert.equal(emitDhcp(m, buf), 548);
+  // 53/1/1, then 15/255/0..254, then 15/45/255,0..43, then end.
+  assert.deepEqual([...buf.subarray(240, 246)], [53, 1, 1, 15, 255, 0]);
+  assert.deepEqual([...buf.subarray(243 + 257, 243 + 257 + 4)], [15, 45, 255, 0]);
+  assert.deepEqual([...buf.subarray(243 + 257 + 47)], [255]);
+  assert.deepEqual(parseDhcp(buf), m);
+});
+
 test('malformed messages return a reason, never throw', () => {
   assert.equal(parseDhcp(new Uint8Array(10)), 'truncated');
   const bad = hex(DISCOVER_HEX); bad[236] = 0;
