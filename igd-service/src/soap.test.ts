@@ -139,19 +139,6 @@ test('malformed envelopes → malformed', () => {
   assert.equal(parseSoapRequest(new Uint8Array([0x3c, 0xff, 0xfe, 0x3e]), header).ok, false);
 });
 
-test('property: random bytes and truncated or mutated requests return, never throw', () => {
-  const good = Buffer.from(soapBody(WANIP, 'AddPortMapping', ARGS), 'utf8');
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), fc.option(fc.string(), { nil: undefined }), (bytes, header) => {
-    assert.equal(typeof parseSoapRequest(bytes, header).ok, 'boolean');
-  }), { numRuns: 500 });
-  fc.assert(fc.property(fc.integer({ min: 0, max: good.length }), fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }),
-    (cut, at, byte) => {
-      const mutated = Uint8Array.from(good.subarray(0, cut));
-      if (at < mutated.length) mutated[at] = byte;
-      assert.equal(typeof parseSoapRequest(mutated, ADD).ok, 'boolean');
-    }), { numRuns: 1000 });
-});
-
 test('the response envelope, byte for byte', () => {
   assert.equal(buildSoapResponse(WANIP, 'GetExternalIPAddress', [['NewExternalIPAddress', '203.0.113.1']]),
     '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
