@@ -1,12 +1,11 @@
 /**
  * Fragments: the fragmenter's output against RFC 791 (offsets, MF, sizes, copied options,
- * checksums), and the reassembler putting any order of those fragments back together
- * byte for byte, with duplicates ignored and overlaps, bad lengths, over-size datagrams,
- * timeouts and the datagram limit dropping what they must.
+ * checksums), and the reassembler's drops: overlaps, bad lengths, over-size datagrams,
+ * timeouts and the datagram limit. Any order of fragments put back together byte for
+ * byte, and random fragment streams, are fuzz properties (fragment.fuzz.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
 import { Ipv4Packet, emitIpv4 } from './ipv4.js';
 import { internetChecksum } from './checksum.js';
 import { Reassembler, fragmentIpv4 } from './fragment.js';
@@ -74,28 +73,6 @@ test('options: the first fragment keeps all, later ones only those with the copi
   assert.equal(f[1]![0], 0x46);
   assert.deepEqual([...f[1]!.subarray(20, 24)], [0x83, 0x04, 0x0a, 0x0b]);
   for (const x of f) assert.equal(internetChecksum(x, 0, (x[0]! & 15) * 4), 0);
-});
-
-test('any datagram, any MTU, any order of its fragments, with duplicates: reassembled byte for byte', () => {
-  fc.assert(fc.property(
-    fc.integer({ min: 1, max: 9000 }), fc.integer({ min: 68, max: 1500 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.boolean(),
-    (len, mtu, seed, dup) => {
-      const d = datagram(len, seed & 0xffff, seed);
-      const f = fragments(d, mtu);
-      if (f.length === 1) return;
-      const order = f.map((_, i) => i).sort((a, b) => ((a * 7919 + seed) % 101) - ((b * 7919 + seed) % 101));
-      if (dup) order.splice(1, 0, order[0]!);
-      const r = new Reassembler();
-      const results = order.map((i) => feed(r, f[i]!));
-      const done = results.filter((x) => x.kind === 'done');
-      assert.equal(done.length, 1);
-      assert.equal(results.at(-1)!.kind, 'done');
-      const x = done[0]!;
-      assert.ok(x.kind === 'done');
-      const back = x.buf.subarray(x.offset, x.offset + x.length);
-      assert.deepEqual(back, d);
-      assert.equal(r.size, 0);
-    }), { numRuns: 300 });
 });
 
 test('an overlapping fragment drops the datagram; a later fragment of it starts a new one', () => {
