@@ -5,7 +5,7 @@
  * starts nothing.
  */
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { isCollection, parseDocument, visit } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseIpv4 } from '@openigd/nat-table';
 import type { FromSchema } from './schema-type.js';
@@ -397,6 +397,15 @@ export function parseConfig(text: string, fileName = 'config'): GatewayConfig {
     const line = text.slice(0, e.pos[0]).split('\n').length;
     throw new ConfigError(`${fileName} line ${line}`, `YAML: ${e.message.split('\n')[0]}`);
   }
+  // A mapping or list as a key (`? [a]`, `{a: 1}: x`) has no place in the config; left
+  // alone, the yaml package would make it a string and print a process warning.
+  visit(doc, {
+    Pair: (_, pair) => {
+      if (!isCollection(pair.key)) return;
+      const line = text.slice(0, pair.key.range?.[0] ?? 0).split('\n').length;
+      throw new ConfigError(`${fileName} line ${line}`, 'a key must be a plain value, not a mapping or a list');
+    },
+  });
   let data: unknown;
   try {
     // Resolving aliases can fail although the text parsed: an alias with no anchor before
