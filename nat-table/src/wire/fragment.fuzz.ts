@@ -17,14 +17,16 @@ const SRC = 0xc0a80164;
 const DST = 0xc6336401;
 const DROPS = new Set(['overlap', 'too-big', 'bad-length', 'evicted', 'timeout']);
 
-function datagram(payloadLength: number, id: number, seed: number): Uint8Array {
+/** A UDP datagram of `payloadLength` bytes from `seed` (also used by fragment.test.ts). */
+export function datagram(payloadLength: number, id = 0x1234, seed = 1): Uint8Array {
   const buf = new Uint8Array(20 + payloadLength);
   emitIpv4({ srcAddr: SRC, dstAddr: DST, protocol: 17, payloadLength, ttl: 64, identification: id }, buf, 0);
   for (let i = 0; i < payloadLength; i++) buf[20 + i] = (i * 31 + seed) & 0xff;
   return buf;
 }
 
-function fragments(buf: Uint8Array, mtu: number): Uint8Array[] {
+/** The fragments `fragmentIpv4` makes of `buf` at `mtu`, each in a buffer of its own. */
+export function fragments(buf: Uint8Array, mtu: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   fragmentIpv4(buf, 0, buf.length, mtu, (h, p) => {
     const f = new Uint8Array(h.length + p.length);

@@ -6,27 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ipv4Packet, emitIpv4 } from './ipv4.js';
+import { Ipv4Packet } from './ipv4.js';
 import { internetChecksum } from './checksum.js';
 import { Reassembler, fragmentIpv4 } from './fragment.js';
-
-function datagram(payloadLength: number, id = 0x1234, seed = 1): Uint8Array {
-  const buf = new Uint8Array(20 + payloadLength);
-  emitIpv4({ srcAddr: 0xc0a80164, dstAddr: 0xc6336401, protocol: 17, payloadLength, ttl: 64, identification: id }, buf, 0);
-  for (let i = 0; i < payloadLength; i++) buf[20 + i] = (i * 31 + seed) & 0xff;
-  return buf;
-}
-
-function fragments(buf: Uint8Array, mtu: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  fragmentIpv4(buf, 0, buf.length, mtu, (h, p) => {
-    const f = new Uint8Array(h.length + p.length);
-    f.set(h);
-    f.set(p, h.length);
-    out.push(f);
-  });
-  return out;
-}
+import { datagram, fragments } from './fragment.fuzz.js';
 
 function feed(r: Reassembler, frag: Uint8Array, nowMs = 0) {
   const ip = new Ipv4Packet();

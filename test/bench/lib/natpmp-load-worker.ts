@@ -19,6 +19,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { PCP, encodeClientRequest } from '@openigd/conformance';
+import { parseJobArgument } from './job-argument.js';
 
 export interface NatPmpLoadJob {
   /** The gateway's LAN address. */
@@ -58,12 +59,9 @@ const QUAD = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** Checks the job from the command line; returns a reason instead of throwing. */
 export function readNatPmpJob(text: string | undefined): { ok: true; job: NatPmpLoadJob } | { ok: false; reason: string } {
-  let v: unknown;
-  try {
-    v = JSON.parse(text ?? '');
-  } catch {
-    return { ok: false, reason: 'the job is not JSON' };
-  }
+  const parsed = parseJobArgument(text);
+  if (!parsed.ok) return parsed;
+  const v = parsed.value;
   const j = v as Partial<NatPmpLoadJob>;
   if (typeof j.server !== 'string' || !QUAD.test(j.server)) return { ok: false, reason: 'server must be an IPv4 address' };
   if (!Array.isArray(j.sources) || j.sources.length < 1 || j.sources.length > 64 || !j.sources.every((s) => typeof s === 'string' && QUAD.test(s))) {

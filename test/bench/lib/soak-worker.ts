@@ -19,6 +19,7 @@ import {
   addPortMappingCall, deletePortMappingCall, getGenericPortMappingEntryCall, postSoap,
   SPECIFIED_ARRAY_INDEX_INVALID, type ControlPoint, type SoapOutcome,
 } from './soap-client.js';
+import { parseJobArgument } from './job-argument.js';
 
 export interface SoakJob {
   readonly control: ControlPoint;
@@ -58,12 +59,9 @@ const TIMEOUT_MS = 10_000;
 const describe = (o: SoapOutcome): string => (o.ok ? 'ok' : o.kind === 'fault' ? `UPnP error ${o.errorCode}` : `${o.kind}: ${o.reason}`);
 
 export function readSoakJob(text: string | undefined): { ok: true; job: SoakJob } | { ok: false; reason: string } {
-  let v: unknown;
-  try {
-    v = JSON.parse(text ?? '');
-  } catch {
-    return { ok: false, reason: 'the job is not JSON' };
-  }
+  const parsed = parseJobArgument(text);
+  if (!parsed.ok) return parsed;
+  const v = parsed.value;
   const j = v as Partial<SoakJob>;
   if (typeof j.control?.controlUrl !== 'string' || typeof j.control.serviceType !== 'string') return { ok: false, reason: 'control missing' };
   if (typeof j.internalClient !== 'string' || typeof j.gateway !== 'string') return { ok: false, reason: 'internalClient and gateway needed' };
@@ -81,20 +79,17 @@ function natpmpc(gateway: string, port: number, lifetime: number): Promise<boole
   });
 }
 
+/** A report interval's counts, all zero. */
+const noCounts = () => ({ addFailures: 0, deletes: 0, lists: 0, listed: 0, pmpOk: 0, pmpFailures: 0, firstFailure: null as string | null });
+
 class Churn {
   private adds: [number, number][] = [];
-  private addFailures = 0;
-  private deletes = 0;
-  private lists = 0;
-  private listed = 0;
-  private pmpOk = 0;
-  private pmpFailures = 0;
-  private firstFailure: string | null = null;
+  private counts = noCounts();
 
   constructor(private readonly job: SoakJob) {}
 
   private fail(what: string): void {
-    this.firstFailure ??= what;
+    this.counts.firstFailure ??= what;
   }
 
   private async timedAdd(port: number, protocol: 'TCP' | 'UDP', leaseSeconds: number): Promise<void> {
@@ -106,14 +101,14 @@ class Churn {
     }), { timeoutMs: TIMEOUT_MS });
     if (o.ok) this.adds.push([t, performance.now() - started]);
     else {
-      this.addFailures++;
+      this.counts.addFailures++;
       this.fail(`add ${protocol} ${port}: ${describe(o)}`);
     }
   }
 
   private async remove(port: number, protocol: 'TCP' | 'UDP'): Promise<void> {
     const o = await postSoap(this.job.control.controlUrl, deletePortMappingCall(this.job.control.serviceType, '', port, protocol), { timeoutMs: TIMEOUT_MS });
-    if (o.ok) this.deletes++;
+    if (o.ok) this.counts.deletes++;
     else this.fail(`delete ${protocol} ${port}: ${describe(o)}`);
   }
 
@@ -125,14 +120,14 @@ class Churn {
       if (!(o.kind === 'fault' && o.errorCode === SPECIFIED_ARRAY_INDEX_INVALID)) this.fail(`list at ${i}: ${describe(o)}`);
       break;
     }
-    this.lists++;
-    this.listed = i;
+    this.counts.lists++;
+    this.counts.listed = i;
   }
 
   private async pmp(port: number, lifetime: number): Promise<void> {
-    if (await natpmpc(this.job.gateway, port, lifetime)) this.pmpOk++;
+    if (await natpmpc(this.job.gateway, port, lifetime)) this.counts.pmpOk++;
     else {
-      this.pmpFailures++;
+      this.counts.pmpFailures++;
       this.fail(`natpmpc ${port} lifetime ${lifetime}`);
     }
   }
@@ -149,13 +144,9 @@ class Churn {
 
   /** The interval's report; the counters start again. */
   take(): SoakReport {
-    const r: SoakReport = {
-      adds: this.adds, addFailures: this.addFailures, deletes: this.deletes, lists: this.lists, listed: this.listed,
-      pmpOk: this.pmpOk, pmpFailures: this.pmpFailures, firstFailure: this.firstFailure,
-    };
+    const r: SoakReport = { adds: this.adds, ...this.counts };
     this.adds = [];
-    this.addFailures = this.deletes = this.lists = this.pmpOk = this.pmpFailures = 0;
-    this.firstFailure = null;
+    this.counts = noCounts();
     return r;
   }
 }

@@ -13,6 +13,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { findWanIpConnection, getExternalIpAddressCall, httpGet, postSoap, type SoapOutcome } from '@openigd/conformance';
 import type { DescribeJob, WorkerResult } from './soap-worker.js';
+import { parseJobArgument } from './job-argument.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -23,14 +24,9 @@ function failure(o: SoapOutcome): string {
 
 /** Checks the job from the command line; returns a reason instead of throwing. */
 export function readJob(text: string | undefined): { ok: true; job: DescribeJob } | { ok: false; reason: string } {
-  let v: unknown;
-  try {
-    v = JSON.parse(text ?? '');
-  } catch {
-    return { ok: false, reason: 'the job argument is not JSON' };
-  }
-  if (typeof v !== 'object' || v === null) return { ok: false, reason: 'the job is not an object' };
-  const j = v as Record<string, unknown>;
+  const parsed = parseJobArgument(text);
+  if (!parsed.ok) return parsed;
+  const j = parsed.value;
   if (j.mode !== 'describe') return { ok: false, reason: `this worker only describes; ${JSON.stringify(j.mode)} runs in the C load client` };
   if (typeof j.descriptionUrl !== 'string') return { ok: false, reason: 'describe needs descriptionUrl' };
   return { ok: true, job: { mode: 'describe', descriptionUrl: j.descriptionUrl } };
