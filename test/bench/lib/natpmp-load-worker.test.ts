@@ -17,6 +17,8 @@ const job = { server: '127.0.0.1', sources: ['127.0.0.1'], count: 10, firstInter
 test('readNatPmpJob: a good job, and the reason for a bad one', () => {
   assert.deepEqual(readNatPmpJob(JSON.stringify(job)), { ok: true, job });
   assert.equal(readNatPmpJob('{').ok, false);
+  // JSON that is not an object (it threw a TypeError before the workers shared parseJobArgument).
+  assert.deepEqual(readNatPmpJob('null'), { ok: false, reason: 'the job is not an object' });
   for (const bad of [{ server: 'x' }, { sources: [] }, { count: 0 }, { step: 11 }, { firstInternalPort: 65530 }, { port: 0 }, { deadlineMs: 0 }, { protocol: 'upnp' }]) {
     assert.equal(readNatPmpJob(JSON.stringify({ ...job, ...bad })).ok, false, JSON.stringify(bad));
   }
