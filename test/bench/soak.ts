@@ -67,11 +67,15 @@ function adminText(socketPath: string, path: string): Promise<string> {
   });
 }
 
-/** A shell loop in `ns` that runs `cmd` until `seconds` pass or `max` runs are done; prints `ok`/`fail` per run. */
+/**
+ * A shell loop in `ns` that runs `cmd` until `seconds` pass or `max` runs are done; prints
+ * `ok`/`fail` per run. Stopped (SIGTERM), it ends the run in progress too.
+ */
 function loop(ns: string, cmd: string, seconds: number, max: number, pause: string): Background {
-  const script = `end=$(( $(date +%s) + ${Math.ceil(seconds)} )); n=0; `
+  const script = `c=; trap '[ -n "$c" ] && kill "$c" 2>/dev/null; exit 0' TERM; `
+    + `end=$(( $(date +%s) + ${Math.ceil(seconds)} )); n=0; `
     + `while [ "$(date +%s)" -lt "$end" ] && [ "$n" -lt ${max} ]; do `
-    + `if ${cmd} >/dev/null 2>&1; then echo ok; else echo fail; fi; n=$((n+1)); sleep ${pause}; done`;
+    + `${cmd} >/dev/null 2>&1 & c=$!; if wait "$c"; then echo ok; else echo fail; fi; c=; n=$((n+1)); sleep ${pause}; done`;
   return background(ns, 'sh', ['-c', script]);
 }
 
@@ -103,12 +107,20 @@ async function startTraffic(ns: { h2: string; inet: string }, seconds: number, d
   };
 }
 
-/** Starts the churn worker in `ns`; its reports are handed to `onReport` as they come. */
+/**
+ * Starts the churn worker in `ns`; its reports are handed to `onReport` as they come.
+ * It ends at the job's end by itself, or early when the run is aborted (SIGTERM: it
+ * sends its last report and exits).
+ */
 function startChurn(ns: string, job: SoakJob, onReport: (r: SoakReport) => void, cleanup: Cleanup): Promise<number | null> {
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SOAK_WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
-  cleanup.add(async () => {
+  const stop = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  abort.signal.addEventListener('abort', stop, { once: true });
+  cleanup.add(async () => {
+    stop();
     await exited;
   });
   createInterface({ input: child.stdout }).on('line', (line) => {
@@ -202,8 +214,8 @@ async function main(): Promise<number> {
           + `adds ${recent.length} in the last minute (max ${recent.length ? Math.max(...recent).toFixed(1) : '-'} ms), load ${loadavg()[0]!.toFixed(2)}`);
       }
     }
-    abort.abort();
     const workerCode = await worker;
+    abort.abort();
     const ran = Math.min(seconds, at());
     const memory = [
       memoryVerdict('RSS', samples, (s) => s.rssBytes, ran),

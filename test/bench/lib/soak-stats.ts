@@ -113,7 +113,8 @@ export function latencyVerdict(adds: readonly TimedAdd[], addFailures: number, s
     reasons.push(`add p99 grew from ${earlyAddP99.toFixed(1)} to ${lateAddP99.toFixed(1)} ms`);
   }
   if (addFailures > 0) reasons.push(`${addFailures} adds failed or timed out`);
-  if (!(lagMs.max < LAG_LIMIT_SECONDS * 1000)) reasons.push(`event-loop lag reached ${lagMs.max.toFixed(0)} ms`);
+  if (lagMs.count === 0) reasons.push('no sample of the daemon after warm-up');
+  else if (!(lagMs.max < LAG_LIMIT_SECONDS * 1000)) reasons.push(`event-loop lag reached ${lagMs.max.toFixed(0)} ms`);
   return { addMs: summarize(after.map((a) => a.ms)), lagMs, earlyAddP99, lateAddP99, addFailures, bounded: reasons.length === 0, reasons };
 }
 

@@ -9,7 +9,8 @@
  *     every 32nd step deletes one (lifetime 0);
  *   - every 40th step walks the table with GetGenericPortMappingEntry until 713.
  * Every 5 s it prints one JSON line (`SoakReport`) of what happened since the last one.
- * Bounded: it stops at the job's deadline, and each request has a timeout.
+ * Bounded: it stops at the job's deadline or on SIGTERM (after a last report), and each
+ * request has a timeout.
  */
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
@@ -151,13 +152,14 @@ class Churn {
   }
 }
 
-export async function runSoakJob(job: SoakJob, print: (line: string) => void): Promise<void> {
+/** Runs the churn until the job's end or until `stop` is aborted; the last report comes either way. */
+export async function runSoakJob(job: SoakJob, print: (line: string) => void, stop?: AbortSignal): Promise<void> {
   const churn = new Churn(job);
   const start = performance.now();
   const end = start + job.durationMs;
   let lastReport = start;
   const maxSteps = Math.ceil(job.durationMs / STEP_MS) + 1;
-  for (let i = 0; i < maxSteps && performance.now() < end; i++) {
+  for (let i = 0; i < maxSteps && performance.now() < end && !stop?.aborted; i++) {
     await churn.step(i);
     const now = performance.now();
     if (now - lastReport >= REPORT_EVERY_MS) {
@@ -178,7 +180,9 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  await runSoakJob(read.job, (l) => console.log(l));
+  const stop = new AbortController();
+  process.once('SIGTERM', () => stop.abort());
+  await runSoakJob(read.job, (l) => console.log(l), stop.signal);
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))) void main();
