@@ -62,9 +62,12 @@ test('broken YAML and non-mappings are a clear error, never a throw of another k
   const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
     'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
   assert.equal(problem(laughs), 'x.yaml: YAML: Excessive alias count indicates a resource exhaustion attack');
-  // Also found by fuzzing: a mapping or list as a key became a string and a process warning.
-  assert.equal(problem('? [a]\n: 1\n'), 'x.yaml line 1: a key must be a plain value, not a mapping or a list');
-  assert.equal(problem('lan: 1\n{a: 1}: x\n'), 'x.yaml line 2: a key must be a plain value, not a mapping or a list');
+  // Also found by fuzzing: a mapping, a list or binary data as a key (or an alias of one)
+  // became a string and a process warning.
+  assert.equal(problem('? [a]\n: 1\n'), 'x.yaml line 1: a key must be plain text, not a mapping, a list or binary data');
+  assert.equal(problem('lan: 1\n{a: 1}: x\n'), 'x.yaml line 2: a key must be plain text, not a mapping, a list or binary data');
+  assert.equal(problem('a: &a [x]\n*a : 2\n'), 'x.yaml line 2: a key must be plain text, not a mapping, a list or binary data');
+  assert.equal(problem('lan: 1\n!!binary aGk=: 2\n'), 'x.yaml line 2: a key must be plain text, not a mapping, a list or binary data');
   for (let i = 0; i < 300; i++) {
     let s = '';
     for (let j = 0; j < (i % 80); j++) s += String.fromCharCode(32 + ((i * 7919 + j * 104729) % 95));

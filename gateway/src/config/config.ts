@@ -5,7 +5,7 @@
  * starts nothing.
  */
 import { readFile } from 'node:fs/promises';
-import { isCollection, parseDocument, visit } from 'yaml';
+import { isAlias, isCollection, isScalar, parseDocument, visit } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseIpv4 } from '@openigd/nat-table';
 import type { FromSchema } from './schema-type.js';
@@ -397,13 +397,17 @@ export function parseConfig(text: string, fileName = 'config'): GatewayConfig {
     const line = text.slice(0, e.pos[0]).split('\n').length;
     throw new ConfigError(`${fileName} line ${line}`, `YAML: ${e.message.split('\n')[0]}`);
   }
-  // A mapping or list as a key (`? [a]`, `{a: 1}: x`) has no place in the config; left
-  // alone, the yaml package would make it a string and print a process warning.
+  // A key that is not plain text or a number (`? [a]`, `{a: 1}: x`, `!!binary …: x`, or an
+  // alias of one) has no place in the config; left alone, the yaml package would make it a
+  // string and print a process warning.
   visit(doc, {
     Pair: (_, pair) => {
-      if (!isCollection(pair.key)) return;
-      const line = text.slice(0, pair.key.range?.[0] ?? 0).split('\n').length;
-      throw new ConfigError(`${fileName} line ${line}`, 'a key must be a plain value, not a mapping or a list');
+      const key: unknown = pair.key;
+      const node = isAlias(key) ? key.resolve(doc) : key;
+      const plain = isScalar(node) ? node.value === null || typeof node.value !== 'object' : !isCollection(node);
+      if (plain) return;
+      const line = text.slice(0, (key as { range?: number[] } | undefined)?.range?.[0] ?? 0).split('\n').length;
+      throw new ConfigError(`${fileName} line ${line}`, 'a key must be plain text, not a mapping, a list or binary data');
     },
   });
   let data: unknown;
