@@ -1,11 +1,12 @@
 /**
  * Fuzz properties of the config loader (YAML text → schema → checks), run by the suite
  * (test/fuzz) and by `npm run fuzz`. Whatever the text, `parseConfig` returns a config or
- * throws a `ConfigError` with a one-line message: never another error. Texts are YAML
- * made of the tokens that matter (anchors, aliases, tags, flow and block collections,
- * the config's own keys) and a valid config with one field deleted, replaced by any JSON
- * value, or joined by an unknown key: checked as data, or written as JSON or as YAML. An accepted config
- * holds what the checks promise (addresses parse, prefix lengths in range, three taps).
+ * throws a `ConfigError` with a one-line message: never another error, nor a process
+ * warning. Texts are YAML made of the tokens that matter (anchors, aliases, tags, flow
+ * and block collections, the config's own keys) and a valid config with one field
+ * deleted, replaced by any JSON value, or joined by an unknown key: checked as data, or
+ * written as JSON or as YAML. An accepted config holds what the checks promise
+ * (addresses parse, prefix lengths in range, three taps).
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -51,12 +52,20 @@ function edited(path: readonly (string | number)[], edit: Edit): Json {
 /** The only outcomes allowed: a config that holds its promises, or one ConfigError line. */
 function checkOutcome(load: () => GatewayConfig): void {
   let config: GatewayConfig;
+  // A process warning on the way (the yaml package warns of keys it turns into strings)
+  // would reach the daemon's stderr outside its log: that counts as a failure too.
+  const warnings: string[] = [];
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((w: string | Error) => { warnings.push(String(w)); }) as typeof process.emitWarning;
   try {
     config = load();
   } catch (e) {
     assert.ok(e instanceof ConfigError, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}, not a ConfigError`);
     assert.ok(!e.message.includes('\n'), `a one-line message: ${JSON.stringify(e.message)}`);
     return;
+  } finally {
+    process.emitWarning = emitWarning;
+    assert.deepEqual(warnings, [], 'no process warning');
   }
   for (const c of [config.lan.address, ...(typeof config.wan.address === 'object' ? [config.wan.address] : [])]) {
     assert.notEqual(parseDottedQuad(c.address), null);
