@@ -15,7 +15,8 @@ const testSupport = {
   message: 'test doubles (testing/) are for tests and benchmarks only.',
 };
 const lab = { group: ['**/lab/*'], message: 'the links do not depend on the lab; use ../exec.js.' };
-const productionOnly = (...dirs) => ({ files: dirs.map((d) => `${d}/**/*.ts`), ignores: ['**/*.test.ts', '**/testing/**'] });
+// Fuzz properties (*.fuzz.ts) are test support too: only the suite and `npm run fuzz` load them.
+const productionOnly = (...dirs) => ({ files: dirs.map((d) => `${d}/**/*.ts`), ignores: ['**/*.test.ts', '**/*.fuzz.ts', '**/testing/**'] });
 
 const nodeBuiltins = [
   'node:*', 'fs', 'fs/*', 'net', 'dgram', 'http', 'https', 'os', 'path', 'child_process',

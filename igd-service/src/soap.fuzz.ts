@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { escapeXmlText, parseSoapRequest, type SoapParseResult } from './soap.js';
-import { soapBody } from './test-support.js';
+import { soapBody } from './testing/test-support.js';
 
 const WANIP = 'urn:schemas-upnp-org:service:WANIPConnection:1';
 const ARGS = [

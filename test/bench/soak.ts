@@ -27,7 +27,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { background, Cleanup, isRoot, uniquePrefix, type Background } from '../lib/ns.js';
 import { runBench, writeJsonReport } from './lib/bench-main.js';
-import { runSoapWorker } from './lib/soap-client.js';
+import { runSoapWorker } from './lib/soap-worker.js';
 import {
   formatSoakTable, latencyVerdict, memoryVerdict, promValue, vmRssBytes, warmupSeconds,
   type SoakSample, type TimedAdd,

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { NatPmpEngine } from './natpmp-engine.js';
 import { MappingService } from '../mapping/mapping-service.js';
-import { MemoryPortMappingBackend } from '../memory-backend.js';
-import { ManualClock, MemoryMappingStore } from '../test-support.js';
+import { MemoryPortMappingBackend } from '../testing/memory-backend.js';
+import { ManualClock, MemoryMappingStore } from '../testing/test-support.js';
 
 const HOST = '192.168.1.10';
 export const seen = { answered: 0 };

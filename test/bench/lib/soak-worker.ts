@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import {
   addPortMappingCall, deletePortMappingCall, getGenericPortMappingEntryCall, postSoap,
   SPECIFIED_ARRAY_INDEX_INVALID, type ControlPoint, type SoapOutcome,
-} from './soap-client.js';
+} from '@openigd/conformance';
 import { parseJobArgument } from './job-argument.js';
 
 export interface SoakJob {
