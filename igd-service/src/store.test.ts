@@ -327,16 +327,38 @@ test('group commit: concurrent puts share syncs, and each resolves only once syn
   assert.equal((await reload(dir)).length, 300);
 }));
 
-test('a failed append stops the store: that change and every later one reject', () => withDir(async (dir) => {
+test('a failed append stalls the store: that change rejects, the next one re-bases on a fresh snapshot and is stored', () => withDir(async (dir) => {
   const store = new FileMappingStore({ directory: dir });
   await store.load();
   await store.put(mapping(1));
   // Pull the file out from under the store, as a dying disk would.
   await (store as unknown as { journal: FileHandle }).journal.close();
   await assert.rejects(store.put(mapping(2)), (e: unknown) => e instanceof StoreIoError && e.operation === 'append');
-  await assert.rejects(store.put(mapping(3)), StoreClosedError);
+  await store.put(mapping(3));
+  assert.equal(store.stats().writeFailures, 1);
+  assert.equal(store.stats().recoveries, 1);
+  assert.equal(store.stats().generation, 1, 'snapshot 1 written from memory');
+  await store.put(mapping(4));
   await store.close();
-  assert.deepEqual((await reload(dir)).map((m) => m.externalPort), [1]);
+  assert.deepEqual((await reload(dir)).map((m) => m.externalPort), [1, 3, 4]);
+}));
+
+test('while the re-base cannot be written every change rejects, nothing acknowledged is lost, and it recovers once it can', () => withDir(async (dir) => {
+  const store = new FileMappingStore({ directory: dir });
+  await store.load();
+  await store.put(mapping(1));
+  await (store as unknown as { journal: FileHandle }).journal.close();
+  await assert.rejects(store.put(mapping(2)), StoreIoError);
+  // The snapshot's temp file cannot be created while a directory sits at its path.
+  const blocker = join(dir, MAPPING_STORE_FILES.snapshot + '.tmp');
+  await mkdir(blocker);
+  await assert.rejects(store.put(mapping(3)), (e: unknown) => e instanceof StoreIoError && e.operation === 'open');
+  await assert.rejects(store.delete(mapping(1)), StoreIoError);
+  assert.deepEqual((await reload(dir)).map((m) => m.externalPort), [1], 'a restart now finds what was acknowledged');
+  await rm(blocker, { recursive: true });
+  await store.put(mapping(5));
+  await store.close();
+  assert.deepEqual((await reload(dir)).map((m) => m.externalPort), [1, 5]);
 }));
 
 test('an unusable state directory rejects with StoreIoError', () => withDir(async (dir) => {

@@ -17,9 +17,18 @@
  *
  * `load()` tolerates a torn LAST journal record (crash mid-append) and truncates it away;
  * any other bad line rejects with StoreCorruptError naming the file and line, and the store
- * then writes nothing at all: a corrupt file is never overwritten. A failed write or sync
- * stops the store (StoreClosedError with the cause for every later change): after a failed
- * fsync the kernel's view of the file can no longer be trusted, so it is not retried.
+ * then writes nothing at all: a corrupt file is never overwritten.
+ *
+ * A failed write or sync (a full disk, a read-only or failing one) rejects the changes of
+ * that batch and stalls the store: journal G is no longer appended to, because after a
+ * failed (O_DSYNC) write the kernel's view of that file can no longer be trusted. The
+ * memory still holds exactly the changes that were acknowledged, so the next change first
+ * re-bases: snapshot G+1 written from memory, then an empty journal G+1, which supersede
+ * journal G whatever its tail holds; only then is the change appended. While that fails,
+ * every change is rejected (StoreIoError) and nothing acknowledged is lost; once the
+ * directory takes writes again (room freed, remounted read-write), changes succeed again.
+ * `load()` on a directory it can read but not write (read-only) loads the mappings and
+ * starts stalled.
  *
  * Must not: resolve a change before it is on disk, keep a mapping in memory that is not on
  * disk, or touch files other than its own two (and their temp files).
@@ -75,9 +84,14 @@ export interface MappingStoreStats {
   readonly tornRecordsTruncated: number;
   /** Journals superseded by their snapshot (crash during compaction) discarded by `load()`. */
   readonly staleJournalsDiscarded: number;
+  /** Writes that failed (a full, read-only or failing disk): each stalled the store. */
+  readonly writeFailures: number;
+  /** Re-bases that brought a stalled store back (snapshot + fresh journal from memory). */
+  readonly recoveries: number;
 }
 
-type State = 'new' | 'loading' | 'open' | 'closing' | 'closed' | 'failed';
+/** `stalled`: open, but the journal took a failed write; the next change re-bases first. */
+type State = 'new' | 'loading' | 'open' | 'stalled' | 'closing' | 'closed' | 'failed';
 
 type Change =
   | { readonly op: 'put'; readonly mapping: PortMapping }
@@ -291,7 +305,7 @@ export class FileMappingStore implements MappingStore {
   private compactionBackoffRecords = 0;
   private counters = {
     commits: 0, recordsWritten: 0, compactions: 0, compactionFailures: 0,
-    tornRecordsTruncated: 0, staleJournalsDiscarded: 0,
+    tornRecordsTruncated: 0, staleJournalsDiscarded: 0, writeFailures: 0, recoveries: 0,
   };
 
   constructor(options: FileMappingStoreOptions) {
@@ -313,7 +327,7 @@ export class FileMappingStore implements MappingStore {
     this.state = 'loading';
     try {
       await this.open();
-      this.state = 'open';
+      this.state = this.journal ? 'open' : 'stalled';
       return [...this.mappings.values()];
     } catch (error) {
       this.state = 'failed';
@@ -339,7 +353,7 @@ export class FileMappingStore implements MappingStore {
 
   /** Compacts now (snapshot + fresh journal), after the changes already queued; rejects if it failed. */
   compact(): Promise<void> {
-    if (this.state !== 'open') {
+    if (!this.takesChanges()) {
       return Promise.reject(new StoreClosedError(`mapping store is ${this.state}`, { cause: this.failure }));
     }
     return new Promise<void>((resolve, reject) => {
@@ -350,7 +364,7 @@ export class FileMappingStore implements MappingStore {
 
   /** Waits for queued changes, then closes the journal. Later changes reject with StoreClosedError. */
   async close(): Promise<void> {
-    if (this.state === 'open') this.state = 'closing';
+    if (this.takesChanges()) this.state = 'closing';
     while (this.writer) await this.writer;
     const handle = this.journal;
     this.journal = undefined;
@@ -369,8 +383,12 @@ export class FileMappingStore implements MappingStore {
     };
   }
 
+  private takesChanges(): boolean {
+    return this.state === 'open' || this.state === 'stalled';
+  }
+
   private enqueue(change: Change): Promise<void> {
-    if (this.state !== 'open') {
+    if (!this.takesChanges()) {
       return Promise.reject(new StoreClosedError(`mapping store is ${this.state}`, { cause: this.failure }));
     }
     const line = encodeRecordLine(change);
@@ -398,6 +416,22 @@ export class FileMappingStore implements MappingStore {
    */
   private async drain(): Promise<void> {
     while (this.queue.length > 0 || this.compactWaiters.length > 0) {
+      if (this.state === 'stalled') {
+        // Re-base on a fresh snapshot; what is queued now waits for it, and fails with it.
+        const waiters = this.compactWaiters.splice(0);
+        const error = await this.runCompaction();
+        for (const w of waiters) {
+          if (error) w.reject(error);
+          else w.resolve();
+        }
+        if (error) {
+          this.rejectQueued(error);
+          return;
+        }
+        this.state = 'open';
+        this.counters.recoveries++;
+        continue;
+      }
       if (!this.journal || this.failure) {
         const error = new StoreClosedError('mapping store has stopped', { cause: this.failure });
         this.rejectQueued(error);
@@ -405,7 +439,7 @@ export class FileMappingStore implements MappingStore {
         return;
       }
       if (this.queue.length > 0) await this.commit(this.journal);
-      if (this.failure) continue;
+      if (this.failure || this.state !== 'open') continue;
       if (this.compactWaiters.length > 0 || this.compactionDue()) {
         const waiters = this.compactWaiters.splice(0);
         const error = await this.runCompaction();
@@ -417,7 +451,7 @@ export class FileMappingStore implements MappingStore {
     }
   }
 
-  /** Writes and syncs one batch; on failure stops the store and rejects the batch. */
+  /** Writes and syncs one batch; on failure stalls the store and rejects the batch. */
   private async commit(handle: FileHandle): Promise<void> {
     const batch = this.queue.splice(0, MAX_BATCH_RECORDS);
     const bytes = concat(batch.map((p) => p.line));
@@ -427,7 +461,7 @@ export class FileMappingStore implements MappingStore {
       await writeAll(handle, bytes);
     } catch (cause) {
       const error = new StoreIoError(this.journalPath, 'append', { cause });
-      this.stop(error);
+      await this.stall(handle);
       for (const p of batch) p.reject(error);
       return;
     }
@@ -445,9 +479,15 @@ export class FileMappingStore implements MappingStore {
     for (const p of queued) p.reject(error);
   }
 
-  private stop(error: Error): void {
-    this.failure = error;
-    this.state = 'failed';
+  /**
+   * After a failed append: cuts what the batch may have left behind (best effort, so that a
+   * restart before the re-base does not find refused changes in the journal), stops using
+   * journal G and waits for the next change to re-base.
+   */
+  private async stall(handle: FileHandle): Promise<void> {
+    this.counters.writeFailures++;
+    await handle.truncate(this.journalBytes).then(() => handle.sync()).catch(() => undefined);
+    await this.leaveJournal();
   }
 
   private apply(change: Change): void {
@@ -463,7 +503,8 @@ export class FileMappingStore implements MappingStore {
   /**
    * Snapshot G+1 then journal G+1. A failure before the snapshot's rename leaves G intact and
    * the store keeps appending to journal G (retrying after compactMinRecords more records);
-   * any failure after it stops the store, since journal G is then possibly superseded on disk.
+   * any failure after it stalls the store, since journal G is then possibly superseded on
+   * disk: the next change re-bases (this again) before it is written.
    */
   private async runCompaction(): Promise<Error | undefined> {
     const next = this.generation + 1;
@@ -480,7 +521,7 @@ export class FileMappingStore implements MappingStore {
         this.compactionBackoffRecords = this.journalRecords + this.compactMinRecords;
         return error;
       }
-      this.stop(error as Error);
+      await this.leaveJournal();
       return error as Error;
     }
     try {
@@ -497,9 +538,17 @@ export class FileMappingStore implements MappingStore {
       return undefined;
     } catch (error) {
       this.counters.compactionFailures++;
-      this.stop(error as Error);
+      await this.leaveJournal();
       return error as Error;
     }
+  }
+
+  /** Stops appending to the current journal: the store is stalled until a re-base succeeds. */
+  private async leaveJournal(): Promise<void> {
+    this.state = 'stalled';
+    const handle = this.journal;
+    this.journal = undefined;
+    await handle?.close().catch(() => undefined);
   }
 
   private journalHeader(generation: number): Uint8Array {
@@ -531,17 +580,26 @@ export class FileMappingStore implements MappingStore {
     this.generation = snapshotGeneration;
     if (journal && journal.generation === snapshotGeneration) {
       for (const change of journal.changes) this.apply(change);
-      if (journal.tornAt !== undefined) await this.truncateJournal(journal.tornAt);
       this.journalRecords = journal.changes.length;
       this.journalBytes = journal.tornAt ?? journal.bytes;
-    } else {
-      if (journal) this.counters.staleJournalsDiscarded++;
-      const header = this.journalHeader(snapshotGeneration);
-      await replaceFileDurably(this.directory, MAPPING_STORE_FILES.journal, header);
-      this.journalRecords = 0;
-      this.journalBytes = header.length;
     }
-    this.journal = await this.openJournal();
+    // Everything read is in memory now. What follows writes; on a directory that takes no
+    // writes (read-only, full) the store starts stalled and re-bases at the first change.
+    try {
+      if (journal && journal.generation === snapshotGeneration) {
+        if (journal.tornAt !== undefined) await this.truncateJournal(journal.tornAt);
+      } else {
+        if (journal) this.counters.staleJournalsDiscarded++;
+        const header = this.journalHeader(snapshotGeneration);
+        await replaceFileDurably(this.directory, MAPPING_STORE_FILES.journal, header);
+        this.journalRecords = 0;
+        this.journalBytes = header.length;
+      }
+      this.journal = await this.openJournal();
+    } catch (error) {
+      if (!(error instanceof StoreIoError)) throw error;
+      this.counters.writeFailures++;
+    }
   }
 
   private async truncateJournal(length: number): Promise<void> {

@@ -34,7 +34,7 @@ export function statusFixture(): GatewayStatus {
       soap: [{ service: 'wanIpConnection', action: 'AddPortMapping', code: 0, count: 1 }, { service: 'wanIpConnection', action: 'GetGenericPortMappingEntry', code: 713, count: 2 }],
       store: {
         mappings: 2, generation: 1, journalRecords: 3, journalBytes: 512, pending: 0, commits: 3, recordsWritten: 3, compactions: 0,
-        compactionFailures: 0, tornRecordsTruncated: 0, staleJournalsDiscarded: 0,
+        compactionFailures: 0, tornRecordsTruncated: 0, staleJournalsDiscarded: 0, writeFailures: 0, recoveries: 0,
         commitLatency: { buckets: COMMIT_BUCKETS_SECONDS, counts: COMMIT_BUCKETS_SECONDS.map((_, i) => (i === 2 ? 3 : 0)).concat(0), sumSeconds: 0.006, count: 3 },
       },
       ssdp: { received: 4, malformed: { ...malformed, empty: 1 }, outsideLan: 0, ignored: 1, searches: 2, searchesWithoutMx: 0, searchesUnmatched: 0,
