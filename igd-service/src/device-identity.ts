@@ -33,6 +33,12 @@ export interface DeviceIdentity {
   readonly configId: number;
   /** True when this start created the identity. */
   readonly created: boolean;
+  /**
+   * Why the raised BOOTID could not be written (a read-only or full state directory), or
+   * undefined when it is on disk. The identity is used all the same, so that the gateway
+   * starts; the next start may then announce the same BOOTID again.
+   */
+  readonly notStored?: StoreIoError;
 }
 
 export interface DeviceIdentityOptions {
@@ -91,7 +97,8 @@ function increase(value: number, max: number): number {
 /**
  * Reads (or creates) the identity, increments BOOTID, adjusts CONFIGID, and writes it back
  * durably before resolving. Call once per start, before the first SSDP message.
- * Rejects StoreCorruptError (file left as found) or StoreIoError.
+ * Rejects StoreCorruptError (file left as found) or StoreIoError; when an identity is
+ * stored but cannot be rewritten, resolves with it and `notStored` set.
  */
 export async function startDeviceIdentity(
   options: DeviceIdentityOptions,
@@ -134,8 +141,15 @@ export async function startDeviceIdentity(
     configFingerprint: fingerprint,
   };
   const body = JSON.stringify({ ...DEVICE_IDENTITY_FORMAT, ...next }, null, 2) + '\n';
-  await replaceFileDurably(options.directory, DEVICE_IDENTITY_FILE, new TextEncoder().encode(body));
-  return { rootUuid: next.rootUuid, bootId: next.bootId, configId: next.configId, created: !stored };
+  let notStored: StoreIoError | undefined;
+  try {
+    await replaceFileDurably(options.directory, DEVICE_IDENTITY_FILE, new TextEncoder().encode(body));
+  } catch (error) {
+    // A new identity that is not on disk would change at every start: only a stored one may go on.
+    if (!stored || !(error instanceof StoreIoError)) throw error;
+    notStored = error;
+  }
+  return { rootUuid: next.rootUuid, bootId: next.bootId, configId: next.configId, created: !stored, ...(notStored ? { notStored } : {}) };
 }
 
 /**

@@ -87,6 +87,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   const { log } = parts;
   const lanAddress = config.lan.address.address;
   const identity = await startDeviceIdentity({ directory: config.state, configFingerprint: configFingerprint(config.igd.friendlyName, config.igd.version) });
+  if (identity.notStored) log.warn('igd: state directory not writable; BOOTID not stored, mapping changes refused until it is', { error: identity.notStored.message });
   const store = new FileMappingStore({ directory: config.state });
   const timedStore = new TimedMappingStore(store);
   const soap = new SoapStats(config.igd.version);
