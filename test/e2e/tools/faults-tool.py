@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Clients for the fault and flood end-to-end tests (test/e2e/faults*.test.ts), run in a LAN host.
+
+  adds URL CLIENT FIRST COUNT
+      AddPortMapping (TCP, FIRST..FIRST+COUNT-1 -> CLIENT, lease 0), one at a time on a fresh
+      connection each, stopping at the first answer that is not a success; prints
+      `ok PORT MS`, `fault PORT CODE MS` (a SOAP fault and its UPnP errorCode) or
+      `http PORT STATUS MS`.
+  flood KIND TARGET SECONDS
+      Sends as fast as one thread can for SECONDS, then prints `sent N answers M`.
+      KIND: soap (POST AddPortMapping requests on new connections to TARGET, a control URL),
+      msearch (SSDP M-SEARCH ssdp:all to TARGET:1900, unicast), subscribe (GENA SUBSCRIBE
+      to TARGET, an event URL, each asking a callback on this host), natpmp (NAT-PMP map
+      requests to TARGET:5351), pcp (PCP ANNOUNCE requests to TARGET:5351), dhcp (DHCP
+      DISCOVER broadcasts, each from a new random MAC, on interface TARGET).
+Every loop is bounded by time and count.
+"""
+import http.client
+import os
+import random
+import re
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+ST = 'urn:schemas-upnp-org:service:WANIPConnection:1'
+ADD = ('<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+       's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+       '<u:AddPortMapping xmlns:u="' + ST + '"><NewRemoteHost></NewRemoteHost>'
+       '<NewExternalPort>{port}</NewExternalPort><NewProtocol>TCP</NewProtocol>'
+       '<NewInternalPort>{port}</NewInternalPort><NewInternalClient>{client}</NewInternalClient>'
+       '<NewEnabled>1</NewEnabled><NewPortMappingDescription>fault {port}</NewPortMappingDescription>'
+       '<NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>\r\n')
+MAX_COUNT = 1_000_000
+
+
+def add_once(url, client, port, timeout=5):
+    """One AddPortMapping; returns (kind, value, ms) with kind ok / fault / http."""
+    u = urllib.parse.urlsplit(url)
+    t0 = time.monotonic()
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request('POST', u.path, ADD.format(port=port, client=client).encode(), {
+            'Content-Type': 'text/xml; charset="utf-8"', 'SOAPAction': f'"{ST}#AddPortMapping"'})
+        r = conn.getresponse()
+        text = r.read().decode('utf-8', 'replace')
+    finally:
+        conn.close()
+    ms = (time.monotonic() - t0) * 1000
+    if r.status == 200 and 'AddPortMappingResponse' in text:
+        return 'ok', '', ms
+    code = re.search(r'<errorCode>(\d+)</errorCode>', text)
+    if code:
+        return 'fault', code.group(1), ms
+    return 'http', str(r.status), ms
+
+
+def adds(url, client, first, count):
+    for port in range(first, first + min(count, 10_000)):
+        kind, value, ms = add_once(url, client, port)
+        print(f'{kind} {port} {value + " " if value else ""}{ms:.1f}'.replace('  ', ' '), flush=True)
+        if kind != 'ok':
+            return 0
+    return 0
+
+
+def flood_soap(target, deadline):
+    u = urllib.parse.urlsplit(target)
+    sent = answers = 0
+    port = 30000
+    while time.monotonic() < deadline and sent < MAX_COUNT:
+        sent += 1
+        port = 30000 + sent % 20000
+        try:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+            conn.request('POST', u.path, ADD.format(port=port, client='192.168.1.250').encode(), {
+                'Content-Type': 'text/xml; charset="utf-8"', 'SOAPAction': f'"{ST}#AddPortMapping"'})
+            r = conn.getresponse()
+            r.read()
+            answers += 1
+            conn.close()
+        except (OSError, http.client.HTTPException):
+            pass
+    return sent, answers
+
+
+def flood_datagrams(target, port, deadline, make, recv_from=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    sent = answers = 0
+    while time.monotonic() < deadline and sent < MAX_COUNT:
+        try:
+            s.sendto(make(sent), (target, port))
+            sent += 1
+        except BlockingIOError:
+            time.sleep(0.001)
+        except OSError:
+            time.sleep(0.001)
+        for _ in range(64):
+            try:
+                s.recvfrom(2048)
+                answers += 1
+            except (BlockingIOError, OSError):
+                break
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        try:
+            s.recvfrom(2048)
+            answers += 1
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sent, answers
+
+
+def msearch(_i):
+    return (b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\n'
+            b'MX: 1\r\nST: ssdp:all\r\n\r\n')
+
+
+def natpmp_map(i):
+    return struct.pack('!BBHHHI', 0, 2, 0, 1024 + i % 60000, 1024 + i % 60000, 3600)
+
+
+def pcp_announce(_i):
+    addr = socket.inet_aton(MY_ADDR)
+    return struct.pack('!BBHI', 2, 0, 0, 0) + b'\x00' * 10 + b'\xff\xff' + addr
+
+
+def flood_subscribe(target, deadline):
+    u = urllib.parse.urlsplit(target)
+    sent = answers = 0
+    while time.monotonic() < deadline and sent < MAX_COUNT:
+        sent += 1
+        try:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+            conn.request('SUBSCRIBE', u.path, headers={
+                'CALLBACK': f'<http://{MY_ADDR}:{40000 + sent % 1000}/ev>', 'NT': 'upnp:event', 'TIMEOUT': 'Second-1800'})
+            r = conn.getresponse()
+            r.read()
+            answers += 1
+            conn.close()
+        except (OSError, http.client.HTTPException):
+            pass
+    return sent, answers
+
+
+def flood_dhcp(ifname, deadline):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((ifname, 0))
+    sent = 0
+    while time.monotonic() < deadline and sent < MAX_COUNT:
+        mac = bytes([0x02]) + os.urandom(5)
+        xid = os.urandom(4)
+        bootp = (bytes([1, 1, 6, 0]) + xid + b'\x00\x00\x80\x00' + b'\x00' * 16 + mac + b'\x00' * 10
+                 + b'\x00' * 192 + b'\x63\x82\x53\x63' + bytes([53, 1, 1, 255]))
+        udp_len = 8 + len(bootp)
+        udp = struct.pack('!HHHH', 68, 67, udp_len, 0) + bootp
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_len, 0, 0, 64, 17, 0, b'\x00' * 4, b'\xff' * 4)
+        ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
+        frame = b'\xff' * 6 + mac + b'\x08\x00' + ip + udp
+        try:
+            s.send(frame)
+            sent += 1
+        except OSError:
+            time.sleep(0.001)
+    return sent, 0
+
+
+def checksum(b):
+    total = sum(struct.unpack(f'!{len(b) // 2}H', b))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
+MY_ADDR = '0.0.0.0'
+
+
+def own_address(target_host):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((target_host, 9))
+    addr = s.getsockname()[0]
+    s.close()
+    return addr
+
+
+def flood(kind, target, seconds):
+    global MY_ADDR
+    deadline = time.monotonic() + min(seconds, 120)
+    if kind == 'dhcp':
+        sent, answers = flood_dhcp(target, deadline)
+    else:
+        host = urllib.parse.urlsplit(target).hostname if '://' in target else target
+        MY_ADDR = own_address(host)
+        if kind == 'soap':
+            sent, answers = flood_soap(target, deadline)
+        elif kind == 'subscribe':
+            sent, answers = flood_subscribe(target, deadline)
+        elif kind == 'msearch':
+            sent, answers = flood_datagrams(target, 1900, deadline, msearch)
+        elif kind == 'natpmp':
+            sent, answers = flood_datagrams(target, 5351, deadline, natpmp_map)
+        elif kind == 'pcp':
+            sent, answers = flood_datagrams(target, 5351, deadline, pcp_announce)
+        else:
+            raise SystemExit(f'unknown flood {kind}')
+    print(f'sent {sent} answers {answers}', flush=True)
+    return 0
+
+
+def main(argv):
+    if len(argv) == 5 and argv[0] == 'adds':
+        return adds(argv[1], argv[2], int(argv[3]), int(argv[4]))
+    if len(argv) == 4 and argv[0] == 'flood':
+        return flood(argv[1], argv[2], float(argv[3]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
