@@ -29,12 +29,20 @@
  *        EBADF/EBADFD mark the frame and stop the batch.
  *        vnetHdrs is null, or count * 12 bytes: frame i is sent after vnetHdrs[12 i ..].
  *   closeTap(fd)             stops any reader on fd, then closes it.
+ *   kernelState(fd) -> 'up' | 'down' | 'gone'
+ *        the state of the TAP's kernel side, wherever it lives: the device's network
+ *        namespace comes from the fd (TUNGETDEVNETNS), a short-lived thread enters it
+ *        and reads the flags (SIOCGIFFLAGS); 'up' is IFF_UP and IFF_RUNNING, 'gone' a
+ *        deleted device (EBADFD / ENODEV). Blocks for one thread start (tens of µs).
  *
  * What it must not do: touch an fd it did not open (every fd argument must come from
  * openTap), crash or read/write outside a typed array on bad arguments (misuse throws
  * TypeError/RangeError), keep pointers into JavaScript memory across turns of the
  * event loop (they are fetched again at every wakeup), or block the event loop.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* setns */
+#endif
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
@@ -50,9 +58,13 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <linux/if_tun.h>
 
 /* Newer than some distributions' uapi headers; the values are kernel ABI. */
+#ifndef TUNGETDEVNETNS
+#define TUNGETDEVNETNS _IO('T', 227)
+#endif
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20
 #endif
@@ -641,6 +653,76 @@ static napi_value js_close_tap(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- kernelState ------------------------------------------------------------------- */
+
+typedef struct {
+  int nsfd;
+  char name[IFNAMSIZ];
+  short flags;
+  int err;
+} flags_job_t;
+
+/* Runs on its own thread: setns changes only the calling thread's network namespace. */
+static void *flags_in_netns(void *arg) {
+  flags_job_t *j = arg;
+  if (setns(j->nsfd, CLONE_NEWNET) != 0) {
+    j->err = errno;
+    return NULL;
+  }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    j->err = errno;
+    return NULL;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, j->name, IFNAMSIZ);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) j->err = errno;
+  else j->flags = ifr.ifr_flags;
+  close(s);
+  return NULL;
+}
+
+static napi_value state_string(napi_env env, const char *state) {
+  napi_value v;
+  NAPI_OK(env, napi_create_string_utf8(env, state, NAPI_AUTO_LENGTH, &v));
+  return v;
+}
+
+static napi_value js_kernel_state(napi_env env, napi_callback_info info) {
+  addon_t *a = get_addon(env);
+  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1) return throw_type(env, "kernelState(fd)");
+  if (!get_fd(env, a, argv[0], &fd)) return NULL;
+  flags_job_t job;
+  memset(&job, 0, sizeof job);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) != 0) {
+    int e = errno;
+    return e == EBADFD ? state_string(env, "gone") : throw_errno(env, "ioctl(TUNGETIFF)", NULL, e, NULL);
+  }
+  memcpy(job.name, ifr.ifr_name, IFNAMSIZ);
+  job.name[IFNAMSIZ - 1] = 0;
+  job.nsfd = ioctl(fd, TUNGETDEVNETNS);
+  if (job.nsfd < 0) {
+    int e = errno;
+    return e == EBADFD ? state_string(env, "gone") : throw_errno(env, "ioctl(TUNGETDEVNETNS)", job.name, e, NULL);
+  }
+  pthread_t t;
+  int e = pthread_create(&t, NULL, flags_in_netns, &job);
+  if (e == 0) pthread_join(t, NULL);
+  else job.err = e;
+  close(job.nsfd);
+  if (job.err == ENODEV) return state_string(env, "gone");
+  if (job.err) return throw_errno(env, "SIOCGIFFLAGS", job.name, job.err, NULL);
+  return state_string(env, (job.flags & IFF_UP) && (job.flags & IFF_RUNNING) ? "up" : "down");
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 /* The environment is going away (process exit, worker terminated): stop every reader,
@@ -672,6 +754,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "stopReader", NULL, js_stop_reader, NULL, NULL, NULL, napi_enumerable, NULL },
     { "writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeTap", NULL, js_close_tap, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "kernelState", NULL, js_kernel_state, NULL, NULL, NULL, napi_enumerable, NULL },
     { "VNET_HDR_BYTES", NULL, NULL, NULL, NULL, hdr, napi_enumerable, NULL },
   };
   NAPI_OK(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -6,7 +6,7 @@
  * in `../testing/`.
  */
 export { FrameFlag, isGso, createFrameBatch, pushFrame, pushFrameFrom, type FrameBatch } from './frame-batch.js';
-export { LinkError, newCounters, BATCH_SLOTS, SLOT_SIZE, type Link, type LinkCounters } from './link.js';
+export { LinkError, newCounters, BATCH_SLOTS, SLOT_SIZE, type Link, type LinkCounters, type LinkState } from './link.js';
 export {
   VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr, onesComplementSum, completeChecksum, partialChecksumValue,
   adjustPartialChecksum,

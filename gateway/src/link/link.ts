@@ -88,7 +88,15 @@ export interface Link {
   writeBatch(batch: FrameBatch): number;
   /** Stops reception and releases the device; idempotent. */
   close(): void;
+  /**
+   * The state of the wire's far end, where the link can tell (a TAP's kernel side: set up
+   * or down, or deleted); links that cannot tell leave it out and count as up.
+   */
+  kernelState?(): LinkState;
 }
+
+/** `up`: frames can cross; `down`: the far end is administratively or operationally down; `gone`: deleted. */
+export type LinkState = 'up' | 'down' | 'gone';
 
 /** An operational failure of a link, with a stable `code` (an errno name or ERR_OPENIGD_*). */
 export class LinkError extends Error {

@@ -191,6 +191,26 @@ runLinkContract('link contract: TAP with vnet header, offloads on', kernelFixtur
 runLinkContract('link contract: TAP with offloads on, no yield after a batch', kernelFixture({ vnetHdr: true, offloads: true, yieldAfterBatch: false }), SKIP);
 
 describe('TAP addon and link', { skip: SKIP ?? false }, () => {
+  it('kernelState follows the kernel side in its namespace: up, down, gone; a deleted TAP stops reading with onError', async () => {
+    const ns = await makeNamespace();
+    const link = await TapLink.open(ns, { netns: ns });
+    try {
+      assert.equal(link.kernelState(), 'up');
+      await run('ip', ['-n', ns, 'link', 'set', ns, 'down']);
+      assert.equal(link.kernelState(), 'down');
+      await run('ip', ['-n', ns, 'link', 'set', ns, 'up']);
+      assert.equal(link.kernelState(), 'up');
+      const stopped = new Promise<LinkError>((resolve) => link.start(() => {}, resolve));
+      await run('ip', ['-n', ns, 'link', 'del', ns]);
+      assert.match((await stopped).code, /^EBADFD?$/);
+      assert.equal(link.kernelState(), 'gone');
+    } finally {
+      link.close();
+      await removeNamespace(ns);
+    }
+    assert.equal(link.kernelState(), 'gone', 'closed');
+  });
+
   it('reports errno codes: EBUSY for a TAP already attached, bad names as argument errors', async () => {
     const name = uniqueName();
     const first = await TapLink.open(name, { up: false });

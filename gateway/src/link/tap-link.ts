@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import { FrameFlag, createFrameBatch, isGso, type FrameBatch } from './frame-batch.js';
 import { GsoSegmenter } from './gso.js';
-import { BATCH_SLOTS, LinkError, completeInSoftware, newCounters, type Link } from './link.js';
+import { BATCH_SLOTS, LinkError, completeInSoftware, newCounters, type Link, type LinkState } from './link.js';
 import { UdpCoalescer } from './udp-coalesce.js';
 import { VNET_HDR_BYTES, VirtioGso, VnetHdrStatus, decodeVnetHdr, encodeVnetHdr } from './vnet-header.js';
 import { ip } from '../exec.js';
@@ -32,6 +32,7 @@ export interface TapAddon {
   stopReader(readerId: number): void;
   writeBatch(fd: number, buffer: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, vnetHdrs?: Uint8Array | null): number;
   closeTap(fd: number): void;
+  kernelState(fd: number): LinkState;
   readonly VNET_HDR_BYTES: number;
 }
 
@@ -271,6 +272,11 @@ export class TapLink implements Link {
       }
     }
     return sent + this.flush(buf, staged, hdrs);
+  }
+
+  /** The state of the TAP's kernel side (in whatever namespace it is): see `Link.kernelState`. */
+  kernelState(): LinkState {
+    return this.closed ? 'gone' : this.tap.kernelState(this.fd);
   }
 
   /** Stops reading, then closes the fd; a non-persistent TAP disappears with it. Idempotent. */
