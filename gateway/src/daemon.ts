@@ -18,13 +18,19 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
   return gateway;
 }
 
-/** `openigd run`: starts, then waits for SIGTERM/SIGINT and stops cleanly. */
+/**
+ * `openigd run`: starts, then waits for SIGTERM/SIGINT and stops cleanly. When the gateway
+ * cannot go on (a TAP removed) it stops as cleanly and sets exit status 1.
+ */
 export async function runDaemon(config: GatewayConfig): Promise<void> {
   const log = createLogger(config.log.level);
   const d = await startDaemon(config, log);
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info('stopping', { signal });
+    let stopping = false;
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping', { why });
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       void d.stop().then(resolve, (e: unknown) => { log.error('error while stopping', { error: String(e) }); resolve(); });
@@ -33,6 +39,10 @@ export async function runDaemon(config: GatewayConfig): Promise<void> {
     const onInt = () => stop('SIGINT');
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
+    void d.failed.then((e) => {
+      process.exitCode = 1;
+      stop(e.message);
+    });
   });
   log.info('stopped');
 }

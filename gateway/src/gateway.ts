@@ -49,8 +49,12 @@ export interface RunningDaemon {
   readonly table: NatTable;
   /** The IGD control plane; null with `igd.enabled: false`. */
   readonly igd: IgdRuntime | null;
+  /** Settles (never rejects) when the gateway cannot go on: one of its TAPs was deleted. */
+  readonly failed: Promise<Error>;
   stop(): Promise<void>;
 }
+
+const PORT_NAMES = ['lan', 'wan', 'local'] as const;
 
 /** The addresses and MACs the config gives or implies, checked before anything opens. */
 export interface Plan {
@@ -104,6 +108,18 @@ export class Gateway implements RunningDaemon {
   private dhcp: DhcpServer | null = null;
   private wanDhcp: DhcpClient | null = null;
   private igdRuntime: IgdRuntime | null = null;
+  private links: readonly Link[] = [];
+  /** The WAN TAP's kernel side, as last seen (see watchWan). */
+  private wanUp = true;
+  private fail: (e: Error) => void = () => {};
+  readonly failed = new Promise<Error>((resolve) => {
+    let once = false;
+    this.fail = (e) => {
+      if (once) return;
+      once = true;
+      resolve(e);
+    };
+  });
 
   constructor(private readonly partsGiven: GatewayParts) {}
 
@@ -162,7 +178,8 @@ export class Gateway implements RunningDaemon {
     const router = new Router(routerAddresses(config, plan), table, links, clock, this.dhcp);
     const capture = await this.openCaptures(router);
     this.parts = { router, table, capture };
-    router.start();
+    this.links = links;
+    router.start((port, e) => this.linkGone(port, e.code));
     this.startTimer();
     if (!plan.wanStatic) this.startWanDhcp(plan);
     if (config.igd.enabled) await this.startIgd(plan, links[1]);
@@ -232,8 +249,34 @@ export class Gateway implements RunningDaemon {
       router.tick();
       this.wanDhcp?.tick(ms);
       this.igdRuntime?.tick();
+      this.watchWan();
     }, TICK_MS);
     this.cleanup.defer('timer', () => clearInterval(timer));
+  }
+
+  /**
+   * A TAP deleted under us (reading stopped, or its kernel side is gone): the gateway can
+   * no longer forward through it, so it says which one, once, and `failed` settles (the
+   * CLI stops and exits 1, for a supervisor to restart it).
+   */
+  private linkGone(port: number, why: string): void {
+    const tap = this.links[port]?.name ?? '?';
+    this.partsGiven.log.error('link gone: the TAP was removed; stopping', { port: PORT_NAMES[port], tap, reason: why });
+    this.fail(new Error(`TAP ${tap} (${PORT_NAMES[port]}) was removed: ${why}`));
+  }
+
+  /** The WAN TAP's kernel side down or up: logged, and the IGD events ConnectionStatus and PhysicalLinkStatus. */
+  private watchWan(): void {
+    const wan = this.links[1];
+    if (!wan) return;
+    const state = wan.kernelState?.() ?? 'up';
+    if (state === 'gone') return this.linkGone(1, 'deleted');
+    if ((state === 'up') === this.wanUp) return;
+    this.wanUp = state === 'up';
+    const { log } = this.partsGiven;
+    if (this.wanUp) log.info('wan link up', { tap: wan.name });
+    else log.warn('wan link down: nothing is forwarded to the WAN until it is up', { tap: wan.name });
+    this.igdRuntime?.linkChanged();
   }
 
   /** `wan.address: dhcp`: the client sets the router's WAN address as leases come and go. */
@@ -265,7 +308,7 @@ export class Gateway implements RunningDaemon {
     const { router, table } = this.running();
     const igd = await startIgdRuntime(config, {
       table, lanAddr: plan.lanAddr, wanAddr: () => router.addrs.wanAddr, wanCounters: () => wan.counters,
-      natNowMs: () => clock.now(), log,
+      wanLinkUp: () => this.wanUp, natNowMs: () => clock.now(), log,
     });
     this.igdRuntime = igd;
     this.cleanup.defer('igd', () => igd.stop());

@@ -27,6 +27,8 @@ export interface IgdRuntimeParts {
   readonly lanAddr: number;
   readonly wanAddr: () => number;
   readonly wanCounters: () => LinkCounters;
+  /** Whether the WAN link is up; the daemon calls `linkChanged` when it turns. */
+  readonly wanLinkUp: () => boolean;
   /** The NAT table's clock (the one its packets and `expire` are given), ms. */
   readonly natNowMs: () => number;
   readonly log: Logger;
@@ -38,6 +40,8 @@ export interface IgdRuntime {
   tick(): void;
   /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */
   externalAddressChanged(): void;
+  /** The WAN link went down or up: subscribers get ConnectionStatus and PhysicalLinkStatus. */
+  linkChanged(): void;
   status(): IgdRuntimeStatus;
   stop(): Promise<void>;
 }
@@ -94,7 +98,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   const byOrigin = new MappingOriginCounter();
   const backend = new NatPortMappingBackend(parts.table, {
     lanAddr: parts.lanAddr, lanPrefixLength: config.lan.address.prefixLength,
-    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters, nowMs: parts.natNowMs,
+    wanAddr: parts.wanAddr, wanCounters: parts.wanCounters, wanLinkUp: parts.wanLinkUp, nowMs: parts.natNowMs,
   });
   // One table for UPnP, NAT-PMP and PCP, with one access policy.
   const mappings = new MappingService({
@@ -194,6 +198,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         });
       },
       externalAddressChanged: () => backend.externalAddressChanged(),
+      linkChanged: () => igd.refreshState(),
       status: () => ({
         url: http.url, descriptionUrl: http.descriptionUrl, rootUuid: identity.rootUuid, bootId: identity.bootId,
         configId: identity.configId, stats: igd.stats(), byOrigin: byOrigin.snapshot(igd.listMappings()), soap: soap.snapshot(),

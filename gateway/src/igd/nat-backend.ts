@@ -20,6 +20,8 @@ export interface NatBackendOptions {
   readonly wanCounters: () => LinkCounters;
   /** The current WAN address (u32), 0 while there is none. */
   readonly wanAddr: () => number;
+  /** Whether the WAN link is up (PhysicalLinkStatus, ConnectionStatus); absent: always. */
+  readonly wanLinkUp?: () => boolean;
   /** The clock the NAT table's packets and `expire` are given (ms); PEER holds count from it. */
   readonly nowMs: () => number;
 }
@@ -114,7 +116,7 @@ export class NatPortMappingBackend implements PortMappingBackend {
   }
 
   linkUp(): boolean {
-    return true;
+    return this.options.wanLinkUp?.() ?? true;
   }
 
   onExternalAddressChange(listener: (address: string) => void): () => void {

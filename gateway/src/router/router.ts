@@ -26,6 +26,7 @@ import {
 } from '@openigd/nat-table';
 import {
   BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link, type LinkCounters,
+  type LinkError,
 } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage } from '../dhcp/dhcp-message.js';
@@ -160,9 +161,9 @@ export class Router {
     if (!inBatch) this.flush(null);
   }
 
-  /** Starts reading all three links. */
-  start(): void {
-    this.links.forEach((link, port) => link.start((rx) => this.handle(port as PortId, rx)));
+  /** Starts reading all three links; `onError` hears of a port whose reception stopped (its device is gone). */
+  start(onError?: (port: PortId, error: LinkError) => void): void {
+    this.links.forEach((link, port) => link.start((rx) => this.handle(port as PortId, rx), (e) => onError?.(port as PortId, e)));
   }
 
   private count(reason: string): void {
