@@ -18,16 +18,18 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
-import { uniquePrefix, sh, must, Cleanup, isRoot, until } from '../lib/ns.js';
+import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
-import { parseUpnpcList } from '../lib/lab-probe.js';
+import { PORT_PROBE, parseUpnpcList, probeMapping } from '../lib/lab-probe.js';
 import { PCP, decodeClientResponse, encodeClientRequest, type ClientRequest } from '../lib/pcp-client.js';
 
 const DIR = '/run/openigd-lab';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const TOOL = join(HERE, '..', '..', 'e2e', 'tools', 'faults-tool.py');
 const ASK = join(HERE, '..', 'lib', 'pcp-ask.js');
+const CLI = join(dirname(createRequire(import.meta.url).resolve('@openigd/gateway')), 'cli.js');
 const GW = '192.168.1.1';
 const CONTROL = `http://${GW}:5000/ctl/IPConn`;
 /** Flow table of the lab: small, so that two hosts can fill it. */
@@ -153,6 +155,77 @@ describe('faults: a full or read-only state directory, the WAN link down, a full
     lab = await labRestartDaemon(lab.prefix, DIR, 'SIGTERM');
     const kept = (await mappings()).map((m) => m.externalPort);
     assert.deepEqual(kept.sort(), [...stored, 21510, 21511].sort());
+  });
+
+  test('the WAN link down and up: ConnectionStatus and PhysicalLinkStatus evented, the daemon runs on, mappings kept, traffic resumes', async () => {
+    const inet = lab.namespaces.inet;
+    const events = background(lab.namespaces.h1, 'python3', [PORT_PROBE, 'events', '48100', '60']);
+    cleanup.add(() => events.stop());
+    await events.listening('tcp', 48100);
+    for (const path of ['/evt/IPConn', '/evt/CmnIfCfg']) {
+      const sub = await must(lab.namespaces.h1, 'curl', ['-s', '-i', '-m', '5', '-X', 'SUBSCRIBE', '-H', `CALLBACK: <http://${h1}:48100${path}>`,
+        '-H', 'NT: upnp:event', '-H', 'TIMEOUT: Second-300', `http://${GW}:5000${path}`]);
+      assert.match(sub, /^HTTP\/1\.1 200/, sub);
+    }
+    await until('the initial events', async () => /ConnectionStatus>Connected</.test(events.output()) && /PhysicalLinkStatus>Up</.test(events.output()), 10_000);
+    const before = (await mappings()).length;
+    await probeMapping(lab, cleanup, 'tcp', lab.wanAddress, 21000, 21000, { expect: true });
+
+    await must(inet, 'ip', ['link', 'set', 'oi-wan0', 'down']);
+    await until('ConnectionStatus Disconnected and PhysicalLinkStatus Down', async () =>
+      /ConnectionStatus>Disconnected</.test(events.output()) && /PhysicalLinkStatus>Down</.test(events.output()), 10_000);
+    assert.ok(alive(lab.daemonPid), 'the daemon runs on');
+    assert.match((await upnpc('-s')).stdout, /Status : Disconnected/);
+    assert.equal((await mappings()).length, before, 'every mapping kept');
+
+    await must(inet, 'ip', ['link', 'set', 'oi-wan0', 'up']);
+    await until('ConnectionStatus Connected again', async () =>
+      events.output().split('\n').filter((l) => /ConnectionStatus>Connected</.test(l)).length >= 2, 10_000);
+    assert.match((await upnpc('-s')).stdout, /Status : Connected/);
+    await probeMapping(lab, cleanup, 'tcp', lab.wanAddress, 21000, 21000, { expect: true });
+    await must(lab.namespaces.h1, 'ping', ['-c', '1', '-W', '2', lab.servers[0]!]);
+    const log = await readFile(join(lab.dir, 'openigd.log'), 'utf8');
+    assert.match(log, /"msg":"wan link down/);
+    assert.match(log, /"msg":"wan link up"/);
+    await events.stop();
+  });
+
+  test('a TAP removed under the daemon: one clear log line, exit status 1, no spin', async () => {
+    // Run by this test (not the lab) so that its exit status can be read.
+    process.kill(lab.daemonPid, 'SIGTERM');
+    await until('the lab daemon to stop', async () => !alive(lab.daemonPid), 10_000, 50);
+    const daemon = background(lab.namespaces.gw, process.execPath, [CLI, 'run', '--config', lab.configPath]);
+    cleanup.add(() => daemon.stop());
+    await until('the TAPs', async () => (await sh(lab.namespaces.inet, 'ip', ['-o', 'link', 'show', 'oi-wan0'])).code === 0, 15_000, 50);
+    await until('the daemon to run', async () => daemon.output().includes('"msg":"openigd running"'), 15_000, 50);
+    const pid = daemon.child.pid!;
+    const cpuTicks = async (): Promise<number | null> => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+      if (stat === null) return null;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    const t0 = Date.now();
+    const ticks0 = (await cpuTicks())!;
+    await must(lab.namespaces.inet, 'ip', ['link', 'del', 'oi-wan0']);
+    let lastTicks = ticks0;
+    await until('the daemon to exit', async () => {
+      const t = await cpuTicks();
+      if (t !== null) lastTicks = t;
+      return daemon.child.exitCode !== null || daemon.child.signalCode !== null;
+    }, 10_000, 20);
+    const elapsedMs = Date.now() - t0;
+    await daemon.stop();
+    assert.equal(daemon.child.exitCode, 1, daemon.output().slice(-2000));
+    const gone = daemon.output().split('\n').filter((l) => l.includes('"msg":"link gone'));
+    assert.equal(gone.length, 1, daemon.output().slice(-2000));
+    assert.match(gone[0]!, /"tap":"oi-wan0"/);
+    assert.match(gone[0]!, /"port":"wan"/);
+    // Clock ticks are 10 ms: a spinning loop would burn ~100 per second until the exit.
+    const cpuMs = (lastTicks - ticks0) * 10;
+    console.log(`# TAP deleted: exit 1 after ${elapsedMs} ms, ${cpuMs} ms CPU meanwhile`);
+    assert.ok(elapsedMs < 5000, `exited within 5 s (${elapsedMs} ms)`);
+    assert.ok(cpuMs <= Math.max(200, elapsedMs / 4), `no spin: ${cpuMs} ms CPU in ${elapsedMs} ms`);
   });
 });
 
