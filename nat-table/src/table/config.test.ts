@@ -35,6 +35,7 @@ test('the default is the rfc preset with the default timeouts, range and capacit
   assert.deepEqual(r.config.timeouts, DEFAULT_TIMEOUTS);
   assert.deepEqual(r.config.portRange, { min: 1024, max: 65535 });
   assert.equal(r.config.capacity, 65_536);
+  assert.equal(r.config.maxFlowsPerClient, 0, 'no per-client limit');
   assert.equal(r.config.random, Math.random);
 });
 
@@ -78,6 +79,8 @@ test('bad values are rejected with the field named, never thrown', () => {
     [{ capacity: 0 }, 'capacity'],
     [{ capacity: 1.5 }, 'capacity'],
     [{ capacity: 2 ** 30 }, 'capacity'],
+    [{ maxFlowsPerClient: -1 }, 'maxFlowsPerClient'],
+    [{ maxFlowsPerClient: 2.5 }, 'maxFlowsPerClient'],
     [{ hairpinning: 'yes' }, 'hairpinning'],
     [{ random: 4 }, 'random'],
     [{ filter: 'endpoint-independent' }, 'filter'],

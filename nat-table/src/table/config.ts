@@ -33,6 +33,11 @@ export interface NatConfig {
   readonly timeouts: NatTimeouts;
   /** Most live flows at once. */
   readonly capacity: number;
+  /**
+   * Most live flows one internal address may hold at once (0: no limit but `capacity`), so
+   * that one LAN host cannot take the whole table from the others.
+   */
+  readonly maxFlowsPerClient: number;
   /** Uniform [0, 1) source for random allocation; tests pass a seeded one. */
   readonly random: () => number;
 }
@@ -68,6 +73,7 @@ export interface NatConfigInput {
   readonly hairpinning?: boolean;
   readonly timeouts?: Partial<NatTimeouts>;
   readonly capacity?: number;
+  readonly maxFlowsPerClient?: number;
   readonly random?: () => number;
 }
 
@@ -79,7 +85,7 @@ function bad(field: string, problem: string): NatConfigResult {
 
 const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
-const INPUT_KEYS = ['preset', 'mapping', 'filtering', 'portAllocation', 'portRange', 'hairpinning', 'timeouts', 'capacity', 'random'];
+const INPUT_KEYS = ['preset', 'mapping', 'filtering', 'portAllocation', 'portRange', 'hairpinning', 'timeouts', 'capacity', 'maxFlowsPerClient', 'random'];
 const TIMEOUT_KEYS = Object.keys(DEFAULT_TIMEOUTS);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -118,6 +124,8 @@ export function resolveNatConfig(input: NatConfigInput | PresetName = {}): NatCo
   }
   const capacity = i.capacity ?? 65_536;
   if (!isInt(capacity, 1, 16_777_216)) return bad('capacity', 'must be an integer 1-16777216');
+  const maxFlowsPerClient = i.maxFlowsPerClient ?? 0;
+  if (!isInt(maxFlowsPerClient, 0, 16_777_216)) return bad('maxFlowsPerClient', 'must be an integer 0-16777216 (0: no limit)');
   if (i.hairpinning !== undefined && typeof i.hairpinning !== 'boolean') return bad('hairpinning', 'must be true or false');
   if (i.random !== undefined && typeof i.random !== 'function') return bad('random', 'must be a function returning a number in [0, 1)');
   return {
@@ -130,6 +138,7 @@ export function resolveNatConfig(input: NatConfigInput | PresetName = {}): NatCo
       hairpinning: i.hairpinning ?? p.hairpinning,
       timeouts,
       capacity,
+      maxFlowsPerClient,
       random: i.random ?? Math.random,
     },
   };

@@ -228,6 +228,22 @@ describe('port allocation', () => {
     assert.equal(t.size, 1);
     assert.equal(out(t, UDP, H1, 7000, S1, 1, UDP_MS), 7000);
   });
+  test('maxFlowsPerClient: one host is refused past its share, others are not; its flows pass; expiry gives the share back', () => {
+    const t = table({ capacity: 16, maxFlowsPerClient: 3 });
+    for (let i = 0; i < 3; i++) out(t, UDP, H1, 6000 + i, S1, 1);
+    assert.equal(outDrop(t, UDP, H1, 6100, S1, 1), 'client-flow-limit');
+    assert.equal(outDrop(t, TCP, H1, 6101, S1, 1), 'client-flow-limit');
+    assert.deepEqual(t.openFlow(UDP, H1, 6102, S1, 1, 0, 1), { ok: false, reason: 'client-flow-limit' });
+    assert.equal(t.counters.drops['client-flow-limit'], 2);
+    assert.equal(out(t, UDP, H1, 6000, S1, 1, 10), 6000, 'its existing flows still pass');
+    for (let i = 0; i < 3; i++) out(t, UDP, H2, 6000 + i, S1, 1);
+    assert.equal(t.size, 6);
+    t.expire(UDP_MS);
+    assert.equal(t.size, 1, 'the flow refreshed at 10 ms is left');
+    out(t, UDP, H1, 6100, S1, 1, UDP_MS);
+    out(t, UDP, H1, 6101, S1, 1, UDP_MS);
+    assert.equal(outDrop(t, UDP, H1, 6102, S1, 1, UDP_MS), 'client-flow-limit');
+  });
 });
 
 describe('timeouts and TCP state (RFC 4787 REQ-5/6, RFC 5382 REQ-5, RFC 5508 REQ-1)', () => {

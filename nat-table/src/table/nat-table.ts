@@ -48,7 +48,7 @@ export type Verdict = (typeof VERDICT)[keyof typeof VERDICT];
 
 export const DROP_REASONS = [
   'no-mapping', 'filtered', 'mapping-disabled', 'hairpin-disabled', 'table-full', 'ports-exhausted', 'no-external-address',
-  'unsupported-protocol',
+  'unsupported-protocol', 'client-flow-limit',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -240,6 +240,8 @@ export class NatTable {
   private freeHead = EMPTY;
   private highWater = 0;
   private live = 0;
+  /** Live flows per internal address, kept only with `maxFlowsPerClient` (changes at flow creation and removal, never per packet). */
+  private readonly perClient: Map<number, number> | null;
 
   private readonly outIndex: Int32Array;
   private readonly inIndex: Int32Array;
@@ -282,6 +284,7 @@ export class NatTable {
     this.bindIndex = new Int32Array(bslots).fill(EMPTY);
     this.bindMask = bslots - 1;
     for (let i = 0; i < 6; i++) this.cursor[i] = -1;
+    this.perClient = config.maxFlowsPerClient > 0 ? new Map() : null;
     this.counters = {
       flowsCreated: 0, flowsExpired: 0, flowsFlushed: 0, translatedOutbound: 0, translatedInbound: 0, hairpinned: 0,
       drops: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
@@ -765,6 +768,11 @@ export class NatTable {
       this.result.reason = 'table-full';
       return EMPTY;
     }
+    const held = this.perClient?.get(a) ?? 0;
+    if (this.perClient && held >= this.config.maxFlowsPerClient) {
+      this.result.reason = 'client-flow-limit';
+      return EMPTY;
+    }
     const extPort = this.bindingFor(proto, pi, a, ap, r);
     if (extPort < 0) {
       this.result.reason = 'ports-exhausted';
@@ -794,6 +802,7 @@ export class NatTable {
     this.inIndex[s] = f;
     this.pRefs[pi * PORTS + extPort]!++;
     this.live++;
+    this.perClient?.set(a, held + 1);
     this.counters.flowsCreated++;
     return f;
   }
@@ -830,6 +839,11 @@ export class NatTable {
     this.fInNext[f] = this.freeHead;
     this.freeHead = f;
     this.live--;
+    if (this.perClient) {
+      const left = (this.perClient.get(a) ?? 1) - 1;
+      if (left > 0) this.perClient.set(a, left);
+      else this.perClient.delete(a);
+    }
   }
 
   /** Backward-shift deletion for linear probing: empties slot `i` and moves displaced entries up. */
