@@ -87,7 +87,7 @@ export interface PeerFlowRequest {
 
 export type PeerFlowResult =
   | { readonly ok: true; readonly externalAddress: string; readonly externalPort: number }
-  | { readonly ok: false; readonly reason: 'invalid' | 'no-external-address' | 'no-resources' };
+  | { readonly ok: false; readonly reason: 'invalid' | 'no-external-address' | 'no-resources' | 'client-quota' };
 
 /**
  * What the IGD needs from the packet path. Implemented by `gateway` over nat-table, and by

@@ -66,6 +66,7 @@ export const CONFIG_SCHEMA = {
         },
         hairpinning: { type: 'boolean' },
         capacity: { type: 'integer', minimum: 16, maximum: 16_777_216 },
+        maxFlowsPerClient: { type: 'integer', minimum: 1, maximum: 16_777_216 },
         timeouts: {
           type: 'object', additionalProperties: false,
           properties: { udpMs: ms, tcpEstablishedMs: ms, tcpTransitoryMs: ms, icmpMs: ms },

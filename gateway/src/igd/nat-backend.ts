@@ -84,6 +84,7 @@ export class NatPortMappingBackend implements PortMappingBackend {
     const opened = this.table.openFlow(PROTOCOL[r.protocol], internal, r.internalPort, remote, r.remotePort, now, now + r.lifetimeSeconds * 1000);
     if (opened.ok) return { ok: true, externalAddress: ipv4ToString(opened.externalAddr), externalPort: opened.externalPort };
     if (opened.reason === 'no-external-address') return { ok: false, reason: 'no-external-address' };
+    if (opened.reason === 'client-flow-limit') return { ok: false, reason: 'client-quota' };
     return { ok: false, reason: opened.reason === 'table-full' || opened.reason === 'ports-exhausted' ? 'no-resources' : 'invalid' };
   }
 

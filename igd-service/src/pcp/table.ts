@@ -54,6 +54,7 @@ const PEER_REFUSAL: Record<Extract<PeerFlowResult, { ok: false }>['reason'], Pcp
   'invalid': 'not-authorized',
   'no-external-address': 'network-failure',
   'no-resources': 'no-resources',
+  'client-quota': 'user-ex-quota',
 };
 
 export class MappingServicePcpTable implements PcpMappingTable {
