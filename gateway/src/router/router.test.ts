@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig } from '@openigd/nat-table';
+import { NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig, type NatConfigInput } from '@openigd/nat-table';
 import { FrameFlag, createFrameBatch, pushFrame } from '../link/index.js';
 import { MemoryLink } from '../testing/index.js';
 import {
@@ -314,8 +314,8 @@ interface Rig {
 /** A deterministic PRNG (mulberry32), the one the replay's NAT draws its ports from. */
 const prng = seededRandom;
 
-function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}): Rig {
-  const cfg = resolveNatConfig({ random: prng(1) });
+function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}, nat: NatConfigInput = {}): Rig {
+  const cfg = resolveNatConfig({ random: prng(1), ...nat });
   assert.ok(cfg.ok);
   const table = new NatTable(cfg.config);
   const addrs: RouterAddresses = {
@@ -652,6 +652,30 @@ describe('forwarding through the NAT', () => {
     assert.equal(r.wan.frames.length, 0);
     assert.equal(r.router.drops['ttl-expired'], 1);
     assert.equal(r.router.stats.icmpSent, 1);
+  });
+
+  it('no room for a new flow (the host at maxFlowsPerClient): ICMP destination unreachable, code 13, for TCP and UDP; none for a ping; the first flow still passes', async (t) => {
+    const r = rig(t, {}, { maxFlowsPerClient: 1 });
+    await prime(r);
+    r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(8))));
+    await r.settle();
+    assert.equal(r.wan.take().length, 1, 'the first flow goes out');
+    const refused = udp({ src: HOST, dst: REMOTE, id: 0x5555 }, 40001, 53, pattern(8));
+    r.lan.send(frame(LAN_MAC, HOST_MAC, refused));
+    await r.settle();
+    const err = r.lan.one('destination unreachable');
+    const want = datagram({ src: LAN_ADDR, dst: HOST, ttl: 64 }, 1, concat(Uint8Array.of(3, 13, 0, 0, 0, 0, 0, 0), refused));
+    assert.ok(checksumsOk(ipOf(err)));
+    assert.equal(hex(err), hex(frame(HOST_MAC, LAN_MAC, want)));
+    assert.equal(r.wan.frames.length, 0);
+    r.lan.send(frame(LAN_MAC, HOST_MAC, icmpEcho({ src: HOST, dst: REMOTE }, 8, 7, 1, pattern(8))));
+    await r.settle();
+    assertQuiet(r, 'a ping past the limit');
+    assert.deepEqual(drops(r), { 'nat-client-flow-limit': 2 });
+    assert.equal(r.router.stats.icmpSent, 1);
+    r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(8))));
+    await r.settle();
+    assert.equal(r.wan.take().length, 1, 'the first flow still passes');
   });
 
   it('a DF packet bigger than the WAN MTU: ICMP fragmentation needed with the MTU', async (t) => {

@@ -37,6 +37,8 @@ export const PORT = { lan: 0, wan: 1, local: 2 } as const;
 /** The target MAC of an ARP request: not known yet. */
 const ZERO_MAC = new Uint8Array(6);
 export type PortId = (typeof PORT)[keyof typeof PORT];
+/** Destination unreachable code 13: communication administratively prohibited (RFC 1812 §5.2.7.1). */
+const ICMP_UNREACHABLE_PROHIBITED = 13;
 
 export interface RouterAddresses {
   readonly lanAddr: number;
@@ -435,7 +437,7 @@ export class Router {
     const eth = this.eth, ip = this.ip, a = this.addrs;
     const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
     const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
-    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
+    if (v === VERDICT.drop) return this.refusedOutbound(buf);
     if (v === VERDICT.hairpin && !hairpinAllowed) return this.count('local-hairpin');
     ip.attach(buf, eth.payloadOffset, eth.payloadLength);
     ip.decrementTtl();
@@ -559,8 +561,8 @@ export class Router {
   private outboundDatagram(buf: Uint8Array, ipOff: number, ipLen: number, nowMs: number): void {
     const ip = this.ip, a = this.addrs;
     const v = this.translator.translate('outbound', buf, ipOff, ipLen, nowMs, false);
-    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
     ip.attach(buf, ipOff, ipLen);
+    if (v === VERDICT.drop) return this.refusedOutbound(buf);
     ip.decrementTtl();
     if (v === VERDICT.hairpin) {
       this.stats.hairpinned++;
@@ -680,14 +682,32 @@ export class Router {
   }
 
   /**
+   * The NAT refused an outbound packet (in `this.ip`): counted by reason. When the refusal
+   * is for want of room (table full, the host's flow limit, no free port) and the packet
+   * would have started a TCP or UDP flow, the sender hears ICMP destination unreachable,
+   * code 13 (communication administratively prohibited), as RFC 5508 (REQ-8) asks of a NAT
+   * that cannot create a session, so that its connect fails at once instead of timing out.
+   * ICMP queries get no error (RFC 1812: none about ICMP), other refusals neither.
+   */
+  private refusedOutbound(buf: Uint8Array): void {
+    const reason = this.translator.reason;
+    this.countAs('nat', reason);
+    const noRoom = reason === 'table-full' || reason === 'client-flow-limit' || reason === 'ports-exhausted';
+    if (noRoom && (this.ip.protocol === 6 || this.ip.protocol === 17)) {
+      this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, ICMP_UNREACHABLE_PROHIBITED, 0, this.addrs.lanAddr);
+    }
+  }
+
+  /**
    * Sends an ICMP error about the packet in `this.ip` back out of `port`, from
    * `fromAddr`. RFC 1812 4.3.2.7: never about an ICMP error, a non-first fragment, or
    * a broadcast/multicast; rate-limited.
    */
   private icmpError(port: 0 | 1, _buf: Uint8Array, type: number, code: number, rest: number, fromAddr: number): void {
     const ip = this.ip;
-    const reason = type === ICMP_TYPE.timeExceeded ? 'ttl-expired' : 'too-big';
-    this.count(reason);
+    // A refusal by the NAT is counted by its own reason (refusedOutbound).
+    if (type === ICMP_TYPE.timeExceeded) this.count('ttl-expired');
+    else if (code !== ICMP_UNREACHABLE_PROHIBITED) this.count('too-big');
     if (ip.fragmentOffset !== 0 || isMulticast(ip.dstAddr) || ip.dstAddr === 0xffffffff) return;
     if (ip.protocol === 1 && this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.isError) return;
     const nowMs = this.nowMs;
