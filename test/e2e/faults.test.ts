@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
-import { admin } from '../lib/admin.js';
+import { admin, status } from '../lib/admin.js';
 import { PORT_PROBE, parseUpnpcList, probeMapping } from '../lib/lab-probe.js';
 import { PCP, decodeClientResponse, encodeClientRequest, type ClientRequest } from '../lib/pcp-client.js';
 
@@ -34,6 +34,7 @@ const GW = '192.168.1.1';
 const CONTROL = `http://${GW}:5000/ctl/IPConn`;
 /** Flow table of the lab: small, so that two hosts can fill it. */
 const CAPACITY = 48;
+const PER_CLIENT = 32;
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
 interface Mapping { protocol: string; externalPort: number; internalClient: string; origin: string }
@@ -47,7 +48,7 @@ describe('faults: a full or read-only state directory, the WAN link down, a full
   before(async () => {
     const prefix = uniquePrefix('f');
     cleanup.add(() => labDown(prefix, DIR));
-    lab = await labUp({ prefix, dir: DIR, nat: { preset: 'rfc', capacity: CAPACITY } });
+    lab = await labUp({ prefix, dir: DIR, nat: { preset: 'rfc', capacity: CAPACITY, maxFlowsPerClient: PER_CLIENT } });
     h1 = lab.hostAddresses.h1!;
     state = join(lab.dir, 'state');
   });
@@ -188,6 +189,49 @@ describe('faults: a full or read-only state directory, the WAN link down, a full
     assert.match(log, /"msg":"wan link down/);
     assert.match(log, /"msg":"wan link up"/);
     await events.stop();
+  });
+
+  test('the flow table full and one host at nat.maxFlowsPerClient: new flows refused, counted, ICMP 3/13 to the sender; existing flows pass', async () => {
+    const server = lab.servers[0]!;
+    const echo = background(lab.namespaces.inet, 'python3', [TOOL, 'echo-udp', server, '7000', '60']);
+    cleanup.add(() => echo.stop());
+    await echo.listening('udp', 7000);
+    interface Flow { internal: string }
+    const flowsOf = async (host: string): Promise<number> =>
+      ((await admin(lab.adminSocket, 'GET', '/flows')).json as Flow[]).filter((f) => f.internal.startsWith(`${host}:`)).length;
+    const natDrops = async () => {
+      const s = await status(lab.adminSocket);
+      return { client: s.drops['nat-client-flow-limit'] ?? 0, full: s.drops['nat-table-full'] ?? 0, icmp: s.stats.icmpSent ?? 0 };
+    };
+    const flows = async (ns: string, count: number, first: number) => {
+      const out = await must(ns, 'python3', [TOOL, 'udp-flows', server, '7000', String(count), String(first)], 30_000);
+      const m = /flows ok (\d+) refused (\d+) silent (\d+)/.exec(out);
+      assert.ok(m, out);
+      return { ok: Number(m[1]), refused: Number(m[2]), silent: Number(m[3]) };
+    };
+
+    const h1Before = await flowsOf(h1);
+    const d0 = await natDrops();
+    const a = await flows(lab.namespaces.h1, 40, 41000);
+    assert.deepEqual(a, { ok: PER_CLIENT - h1Before, refused: 40 - (PER_CLIENT - h1Before), silent: 0 });
+    assert.equal(await flowsOf(h1), PER_CLIENT, 'h1 holds its share, no more');
+    const d1 = await natDrops();
+    assert.equal(d1.client - d0.client, a.refused, 'each refusal counted as nat-client-flow-limit');
+    assert.ok(d1.icmp - d0.icmp >= a.refused, 'an ICMP error for each');
+
+    const room = CAPACITY - ((await status(lab.adminSocket)).nat as { flows: number }).flows;
+    assert.ok(room > 0 && room < 40, `room for ${room}`);
+    const b = await flows(lab.namespaces.h2, 40, 42000);
+    assert.deepEqual(b, { ok: room, refused: 40 - room, silent: 0 });
+    const d2 = await natDrops();
+    assert.equal(d2.full - d1.full, b.refused, 'each refusal counted as nat-table-full');
+    assert.equal(((await status(lab.adminSocket)).nat as { flows: number }).flows, CAPACITY);
+
+    // The flows made before the table filled still pass, both ways.
+    assert.deepEqual(await flows(lab.namespaces.h1, 1, 41000), { ok: 1, refused: 0, silent: 0 });
+    assert.deepEqual(await flows(lab.namespaces.h2, 1, 42000), { ok: 1, refused: 0, silent: 0 });
+    console.log(`# flow table ${CAPACITY}, ${PER_CLIENT} per client: h1 ${a.ok} made, ${a.refused} refused; h2 ${b.ok} made, ${b.refused} refused`);
+    await echo.stop();
   });
 
   test('a TAP removed under the daemon: one clear log line, exit status 1, no spin', async () => {

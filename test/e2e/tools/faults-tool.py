@@ -13,6 +13,13 @@
       to TARGET, an event URL, each asking a callback on this host), natpmp (NAT-PMP map
       requests to TARGET:5351), pcp (PCP ANNOUNCE requests to TARGET:5351), dhcp (DHCP
       DISCOVER broadcasts, each from a new random MAC, on interface TARGET).
+  udp-flows SERVER PORT COUNT FIRST_SOURCE_PORT
+      COUNT UDP flows, from source ports FIRST.. to SERVER:PORT (an echo server), one
+      datagram each; prints `flows ok A refused R silent S`: echoed, refused with an ICMP
+      error (EHOSTUNREACH: destination unreachable, code 13), neither within 3 s.
+  echo-udp ADDRESS PORT SECONDS
+      A UDP echo server on ADDRESS:PORT for SECONDS (bound to the address, so that its
+      answers leave from it and pass address-dependent filtering); prints `ready`.
 Every loop is bounded by time and count.
 """
 import http.client
@@ -210,7 +217,53 @@ def flood(kind, target, seconds):
     return 0
 
 
+def udp_flows(server, port, count, first):
+    socks = []
+    for i in range(min(count, 1000)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(('0.0.0.0', first + i))
+        s.connect((server, port))
+        s.setblocking(False)
+        s.send(b'flow %d' % i)
+        socks.append(s)
+    state = ['silent'] * len(socks)
+    deadline = time.monotonic() + 3
+    while 'silent' in state and time.monotonic() < deadline:
+        for i, s in enumerate(socks):
+            if state[i] != 'silent':
+                continue
+            try:
+                s.recv(2048)
+                state[i] = 'ok'
+            except BlockingIOError:
+                pass
+            except OSError as e:
+                state[i] = 'refused' if e.errno in (113, 13) else 'error'
+        time.sleep(0.01)
+    print(f"flows ok {state.count('ok')} refused {state.count('refused')} silent {state.count('silent')}", flush=True)
+    return 0
+
+
+def echo_udp(address, port, seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((address, port))
+    s.settimeout(0.2)
+    print('ready', flush=True)
+    deadline = time.monotonic() + min(seconds, 300)
+    while time.monotonic() < deadline:
+        try:
+            data, peer = s.recvfrom(2048)
+            s.sendto(data, peer)
+        except socket.timeout:
+            pass
+    return 0
+
+
 def main(argv):
+    if len(argv) == 5 and argv[0] == 'udp-flows':
+        return udp_flows(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
+    if len(argv) == 4 and argv[0] == 'echo-udp':
+        return echo_udp(argv[1], int(argv[2]), float(argv[3]))
     if len(argv) == 5 and argv[0] == 'adds':
         return adds(argv[1], argv[2], int(argv[3]), int(argv[4]))
     if len(argv) == 4 and argv[0] == 'flood':
