@@ -20,6 +20,7 @@
  * Must not: answer anyone outside the LAN subnet, throw on any datagram, send anything
  * after stop() resolved, or keep the process alive after stop().
  */
+import { SourceBuckets, type SourceRate } from './source-buckets.js';
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { release, type as osType } from 'node:os';
@@ -61,6 +62,11 @@ export interface SsdpAdvertiserOptions {
   readonly multicastTtl?: number;
   /** Token bucket of search answers: refill per second and depth. Default 100/s, 200. */
   readonly responseRate?: { readonly perSecond: number; readonly burst: number };
+  /**
+   * The same per asking address, taken first, so that one host's searches cannot spend the
+   * bucket above for everyone. Default 30/s, 60 (an `ssdp:all` search costs one per answer).
+   */
+  readonly responseRatePerSource?: SourceRate;
 }
 
 /** Injected parts, kept apart from options. */
@@ -127,6 +133,7 @@ export class SsdpAdvertiser {
   private readonly multicastPort: number;
   private readonly multicastTtl: number;
   private readonly ratePerSecond: number;
+  private readonly perSource: SourceBuckets;
   private readonly rateBurst: number;
   private readonly random: () => number;
   private readonly wallClockMs: () => number;
@@ -191,6 +198,7 @@ export class SsdpAdvertiser {
     this.random = components.random ?? Math.random;
     this.wallClockMs = components.wallClockMs ?? Date.now;
     this.monotonicMs = components.monotonicMs ?? (() => performance.now());
+    this.perSource = new SourceBuckets(options.responseRatePerSource ?? { perSecond: 30, burst: 60 }, 1024, this.monotonicMs);
     this.onSent = components.onSent;
     const malformed = Object.fromEntries(Object.values(SSDP_DROP_REASON).map((r) => [r, 0])) as Record<SsdpDropReason, number>;
     this.stats = {
@@ -323,7 +331,8 @@ export class SsdpAdvertiser {
     return source !== undefined && ((source & this.lanMask) >>> 0) === this.lanNetwork;
   }
 
-  private takeToken(): boolean {
+  private takeToken(source: string): boolean {
+    if (!this.perSource.take(source)) return false;
     const nowMs = this.monotonicMs();
     this.tokens = Math.min(this.rateBurst, this.tokens + ((nowMs - this.tokensAtMs) * this.ratePerSecond) / 1000);
     this.tokensAtMs = nowMs;
@@ -361,7 +370,7 @@ export class SsdpAdvertiser {
       return;
     }
     // Tokens are taken now, so the answers waiting in timers are bounded by the bucket too.
-    const granted = answers.filter(() => this.takeToken());
+    const granted = answers.filter(() => this.takeToken(rinfo.address));
     this.stats.responsesRateLimited += answers.length - granted.length;
     if (granted.length === 0) return;
     if (this.timers.size >= MAX_PENDING_ANSWERS) {
