@@ -23,6 +23,7 @@
  * Must not: parse JSON or any body outside the control URLs, let an exception escape a request
  * (it becomes 500 / fault 501), or keep the process alive after close().
  */
+import { SourceBuckets, type SourceRate } from './source-buckets.js';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -70,6 +71,11 @@ export interface IgdHttpServerOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Most open connections. Default 128. */
   readonly maxConnections?: number;
+  /**
+   * Requests per source address (a token bucket each); past it a request is answered 503
+   * with `Retry-After: 1` and counted. Default: no limit.
+   */
+  readonly requestRatePerSource?: SourceRate;
   /** GENA bounds (the SERVER header is this server's). */
   readonly gena?: Omit<GenaOptions, 'server'>;
   /** How often expired subscriptions are swept, ms. Default 30 000. */
@@ -103,6 +109,8 @@ export interface IgdHttpServer {
   readonly descriptionUrl: string;
   readonly port: number;
   readonly gena: GenaPublisher;
+  /** Requests answered 503 because their source spent its `requestRatePerSource`. */
+  rateLimited(): number;
   close(): Promise<void>;
 }
 
@@ -331,7 +339,12 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     writeEmpty(res, status, server);
   });
 
+  const limiter = options.requestRatePerSource ? new SourceBuckets(options.requestRatePerSource) : null;
   const direct = (req: IncomingMessage, res: ServerResponse): void => {
+    if (limiter && !limiter.take(req.socket.remoteAddress ?? '')) {
+      writeEmpty(res, 503, server, { 'Retry-After': '1', Connection: 'close' });
+      return;
+    }
     const handler = routes.get(requestRouteKey(req));
     if (handler === undefined) {
       app(req, res);
@@ -375,6 +388,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     descriptionUrl: `${url}${ROOT_DESCRIPTION_PATH}`,
     port,
     gena,
+    rateLimited: () => limiter?.refused ?? 0,
     close: () => {
       closing ??= (async () => {
         clearInterval(sweep);

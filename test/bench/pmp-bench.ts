@@ -129,7 +129,7 @@ async function setUpOpenIgd(prefix: string, clients: number, count: number, clea
   cleanup.add(() => gateway.labDown(labPrefix, LAB_DIR));
   const sources = clientAddresses('192.168.1', clients);
   const up = async (): Promise<{ pid: number; ns: string; h1: string }> => {
-    const lab = await gateway.labUp({ prefix: labPrefix, dir: LAB_DIR, extraConfig: `igd: { maxMappings: ${Math.min(65_535, count + 100)} }` });
+    const lab = await gateway.labUp({ prefix: labPrefix, dir: LAB_DIR, extraConfig: `igd: { maxMappings: ${Math.min(65_535, count + 100)} }\nnatpmp: { requestRate: { perSecond: 1000000, burst: 1000000 } }` });
     await addAddresses(lab.namespaces.h1, sources, 24);
     log(`OpenIGD: lab ${labPrefix}, daemon pid ${lab.daemonPid}`);
     return { pid: lab.daemonPid, ns: lab.namespaces.gw, h1: lab.namespaces.h1 };

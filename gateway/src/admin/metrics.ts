@@ -102,6 +102,7 @@ const igdFamilies: MetricFamily[] = [
   gauge('openigd_gena_subscriptions', 'GENA event subscriptions held.', [], (s) => one(s.igd?.gena.subscriptions)),
   counter('openigd_gena_events_total', 'GENA subscription and notification events.', ['event'], (s) => byKey(s.igd?.gena, 'event', ['subscriptions'])),
   counter('openigd_ssdp_malformed_total', 'Malformed SSDP datagrams, by reason.', ['reason'], (s) => byKey(s.igd?.ssdp.malformed, 'reason')),
+  counter('openigd_http_rate_limited_total', 'HTTP requests to the IGD answered 503: their source spent igd.requestRate.', [], (s) => one(s.igd?.httpRateLimited)),
   counter('openigd_ssdp_events_total', 'SSDP datagrams received and sent, by event.', ['event'], (s) => byKey(s.igd?.ssdp, 'event')),
   counter('openigd_natpmp_requests_total', 'NAT-PMP requests received.', [], (s) => one(s.igd?.natpmp?.requests)),
   counter('openigd_natpmp_responses_total', 'NAT-PMP answers sent, by result code.', ['result'],

@@ -17,6 +17,11 @@ const ipv4 = { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' } as const;
 const mac = { type: 'string', pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' } as const;
 const behaviour = { enum: ['endpoint-independent', 'address-dependent', 'address-and-port-dependent'] } as const;
 const ms = { type: 'integer', minimum: 1000, maximum: 86_400_000 } as const;
+/** A token bucket per source address: requests per second earned, and the most held at once. */
+const sourceRate = {
+  type: 'object', additionalProperties: false, required: ['perSecond', 'burst'],
+  properties: { perSecond: { type: 'integer', minimum: 1, maximum: 1_000_000 }, burst: { type: 'integer', minimum: 1, maximum: 1_000_000 } },
+} as const;
 
 /** The JSON schema of the YAML file; also the reference of every key (README "Configure"). */
 export const CONFIG_SCHEMA = {
@@ -107,12 +112,16 @@ export const CONFIG_SCHEMA = {
           description: "permission rules, the first match decides (miniupnpd's `allow|deny ext-ports client/len int-ports`)",
         },
         defaultAction: { enum: ['allow', 'deny'], description: 'when no rule matches; default allow' },
+        requestRate: { ...sourceRate, description: 'HTTP requests (SOAP, GENA, descriptions) per LAN source address, 503 past it; default 100/s, burst 200' },
       },
     },
     natpmp: {
       type: 'object', additionalProperties: false,
       description: "NAT-PMP (RFC 6886) on the LAN address's UDP 5351, over the IGD's mapping table: on by default, only with the IGD",
-      properties: { enabled: { type: 'boolean' } },
+      properties: {
+        enabled: { type: 'boolean' },
+        requestRate: { ...sourceRate, description: 'NAT-PMP and PCP requests per LAN source address, dropped and counted past it; default 50/s, burst 100' },
+      },
     },
     pcp: {
       type: 'object', additionalProperties: false,
@@ -189,7 +198,7 @@ export interface GatewayConfig {
   readonly capture?: Section<'capture'>;
   readonly igd: Filled<Omit<Section<'igd'>, 'rules'>, Exclude<keyof Section<'igd'>, 'rules' | 'maxMappingsPerClient'>>
     & { readonly rules: readonly IgdRule[] };
-  readonly natpmp: Filled<Section<'natpmp'>, 'enabled'>;
+  readonly natpmp: Filled<Section<'natpmp'>, 'enabled' | 'requestRate'>;
   readonly pcp: Filled<Section<'pcp'>, 'enabled' | 'allowThirdParty'>;
   readonly log: Filled<Section<'log'>, 'level'>;
 }
@@ -383,8 +392,9 @@ export function checkConfig(data: unknown): GatewayConfig {
       ...(raw.igd?.maxMappingsPerClient !== undefined ? { maxMappingsPerClient: raw.igd.maxMappingsPerClient } : {}),
       rules: (raw.igd?.rules ?? []).map((r, i) => parseIgdRule(r, `igd.rules[${i}]`)),
       defaultAction: raw.igd?.defaultAction ?? 'allow',
+      requestRate: raw.igd?.requestRate ?? { perSecond: 100, burst: 200 },
     },
-    natpmp: { enabled: raw.natpmp?.enabled ?? true },
+    natpmp: { enabled: raw.natpmp?.enabled ?? true, requestRate: raw.natpmp?.requestRate ?? { perSecond: 50, burst: 100 } },
     pcp: { enabled: raw.pcp?.enabled ?? true, allowThirdParty: raw.pcp?.allowThirdParty ?? false },
     log: { level: raw.log?.level ?? 'info' },
   };

@@ -54,6 +54,8 @@ export interface IgdRuntimeStatus {
   readonly soap: readonly SoapActionCount[];
   readonly store: MappingStoreStats & { readonly commitLatency: LatencyHistogram };
   readonly ssdp: SsdpCounters; readonly gena: GenaStats; readonly natpmp: NatPmpServerStats | null;
+  /** HTTP requests (SOAP, GENA, descriptions) answered 503: their source spent `igd.requestRate`. */
+  readonly httpRateLimited: number;
   /** PCP's answers by result and drops by reason; null without PCP. */
   readonly pcp: PcpStats | null;
 }
@@ -140,6 +142,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     const http = await startIgdHttpServer({
       host: lanAddress, port: config.igd.httpPort, rootUuid: identity.rootUuid, server, igdVersion: config.igd.version,
       deviceInfo: { friendlyName: config.igd.friendlyName, serialNumber: identity.rootUuid.slice(0, 8) },
+      requestRatePerSource: config.igd.requestRate,
     }, {
       igd,
       onAction: (r) => {
@@ -177,7 +180,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       const lan = `${lanAddress}/${config.lan.address.prefixLength}`;
       if (config.pcp.enabled) pcp = new PcpResponder(mappings, { lan, gatewayAddress: lanAddress, allowThirdParty: config.pcp.allowThirdParty });
       // After the table is replayed: the first announcement tells clients the epoch began.
-      const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength }, { mappings, ...(pcp ? { pcp } : {}) });
+      const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength, requestRatePerSource: config.natpmp.requestRate }, { mappings, ...(pcp ? { pcp } : {}) });
       closers.push(() => server.close());
       natpmp = server;
       log.info('nat-pmp running', { address: `${lanAddress}:${server.port}`, pcp: pcp !== null, pcpThirdParty: config.pcp.allowThirdParty });
@@ -202,7 +205,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       status: () => ({
         url: http.url, descriptionUrl: http.descriptionUrl, rootUuid: identity.rootUuid, bootId: identity.bootId,
         configId: identity.configId, stats: igd.stats(), byOrigin: byOrigin.snapshot(igd.listMappings()), soap: soap.snapshot(),
-        store: { ...store.stats(), commitLatency: timedStore.commitLatency() }, ssdp: ssdp.counters(), gena: http.gena.stats(),
+        store: { ...store.stats(), commitLatency: timedStore.commitLatency() }, ssdp: ssdp.counters(), gena: http.gena.stats(), httpRateLimited: http.rateLimited(),
         natpmp: natpmp?.stats() ?? null,
         pcp: pcp?.stats() ?? null,
       }),

@@ -18,7 +18,7 @@ export function statusFixture(): GatewayStatus {
     wan: { address: '203.0.113.2/24', gateway: '203.0.113.1', mac: '02:00:00:00:00:02' },
     natBehaviour: { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', portAllocation: 'preserve', hairpinning: true },
     dhcpLeases: [{ mac: '02:00:00:00:00:10', address: '192.168.1.100', expiresAt: '2026-01-01T00:00:00.000Z', offered: false }],
-    dhcpServer: { discover: 1, request: 1, release: 0, decline: 0, inform: 0, offer: 1, ack: 1, nak: 0, exhausted: 0, ignored: 0 },
+    dhcpServer: { discover: 1, request: 1, release: 0, decline: 0, inform: 0, offer: 1, ack: 1, nak: 0, exhausted: 0, ignored: 0, rateLimited: 0, offersReclaimed: 0 },
     stats: { forwardedOutbound: 10, forwardedInbound: 9, hairpinned: 0, toLocal: 3, fromLocal: 3, arpReplies: 2, icmpSent: 1, dhcpReplies: 2, echoReplies: 1, reassembled: 2, fragmentsSent: 0 },
     drops: { 'nat-no-mapping': 5, 'not-for-us': 1 },
     links: { lan: link('oi-lan', 20), wan: link('oi-wan', 30), local: link('oi-local', 6) },
@@ -42,7 +42,8 @@ export function statusFixture(): GatewayStatus {
       gena: { subscriptions: 1, subscribed: 1, renewed: 0, unsubscribed: 0, expired: 0, refusedCallStranger: 0, refusedCapacity: 0,
         notifiesSent: 1, notifiesFailed: 0, droppedFailing: 0, droppedSlow: 0 },
       natpmp: { requests: 3, results: [3, 0, 0, 0, 0, 0], drops: { short: 0, oversized: 0, 'wrong-length': 0, response: 0, 'not-lan': 0 }, pcp: 0,
-        epochResets: 0, announcementsSent: 10, pcpAnnouncementsSent: 10, sendErrors: 0 },
+        epochResets: 0, announcementsSent: 10, pcpAnnouncementsSent: 10, sendErrors: 0, rateLimited: 0 },
+      httpRateLimited: 0,
       pcp: { requests: 2, results: { SUCCESS: 1, NOT_AUTHORIZED: 1 }, drops: { 'too-short': 0, response: 0, 'header-too-short': 1 } },
     },
   };

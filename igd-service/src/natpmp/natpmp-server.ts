@@ -13,6 +13,7 @@
  * Must not: throw from a socket event, keep the process alive by its timers, or send an
  * announcement anywhere but the configured address.
  */
+import { SourceBuckets, type SourceRate } from '../source-buckets.js';
 import { createSocket } from 'node:dgram';
 import { NatPmpEngine } from './natpmp-engine.js';
 import type { MappingService } from '../mapping/mapping-service.js';
@@ -32,6 +33,8 @@ export interface NatPmpServerOptions {
   readonly announceCount?: number;
   readonly announceFirstGapMs?: number;
   readonly maxLifetimeSeconds?: number;
+  /** NAT-PMP and PCP requests per source address (a token bucket each); past it dropped and counted. Default: no limit. */
+  readonly requestRatePerSource?: SourceRate;
 }
 
 /** PCP as the server needs it: the version-2 handler and the unsolicited ANNOUNCE. */
@@ -51,6 +54,8 @@ export interface NatPmpServerStats extends NatPmpStats {
   /** PCP ANNOUNCE datagrams multicast (0 without PCP). */
   readonly pcpAnnouncementsSent: number;
   readonly sendErrors: number;
+  /** Requests dropped because their source spent its `requestRatePerSource`. */
+  readonly rateLimited: number;
 }
 
 export interface NatPmpServer {
@@ -89,7 +94,9 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
   socket.on('error', () => {
     counts.sendErrors++;
   });
+  const limiter = options.requestRatePerSource ? new SourceBuckets(options.requestRatePerSource) : null;
   socket.on('message', (datagram, from) => {
+    if (limiter && !limiter.take(from.address)) return;
     void engine.handle(datagram, from.address).then((answer) => {
       if (answer) socket.send(answer, from.port, from.address, sent);
     }, () => {
@@ -115,7 +122,7 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
   return {
     port: socket.address().port,
     engine,
-    stats: () => ({ ...engine.stats(), ...counts }),
+    stats: () => ({ ...engine.stats(), ...counts, rateLimited: limiter?.refused ?? 0 }),
     close: () => new Promise<void>((resolve) => {
       unsubscribe();
       announcer.stop();
