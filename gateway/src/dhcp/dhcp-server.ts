@@ -38,6 +38,12 @@ export interface LeasePersistence {
 }
 
 const OFFER_HOLD_MS = 60_000;
+/**
+ * Offers to clients that hold nothing yet: a token bucket for all of them together (the
+ * source of a DISCOVER is a MAC anyone can make up, so there is no per-client limit), so
+ * that a flood of DISCOVERs from random MACs gets a bounded number of answers.
+ */
+const NEW_CLIENT_OFFERS = { perSecond: 20, burst: 40 } as const;
 
 export function macKey(chaddr: Uint8Array): string {
   let s = '';
@@ -57,7 +63,15 @@ export class DhcpServer {
   private readonly byMac = new Map<string, DhcpLease>();
   private readonly byAddr = new Map<number, DhcpLease>();
   private readonly declined = new Map<number, number>();
-  readonly counters = { discover: 0, request: 0, release: 0, decline: 0, inform: 0, offer: 0, ack: 0, nak: 0, exhausted: 0, ignored: 0 };
+  readonly counters = {
+    discover: 0, request: 0, release: 0, decline: 0, inform: 0, offer: 0, ack: 0, nak: 0, exhausted: 0, ignored: 0,
+    /** DISCOVERs from clients without a lease left unanswered: NEW_CLIENT_OFFERS spent. */
+    rateLimited: 0,
+    /** Offers not taken up that were given to another client because the range was full. */
+    offersReclaimed: 0,
+  };
+  private offerTokens: number = NEW_CLIENT_OFFERS.burst;
+  private offerTokensAtMs = 0;
 
   constructor(private readonly opts: DhcpServerOptions, private readonly persistence?: LeasePersistence,
     restored: readonly DhcpLease[] = []) {
@@ -80,6 +94,10 @@ export class DhcpServer {
     switch (m.messageType) {
       case DHCP_MESSAGE_TYPE.discover: {
         this.counters.discover++;
+        if (!this.byMac.has(mac) && !this.takeOfferToken(nowMs)) {
+          this.counters.rateLimited++;
+          return null;
+        }
         const addr = this.pick(mac, optionAddress(m, DHCP_OPTION.requestedAddress), nowMs);
         if (addr === null) { this.counters.exhausted++; return null; }
         const existing = this.byMac.get(mac);
@@ -179,7 +197,27 @@ export class DhcpServer {
     };
     if (requested !== null && usable(requested)) return requested;
     for (let a = this.opts.rangeStart; a <= this.opts.rangeEnd; a++) if (usable(a)) return a;
+    return this.reclaimOffer();
+  }
+
+  /** The range is full: the oldest offer nobody took up is withdrawn and its address given out; never a bound lease. */
+  private reclaimOffer(): number | null {
+    for (const l of this.byMac.values()) {
+      if (!l.offered) continue;
+      this.unbind(l);
+      this.counters.offersReclaimed++;
+      return l.addr;
+    }
     return null;
+  }
+
+  private takeOfferToken(nowMs: number): boolean {
+    const earned = (Math.max(0, nowMs - this.offerTokensAtMs) * NEW_CLIENT_OFFERS.perSecond) / 1000;
+    this.offerTokens = Math.min(NEW_CLIENT_OFFERS.burst, this.offerTokens + earned);
+    this.offerTokensAtMs = nowMs;
+    if (this.offerTokens < 1) return false;
+    this.offerTokens -= 1;
+    return true;
   }
 
   private bind(mac: string, addr: number, expiresAtMs: number, offered: boolean, hostName?: string): void {

@@ -147,3 +147,23 @@ test('RELEASE frees, the range exhausts, leases expire and survive a restart', (
   assert.equal(restarted.expire(3600_000 + 1), 2);
   assert.equal(restarted.leases().length, 0);
 });
+
+test('a flood of DISCOVERs from made-up MACs: bounded offers, offers not taken up are reclaimed, bound leases never', () => {
+  const s = server();
+  const bound = hex('020000000a0a');
+  assert.equal(s.handle(msg(DHCP_MESSAGE_TYPE.request, bound, [[DHCP_OPTION.requestedAddress, addrOption(ip('192.168.1.100'))]]), 0)!.messageType, DHCP_MESSAGE_TYPE.ack);
+  let offers = 0;
+  for (let i = 0; i < 1000; i++) {
+    const mac = hex(`02ff${(0x1000000 + i).toString(16).slice(1)}00`);
+    if (s.handle(msg(DHCP_MESSAGE_TYPE.discover, mac), 1000 + i)) offers++;
+  }
+  // 1000 DISCOVERs in one second: the burst (40) and what the bucket earns in that second (20).
+  assert.ok(offers <= 40 + 20, `${offers} offers`);
+  assert.equal(s.counters.rateLimited, 1000 - offers);
+  assert.ok(s.counters.offersReclaimed > 0, 'the range (3 addresses) was full: old offers went to new clients');
+  assert.ok(s.leases().length <= 3, 'never more leases than the range');
+  assert.ok(s.leases().some((l) => l.mac === '02:00:00:00:0a:0a' && !l.offered), 'the bound lease stays');
+  // Its renewal is answered at once: it holds a lease, so no token is needed.
+  const renew = s.handle(msg(DHCP_MESSAGE_TYPE.request, bound, [[DHCP_OPTION.requestedAddress, addrOption(ip('192.168.1.100'))]]), 2500)!;
+  assert.equal(renew.messageType, DHCP_MESSAGE_TYPE.ack);
+});
