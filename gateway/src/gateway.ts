@@ -308,7 +308,8 @@ export class Gateway implements RunningDaemon {
     const { router, table } = this.running();
     const igd = await startIgdRuntime(config, {
       table, lanAddr: plan.lanAddr, wanAddr: () => router.addrs.wanAddr, wanCounters: () => wan.counters,
-      wanLinkUp: () => this.wanUp, natNowMs: () => clock.now(), log,
+      // Whole milliseconds: lease ends are stored as integers.
+      wanLinkUp: () => this.wanUp, clock: () => Math.floor(clock.now()), natNowMs: () => clock.now(), log,
     });
     this.igdRuntime = igd;
     this.cleanup.defer('igd', () => igd.stop());

@@ -29,6 +29,11 @@ export interface IgdRuntimeParts {
   readonly wanCounters: () => LinkCounters;
   /** Whether the WAN link is up; the daemon calls `linkChanged` when it turns. */
   readonly wanLinkUp: () => boolean;
+  /**
+   * The gateway's clock (ms since the epoch as of start, monotonic: clock.ts): leases run on
+   * it and are stored as its times, so a wall clock set back or forward moves no lease.
+   */
+  readonly clock: () => number;
   /** The NAT table's clock (the one its packets and `expire` are given), ms. */
   readonly natNowMs: () => number;
   readonly log: Logger;
@@ -111,7 +116,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       rules: [{ action: 'deny', clients: `${lanAddress}/32` }, ...config.igd.rules],
       defaultAction: config.igd.defaultAction,
     },
-  }, { store: timedStore, backend });
+  }, { store: timedStore, backend, now: parts.clock });
   const stopCounting = mappings.onChange(byOrigin.onChange);
   const igd = new Igd({ rootUuid: identity.rootUuid, version: config.igd.version }, { mappings });
   const closers: (() => Promise<void> | void)[] = [];
@@ -151,13 +156,14 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         else log.info('igd: action failed', { service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null });
       },
       gena: {
+        now: parts.clock,
         onNotifyFailed: (f) => log.warn('gena: event not delivered', {
           sid: f.sid, service: f.service, seq: f.seq, callbacks: f.attempts, failuresInARow: f.failuresInARow, dropped: f.dropped,
         }),
       },
       mount: (app) => {
         app.get('/', (_req: Request, res: Response) => {
-          res.type('html').send(statusPage(config.igd.friendlyName, igd, Date.now()));
+          res.type('html').send(statusPage(config.igd.friendlyName, igd, parts.clock()));
         });
       },
     });
@@ -192,7 +198,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       igd,
       tick: () => {
         const next = igd.nextExpiryMs();
-        if (expiring || next === undefined || next > Date.now()) return;
+        if (expiring || next === undefined || next > parts.clock()) return;
         expiring = true;
         void igd.expire().then((gone) => {
           if (gone.length) log.info('igd: leases ended', { count: gone.length });
