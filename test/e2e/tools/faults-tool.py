@@ -8,7 +8,8 @@
       `http PORT STATUS MS`.
   flood KIND TARGET SECONDS
       Sends as fast as one thread can for SECONDS, then prints `sent N answers M`.
-      KIND: soap (POST AddPortMapping requests on new connections to TARGET, a control URL),
+      KIND: soap (POST AddPortMapping requests on new connections to TARGET, a control URL,
+      from 4 threads),
       msearch (SSDP M-SEARCH ssdp:all to TARGET:1900, unicast), subscribe (GENA SUBSCRIBE
       to TARGET, an event URL, each asking a callback on this host), natpmp (NAT-PMP map
       requests to TARGET:5351), pcp (PCP ANNOUNCE requests to TARGET:5351), dhcp (DHCP
@@ -16,7 +17,8 @@
   udp-flows SERVER PORT COUNT FIRST_SOURCE_PORT
       COUNT UDP flows, from source ports FIRST.. to SERVER:PORT (an echo server), one
       datagram each; prints `flows ok A refused R silent S`: echoed, refused with an ICMP
-      error (EHOSTUNREACH: destination unreachable, code 13), neither within 3 s.
+      error (EHOSTUNREACH: destination unreachable, code 13), neither within 3 s; then
+      `ok ports P,...`, the source ports that were echoed.
   echo-udp ADDRESS PORT SECONDS
       A UDP echo server on ADDRESS:PORT for SECONDS (bound to the address, so that its
       answers leave from it and pass address-dependent filtering); prints `ready`.
@@ -73,24 +75,38 @@ def adds(url, client, first, count):
     return 0
 
 
-def flood_soap(target, deadline):
+def flood_soap(target, deadline, threads=4):
+    """AddPortMapping for 192.168.1.250 from `threads` threads, a new connection per request."""
+    import threading
     u = urllib.parse.urlsplit(target)
-    sent = answers = 0
-    port = 30000
-    while time.monotonic() < deadline and sent < MAX_COUNT:
-        sent += 1
-        port = 30000 + sent % 20000
-        try:
-            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
-            conn.request('POST', u.path, ADD.format(port=port, client='192.168.1.250').encode(), {
-                'Content-Type': 'text/xml; charset="utf-8"', 'SOAPAction': f'"{ST}#AddPortMapping"'})
-            r = conn.getresponse()
-            r.read()
-            answers += 1
-            conn.close()
-        except (OSError, http.client.HTTPException):
-            pass
-    return sent, answers
+    counts = {'sent': 0, 'answers': 0}
+    lock = threading.Lock()
+
+    def worker():
+        while time.monotonic() < deadline:
+            with lock:
+                if counts['sent'] >= MAX_COUNT:
+                    return
+                counts['sent'] += 1
+                port = 30000 + counts['sent'] % 20000
+            try:
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+                conn.request('POST', u.path, ADD.format(port=port, client='192.168.1.250').encode(), {
+                    'Content-Type': 'text/xml; charset="utf-8"', 'SOAPAction': f'"{ST}#AddPortMapping"'})
+                r = conn.getresponse()
+                r.read()
+                conn.close()
+                with lock:
+                    counts['answers'] += 1
+            except (OSError, http.client.HTTPException):
+                pass
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return counts['sent'], counts['answers']
 
 
 def flood_datagrams(target, port, deadline, make, recv_from=None):
@@ -241,6 +257,7 @@ def udp_flows(server, port, count, first):
                 state[i] = 'refused' if e.errno in (113, 13) else 'error'
         time.sleep(0.01)
     print(f"flows ok {state.count('ok')} refused {state.count('refused')} silent {state.count('silent')}", flush=True)
+    print('ok ports ' + ','.join(str(first + i) for i, st in enumerate(state) if st == 'ok'), flush=True)
     return 0
 
 
