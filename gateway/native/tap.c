@@ -634,15 +634,27 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
 
 /* ---- closeTap ---------------------------------------------------------------------- */
 
-static napi_value js_close_tap(napi_env env, napi_callback_info info) {
-  addon_t *a = get_addon(env);
-  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
+/* The addon and the one fd argument of `usage` (e.g. "closeTap(fd)"); false after throwing. */
+static bool fd_call(napi_env env, napi_callback_info info, const char *usage, addon_t **a, int *fd) {
+  *a = get_addon(env);
+  if (!*a) {
+    throw_type(env, "openigd_tap: addon not initialised");
+    return false;
+  }
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (argc < 1) {
+    throw_type(env, usage);
+    return false;
+  }
+  return get_fd(env, *a, argv[0], fd);
+}
+
+static napi_value js_close_tap(napi_env env, napi_callback_info info) {
+  addon_t *a;
   int fd;
-  if (argc < 1) return throw_type(env, "closeTap(fd)");
-  if (!get_fd(env, a, argv[0], &fd)) return NULL;
+  if (!fd_call(env, info, "closeTap(fd)", &a, &fd)) return NULL;
   for (reader_t *r = a->readers, *next; r; r = next) {
     next = r->next;
     if (r->fd == fd) stop_reader(r);
@@ -690,14 +702,9 @@ static napi_value state_string(napi_env env, const char *state) {
 }
 
 static napi_value js_kernel_state(napi_env env, napi_callback_info info) {
-  addon_t *a = get_addon(env);
-  if (!a) return throw_type(env, "openigd_tap: addon not initialised");
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_OK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  addon_t *a;
   int fd;
-  if (argc < 1) return throw_type(env, "kernelState(fd)");
-  if (!get_fd(env, a, argv[0], &fd)) return NULL;
+  if (!fd_call(env, info, "kernelState(fd)", &a, &fd)) return NULL;
   flags_job_t job;
   memset(&job, 0, sizeof job);
   struct ifreq ifr;
