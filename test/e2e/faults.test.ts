@@ -244,7 +244,7 @@ describe('faults: a full or read-only state directory, the WAN link down, a full
     await echo.listening('udp', 7000);
     interface Flow { internal: string }
     const flowsOf = async (host: string): Promise<number> =>
-      ((await admin(lab.adminSocket, 'GET', '/flows')).json as Flow[]).filter((f) => f.internal.startsWith(`${host}:`)).length;
+      ((await admin(lab.adminSocket, 'GET', '/flows?limit=1000')).json as { flows: Flow[] }).flows.filter((f) => f.internal.startsWith(`${host}:`)).length;
     const natDrops = async () => {
       const s = await status(lab.adminSocket);
       return { client: s.drops['nat-client-flow-limit'] ?? 0, full: s.drops['nat-table-full'] ?? 0, icmp: s.stats.icmpSent ?? 0 };
