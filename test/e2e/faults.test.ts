@@ -26,7 +26,7 @@ import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gatew
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin, status } from '../lib/admin.js';
 import { PORT_PROBE, parseUpnpcList, probeMapping } from '../lib/lab-probe.js';
-import { PCP, decodeClientResponse, encodeClientRequest, type ClientRequest } from '../lib/pcp-client.js';
+import { PCP, decodeClientResponse, encodeClientRequest, type ClientRequest } from '@openigd/conformance';
 
 const DIR = '/run/openigd-lab';
 const HERE = dirname(fileURLToPath(import.meta.url));
