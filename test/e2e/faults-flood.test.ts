@@ -186,15 +186,17 @@ describe('floods from one LAN host: bounded answers and memory, the other host s
     console.log(`# daemon RSS ${(rss0 / 1024).toFixed(1)} -> ${(rss1 / 1024).toFixed(1)} MiB`);
     assert.ok(rss1 - rss0 < RSS_GROWTH_MB * 1024, `RSS grew ${((rss1 - rss0) / 1024).toFixed(1)} MiB`);
     assert.equal(sorted.length, 60);
-    // The bound holds for the adds as a host sees them: 90 % of them (54 of 60) within it,
-    // and none starved. The floods run as fast as a thread can on a CI machine of two
+    // The bound holds for the adds as a host sees them: the median and three in four (45 of
+    // 60) within it, and none starved. The floods run as fast as a thread can on a CI machine of two
     // shared cores: an add that lands while the flood's process and the kernel hold both
     // is the scheduler's; and a flood faster than the daemon reads fills the TAP's queue,
     // which drops h2's frames as well as h1's: a lost SYN costs h2 its 1 s retransmission
     // (2 s for a second loss). Runs here: 55-59 of 60 within, median 14-23 ms, slowest
-    // 98 ms-1.05 s.
+    // 98 ms-1.05 s. The margin below those runs is for a slower CI machine: this is the
+    // one timed assertion the issue asks for, and it must not fail on scheduling alone.
     const within = sorted.filter((t) => t < ADD_BOUND_MS).length;
-    assert.ok(within >= 54, `${within} of 60 of h2's adds within ${ADD_BOUND_MS} ms`);
+    assert.ok(sorted[sorted.length >> 1]! < ADD_BOUND_MS, `h2's median add took ${sorted[sorted.length >> 1]} ms`);
+    assert.ok(within >= 45, `${within} of 60 of h2's adds within ${ADD_BOUND_MS} ms`);
     assert.ok(sorted.at(-1)! < 3500, `h2's slowest add took ${sorted.at(-1)} ms`);
   });
 });
