@@ -141,7 +141,7 @@ export class Gateway implements RunningDaemon {
   }
 
   private async release(): Promise<void> {
-    await this.cleanup.unwind((what, e) => this.partsGiven.log.error('error while stopping', { part: what, error: String(e) }));
+    await this.cleanup.unwind((what, e) => this.partsGiven.log.error({ part: what, error: String(e) }, 'error while stopping'));
     this.parts = null;
     this.dhcp = null;
     this.wanDhcp = null;
@@ -168,12 +168,12 @@ export class Gateway implements RunningDaemon {
     if (config.igd.enabled) await this.startIgd(plan, links[1]);
     const admin = config.admin ? await this.startAdmin(plan, adminToken) : null;
 
-    log.info('openigd running', {
+    log.info({
       lan: `${config.lan.tap} ${config.lan.address.address}/${config.lan.address.prefixLength}`,
       wan: plan.wanStatic ? `${config.wan.tap} ${plan.wanStatic.address}/${plan.wanStatic.prefixLength} via ${config.wan.gateway}` : `${config.wan.tap} by DHCP`,
       local: config.local.tap, nat: `${plan.nat.mapping}/${plan.nat.filtering}`, admin: config.admin?.socket ?? null,
       adminListen: admin?.tcp ? `${admin.tcp.host}:${admin.tcp.port}` : null,
-    });
+    }, 'openigd running');
   }
 
   /** LAN and WAN with offloads as configured; the local port without, its kernel side holding the LAN address. */
@@ -212,7 +212,7 @@ export class Gateway implements RunningDaemon {
   private async openCaptures(router: Router): Promise<CaptureControl> {
     const { config, log, clock } = this.partsGiven;
     const capture = new CaptureControl(config.capture?.dir ?? join(config.state, 'captures'), (taps) => router.setTaps(taps),
-      (port, e) => log.error('capture write failed', { port, error: e.message }), () => clock.now());
+      (port, e) => log.error({ port, error: e.message }, 'capture write failed'), () => clock.now());
     this.cleanup.defer('capture', () => { capture.stop(); });
     if (config.capture) {
       await capture.start().catch((e: unknown) => { throw e instanceof CaptureStartError ? pathError('capture.dir', e.step, e.path, e.cause) : e; });
@@ -227,7 +227,7 @@ export class Gateway implements RunningDaemon {
     const timer = setInterval(() => {
       const ms = clock.now();
       const gone = table.expire(ms);
-      if (gone) log.debug('flows expired', { count: gone });
+      if (gone) log.debug({ count: gone }, 'flows expired');
       this.dhcp?.expire(ms);
       router.tick();
       this.wanDhcp?.tick(ms);
@@ -246,7 +246,7 @@ export class Gateway implements RunningDaemon {
         if (l) {
           const gw = l.router || plan.configuredGateway;
           router.setWan(l.address, l.prefixLength, gw);
-          log.info('wan lease', { address: `${ipv4ToString(l.address)}/${l.prefixLength}`, gateway: ipv4ToString(gw), server: ipv4ToString(l.server), seconds: l.leaseSeconds });
+          log.info({ address: `${ipv4ToString(l.address)}/${l.prefixLength}`, gateway: ipv4ToString(gw), server: ipv4ToString(l.server), seconds: l.leaseSeconds }, 'wan lease');
         } else {
           router.setWan(0, 0, plan.configuredGateway);
           log.warn('wan lease lost: forwarding stops until a new one');

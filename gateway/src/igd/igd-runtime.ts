@@ -113,7 +113,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       try {
         await c();
       } catch (e) {
-        log.error('igd: error while stopping', { error: String(e) });
+        log.error({ error: String(e) }, 'igd: error while stopping');
       }
     }
   };
@@ -126,9 +126,9 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       igd.close();
       mappings.close();
     });
-    log.info('igd: mappings replayed', { replayed: report.replayed, expired: report.expired, refused: report.refused.length });
+    log.info({ replayed: report.replayed, expired: report.expired, refused: report.refused.length }, 'igd: mappings replayed');
     for (const r of report.refused) {
-      log.warn('igd: stored mapping not forwarding', { protocol: r.mapping.protocol, externalPort: r.mapping.externalPort, reason: r.reason });
+      log.warn({ protocol: r.mapping.protocol, externalPort: r.mapping.externalPort, reason: r.reason }, 'igd: stored mapping not forwarding');
     }
 
     const server = ssdpServerString();
@@ -139,13 +139,13 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       igd,
       onAction: (r) => {
         soap.record(r);
-        if (r.ok) log.debug('igd: action', { service: r.service, action: r.action, client: r.client });
-        else log.info('igd: action failed', { service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null });
+        if (r.ok) log.debug({ service: r.service, action: r.action, client: r.client }, 'igd: action');
+        else log.info({ service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null }, 'igd: action failed');
       },
       gena: {
-        onNotifyFailed: (f) => log.warn('gena: event not delivered', {
+        onNotifyFailed: (f) => log.warn({
           sid: f.sid, service: f.service, seq: f.seq, callbacks: f.attempts, failuresInARow: f.failuresInARow, dropped: f.dropped,
-        }),
+        }, 'gena: event not delivered'),
       },
       mount: (app) => {
         app.get('/', (_req: Request, res: Response) => {
@@ -175,11 +175,11 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength }, { mappings, ...(pcp ? { pcp } : {}) });
       closers.push(() => server.close());
       natpmp = server;
-      log.info('nat-pmp running', { address: `${lanAddress}:${server.port}`, pcp: pcp !== null, pcpThirdParty: config.pcp.allowThirdParty });
+      log.info({ address: `${lanAddress}:${server.port}`, pcp: pcp !== null, pcpThirdParty: config.pcp.allowThirdParty }, 'nat-pmp running');
     }
 
     let expiring = false;
-    log.info('igd running', { description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
+    log.info({ description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() }, 'igd running');
     return {
       igd,
       tick: () => {
@@ -187,8 +187,8 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         if (expiring || next === undefined || next > Date.now()) return;
         expiring = true;
         void igd.expire().then((gone) => {
-          if (gone.length) log.info('igd: leases ended', { count: gone.length });
-        }, (e: unknown) => log.error('igd: expiry failed', { error: String(e) })).finally(() => {
+          if (gone.length) log.info({ count: gone.length }, 'igd: leases ended');
+        }, (e: unknown) => log.error({ error: String(e) }, 'igd: expiry failed')).finally(() => {
           expiring = false;
         });
       },
