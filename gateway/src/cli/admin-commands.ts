@@ -149,7 +149,8 @@ export const wanCommand = adminCommand({
     if (!m) throw new UsageError(`ADDR/LEN must be a.b.c.d/n, not "${address}"`, 'wan set');
     quadArg('wan set', 'ADDR', m[1]!);
     intArg('wan set', 'LEN', m[2]!, 1, 32);
-    const body = await (await client()).call('POST', '/wan', { address, ...(gateway !== undefined ? { gateway: quadArg('wan set', 'GW', gateway) } : {}) });
+    if (gateway !== undefined) quadArg('wan set', 'GW', gateway);
+    const body = await (await client()).call('POST', '/wan', { address, ...(gateway !== undefined ? { gateway } : {}) });
     return json ? jsonText(body) : `wan ${address}${gateway !== undefined ? ` via ${gateway}` : ''}\n`;
   },
 });

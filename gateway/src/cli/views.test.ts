@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statusFixture } from '../admin/status-fixture.js';
+import { renderFlows, renderLeases, renderMappings, renderObject, renderStatus } from './views.js';
+import type { MappingView } from '../stats.js';
+
+const NOW = Date.parse('2026-01-01T00:00:00.000Z');
+
+test('flows: like conntrack -L, then which part of how many', () => {
+  const text = renderFlows({
+    total: 7, offset: 2, flows: [
+      { protocol: 'tcp', internal: '192.168.1.100:40000', external: '203.0.113.2:40000', remote: '198.51.100.10:80', expiresInMs: 7_200_000, tcpState: 'established' },
+      { protocol: 'icmp', internal: '192.168.1.101:7', external: '203.0.113.2:7', remote: '198.51.100.10:0', expiresInMs: 29_500 },
+    ],
+  });
+  assert.equal(text, [
+    'PROTO  INTERNAL             EXTERNAL           REMOTE            STATE        EXPIRES',
+    'tcp    192.168.1.100:40000  203.0.113.2:40000  198.51.100.10:80  established  2h00m',
+    'icmp   192.168.1.101:7      203.0.113.2:7      198.51.100.10:0   -            30s',
+    '(flows 3-4 of 7)',
+    '',
+  ].join('\n'));
+  assert.match(renderFlows({ total: 0, offset: 0, flows: [] }), /\(flows 0 of 0\)\n$/);
+});
+
+test('mappings: the IGD\'s (protocol by name, lease, origin) and the NAT table\'s (protocol by number)', () => {
+  const igd = {
+    remoteHost: '', externalPort: 18080, protocol: 'TCP', internalPort: 8080, internalClient: '192.168.1.100', enabled: true,
+    description: 'cli test', leaseSeconds: 600, expiresAtMs: NOW + 600_000, origin: 'upnp', requester: '192.168.1.100', expiresAt: new Date(NOW + 600_000).toISOString(),
+  } as MappingView;
+  const nat = { protocol: 17, externalPort: 5000, internalClient: '192.168.1.101', internalPort: 5000, remoteHost: '', enabled: false } as MappingView;
+  assert.equal(renderMappings([igd, nat], NOW), [
+    'PROTO  EXT-PORT  CLIENT              REMOTE  ENABLED  EXPIRES  ORIGIN  DESCRIPTION',
+    'TCP       18080  192.168.1.100:8080  *       yes      10m00s   upnp    cli test',
+    'UDP        5000  192.168.1.101:5000  *       no       never    nat',
+    '',
+  ].join('\n'));
+});
+
+test('leases and a plain object', () => {
+  assert.equal(renderLeases(statusFixture().dhcpLeases, NOW - 90_000), 'ADDRESS        MAC                STATE  EXPIRES\n192.168.1.100  02:00:00:00:00:10  bound  1m30s\n');
+  assert.equal(renderObject({ on: true, files: ['a.pcap'] }), 'on     true\nfiles  ["a.pcap"]\n');
+});
+
+test('status: addresses, NAT behaviour, counters and only the drop reasons that happened', () => {
+  const text = renderStatus(statusFixture());
+  assert.match(text, /^lan +192\.168\.1\.1\/24 \(02:00:00:00:00:01\)$/m);
+  assert.match(text, /^wan +203\.0\.113\.2\/24 via 203\.0\.113\.1 /m);
+  assert.match(text, /^nat +mapping endpoint-independent, filtering address-and-port-dependent, ports preserve, hairpinning on$/m);
+  assert.match(text, /^flows +3 \(4 created, 1 expired\)$/m);
+  assert.match(text, /^drops +nat-no-mapping 5, not-for-us 1$/m);
+  assert.match(text, /^link wan +oi-wan: rx 30 frames 3000 B \(0 dropped\)/m);
+});
