@@ -3,10 +3,10 @@
  * `capture`. Each checks its operands, sends one request, and prints a table or, with
  * `--json`, the API's JSON.
  */
-import type { DhcpLeaseView, GatewayStatus, MappingView } from '../stats.js';
+import type { GatewayStatus, MappingView } from '../stats.js';
 import { UsageError, choiceArg, intArg, operands, type Command } from './args.js';
 import { adminCommand, jsonText } from './admin-command.js';
-import { renderFlows, renderLeases, renderMappings, renderObject, renderStatus, type FlowPage } from './views.js';
+import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus, type CaptureStatus, type FlowPage, type LeaseView } from './views.js';
 
 const QUAD = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
@@ -37,7 +37,7 @@ export const flowsCommand = adminCommand({
   --addr A     flows with A as their internal, external or remote address
   --port N     flows with N as one of their ports
   --state S    TCP flows in state S (e.g. established)
-  --limit N    at most N flows (the API's default page otherwise)
+  --limit N    at most N flows, 1-10000 (default 100)
   --offset N   skip the first N matching flows`,
   options: { proto: { type: 'string' }, addr: { type: 'string' }, port: { type: 'string' }, state: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } },
   step: async ({ values: v, positionals, json, client }) => {
@@ -47,8 +47,8 @@ export const flowsCommand = adminCommand({
     if (v.addr !== undefined) q.set('addr', quadArg('flows', '--addr', v.addr));
     if (v.port !== undefined) q.set('port', String(intArg('flows', '--port', v.port, 0, 65_535)));
     if (v.state !== undefined) q.set('state', v.state);
-    if (v.limit !== undefined) q.set('limit', String(intArg('flows', '--limit', v.limit, 1, 100_000)));
-    if (v.offset !== undefined) q.set('offset', String(intArg('flows', '--offset', v.offset, 0, 2 ** 31)));
+    if (v.limit !== undefined) q.set('limit', String(intArg('flows', '--limit', v.limit, 1, 10_000)));
+    if (v.offset !== undefined) q.set('offset', String(intArg('flows', '--offset', v.offset, 0, 100_000_000)));
     const query = q.toString();
     const body = await (await client()).call('GET', `/flows${query ? `?${query}` : ''}`);
     return json ? jsonText(body) : renderFlows(body as FlowPage);
@@ -129,7 +129,7 @@ export const leasesCommand = adminCommand({
   step: async ({ positionals, json, client }) => {
     operands('leases', positionals, []);
     const body = await (await client()).call('GET', '/leases');
-    return json ? jsonText(body) : renderLeases(body as DhcpLeaseView[], Date.now());
+    return json ? jsonText(body) : renderLeases(body as LeaseView[]);
   },
 });
 
@@ -157,8 +157,11 @@ export const wanCommand = adminCommand({
 
 export const captureCommand = adminCommand({
   name: 'capture',
-  summary: 'packet captures of every port to pcap files: status, start, stop',
-  help: 'usage: openigd capture [status|start|stop] [--json]',
+  summary: 'pcap captures of the LAN and WAN ports: status, start, stop',
+  help: `usage: openigd capture [status|start|stop] [--json]
+  status   whether captures run, where, and the files being written (the default)
+  start    open a pcap file per port (LAN, WAN) in the capture directory
+  stop     close them`,
   options: {},
   step: async ({ positionals, json, client }) => {
     const [verb = 'status', ...rest] = positionals;
@@ -168,7 +171,7 @@ export const captureCommand = adminCommand({
     if (verb === 'status') body = await (await client()).call('GET', '/capture');
     else if (verb === 'start' || verb === 'stop') body = await (await client()).call('POST', '/capture', { on: verb === 'start' });
     else throw new UsageError(`unknown verb "${verb}": status, start or stop`, 'capture');
-    return json ? jsonText(body) : renderObject(body);
+    return json ? jsonText(body) : renderCapture(body as CaptureStatus);
   },
 });
 

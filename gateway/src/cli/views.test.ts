@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statusFixture } from '../admin/status-fixture.js';
-import { renderFlows, renderLeases, renderMappings, renderObject, renderStatus } from './views.js';
+import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus } from './views.js';
 import type { MappingView } from '../stats.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00.000Z');
@@ -37,9 +37,22 @@ test('mappings: the IGD\'s (protocol by name, lease, origin) and the NAT table\'
   ].join('\n'));
 });
 
-test('leases and a plain object', () => {
-  assert.equal(renderLeases(statusFixture().dhcpLeases, NOW - 90_000), 'ADDRESS        MAC                STATE  EXPIRES\n192.168.1.100  02:00:00:00:00:10  bound  1m30s\n');
-  assert.equal(renderObject({ on: true, files: ['a.pcap'] }), 'on     true\nfiles  ["a.pcap"]\n');
+test('leases; captures running and stopped', () => {
+  assert.equal(renderLeases([{ mac: '02:00:00:00:00:10', address: '192.168.1.100', expiresInSeconds: 90, offered: false, hostname: 'h1' },
+    { mac: '02:00:00:00:00:11', address: '192.168.1.101', expiresInSeconds: 59, offered: true }]), [
+    'ADDRESS        MAC                STATE    EXPIRES  HOSTNAME',
+    '192.168.1.100  02:00:00:00:00:10  bound    1m30s    h1',
+    '192.168.1.101  02:00:00:00:00:11  offered  59s',
+    '',
+  ].join('\n'));
+  assert.equal(renderCapture({ running: true, dir: '/var/cap', files: [{ port: 'lan', path: '/var/cap/lan-1.pcap', frames: 12 }, { port: 'wan', path: '/var/cap/wan-1.pcap', frames: 3 }] }), [
+    'capture running (/var/cap)',
+    'PORT  FRAMES  FILE',
+    'lan       12  /var/cap/lan-1.pcap',
+    'wan        3  /var/cap/wan-1.pcap',
+    '',
+  ].join('\n'));
+  assert.equal(renderCapture({ running: false, dir: '/var/cap', files: [] }), 'capture stopped (/var/cap)\n');
 });
 
 test('status: addresses, NAT behaviour, counters and only the drop reasons that happened', () => {

@@ -1,9 +1,9 @@
 /**
  * How the CLI shows each kind of admin API answer as text: the status as `key value`
- * lines, flows like `conntrack -L`, mappings, DHCP leases and the capture state as
+ * lines, flows like `conntrack -L`, mappings, DHCP leases and the capture files as
  * tables. Pure functions of the JSON (and `nowMs`), so they are tested on fixtures.
  */
-import type { DhcpLeaseView, FlowView, GatewayStatus, MappingView } from '../stats.js';
+import type { FlowView, GatewayStatus, MappingView } from '../stats.js';
 import { duration, renderFields, renderTable, type Column } from './table.js';
 
 /** `GET /flows`: a page of the flow table. */
@@ -73,17 +73,39 @@ export function renderMappings(mappings: readonly MappingView[], nowMs: number):
   return renderTable(mappingColumns(nowMs), mappings);
 }
 
-export function renderLeases(leases: readonly DhcpLeaseView[], nowMs: number): string {
-  return renderTable<DhcpLeaseView>([
+/** `GET /leases`: one of the LAN DHCP server's leases. */
+export interface LeaseView {
+  readonly mac: string;
+  readonly address: string;
+  readonly hostname?: string;
+  readonly expiresInSeconds: number;
+  readonly offered: boolean;
+}
+
+export function renderLeases(leases: readonly LeaseView[]): string {
+  return renderTable<LeaseView>([
     { title: 'address', cell: (l) => l.address },
     { title: 'mac', cell: (l) => l.mac },
     { title: 'state', cell: (l) => (l.offered ? 'offered' : 'bound') },
-    { title: 'expires', cell: (l) => duration((Date.parse(l.expiresAt) - nowMs) / 1000) },
+    { title: 'expires', cell: (l) => duration(l.expiresInSeconds) },
+    { title: 'hostname', cell: (l) => l.hostname ?? '' },
   ], leases);
 }
 
-/** Any flat JSON object as `key value` lines (the capture state, a change's answer). */
-export function renderObject(o: unknown): string {
-  if (o === null || typeof o !== 'object') return `${String(o)}\n`;
-  return renderFields(Object.entries(o).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]));
+/** `GET /capture` and `POST /capture`'s answer. */
+export interface CaptureStatus {
+  readonly running: boolean;
+  readonly dir: string;
+  readonly files: ReadonlyArray<{ readonly port: string; readonly path: string; readonly frames: number }>;
+}
+
+/** Whether captures run and where, then the files being written. */
+export function renderCapture(c: CaptureStatus): string {
+  const head = `capture ${c.running ? 'running' : 'stopped'} (${c.dir})\n`;
+  if (!c.files.length) return head;
+  return head + renderTable<CaptureStatus['files'][number]>([
+    { title: 'port', cell: (f) => f.port },
+    { title: 'frames', cell: (f) => f.frames },
+    { title: 'file', cell: (f) => f.path },
+  ], c.files);
 }
