@@ -7,9 +7,9 @@
  */
 import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { loadConfig, ConfigError } from '../config/config.js';
 import { labRecord, LAB_DEFAULT_DIR, LAB_DEFAULT_PREFIX } from '../lab/lab.js';
 import { CliError, UsageError } from './args.js';
+import { readConfig } from './config-file.js';
 
 /** The options every command that talks to the admin API takes. */
 export const ADMIN_OPTIONS = {
@@ -62,13 +62,7 @@ export async function adminClient(command: string, o: AdminTarget): Promise<Admi
 
 async function defaultSocket(o: AdminTarget): Promise<string> {
   if (o.config !== undefined) {
-    let config;
-    try {
-      config = await loadConfig(o.config);
-    } catch (e) {
-      if (e instanceof ConfigError) throw new CliError(`bad config: ${e.message}`);
-      throw e;
-    }
+    const config = await readConfig(o.config);
     if (!config.admin) throw new CliError(`${o.config} has no admin section: the gateway it configures has no admin API`);
     return config.admin.socket;
   }

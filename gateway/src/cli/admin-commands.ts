@@ -15,17 +15,21 @@ function quadArg(command: string, name: string, text: string): string {
   return text;
 }
 
-export const statusCommand = adminCommand({
-  name: 'status',
-  summary: 'the gateway at a glance: addresses, NAT behaviour, flows, traffic, drops',
-  help: 'usage: openigd status [--json]',
-  options: {},
-  step: async ({ positionals, json, client }) => {
-    operands('status', positionals, []);
-    const body = await (await client()).call('GET', '/status');
-    return json ? jsonText(body) : renderStatus(body as GatewayStatus);
-  },
-});
+/** A command that GETs one resource and prints it: `openigd NAME [--json]`. */
+function showCommand<T>(name: string, summary: string, path: string, render: (body: T) => string) {
+  return adminCommand({
+    name, summary, help: `usage: openigd ${name} [--json]`, options: {},
+    step: async ({ positionals, json, client }) => {
+      operands(name, positionals, []);
+      const body = await (await client()).call('GET', path);
+      return json ? jsonText(body) : render(body as T);
+    },
+  });
+}
+
+export const statusCommand = showCommand<GatewayStatus>('status', 'the gateway at a glance: addresses, NAT behaviour, flows, traffic, drops', '/status', renderStatus);
+
+export const leasesCommand = showCommand<LeaseView[]>('leases', 'the LAN DHCP server\'s leases', '/leases', renderLeases);
 
 const FLOW_PROTOCOLS = ['tcp', 'udp', 'icmp'] as const;
 
@@ -118,18 +122,6 @@ export const mappingsCommand = adminCommand({
       return `${verb === 'rm' ? 'removed' : `${verb}d`} ${label}\n`;
     }
     throw new UsageError(`unknown verb "${verb}": list, add, rm, enable or disable`, 'mappings');
-  },
-});
-
-export const leasesCommand = adminCommand({
-  name: 'leases',
-  summary: 'the LAN DHCP server\'s leases',
-  help: 'usage: openigd leases [--json]',
-  options: {},
-  step: async ({ positionals, json, client }) => {
-    operands('leases', positionals, []);
-    const body = await (await client()).call('GET', '/leases');
-    return json ? jsonText(body) : renderLeases(body as LeaseView[]);
   },
 });
 

@@ -1,8 +1,8 @@
 /** `openigd run`: the gateway in the foreground, logging JSON lines (or pretty ones) on stdout. */
-import { loadConfig, ConfigError } from '../config/config.js';
 import { runDaemon } from '../daemon.js';
 import { LOG_FORMATS } from '../log.js';
-import { CliError, UsageError, choiceArg, operands, parse, type Command } from './args.js';
+import { UsageError, choiceArg, operands, parse, type Command } from './args.js';
+import { readConfig } from './config-file.js';
 import { checkCapabilities } from './capabilities.js';
 
 export const runCommand: Command = {
@@ -19,13 +19,7 @@ The log level is the config's log.level. Stops cleanly on SIGTERM or SIGINT.
     operands('run', positionals, []);
     if (values.config === undefined) throw new UsageError('needs --config FILE', 'run');
     const format = choiceArg('run', '--log', values.log ?? 'json', LOG_FORMATS);
-    let config;
-    try {
-      config = await loadConfig(values.config);
-    } catch (e) {
-      if (e instanceof ConfigError) throw new CliError(`bad config: ${e.message}`);
-      throw e;
-    }
+    const config = await readConfig(values.config);
     checkCapabilities();
     await runDaemon(config, format);
   },
