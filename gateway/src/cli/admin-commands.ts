@@ -3,15 +3,14 @@
  * `capture`. Each checks its operands, sends one request, and prints a table or, with
  * `--json`, the API's JSON.
  */
+import { parseIpv4 } from '@openigd/nat-table';
 import type { GatewayStatus, MappingView } from '../stats.js';
 import { UsageError, choiceArg, intArg, operands, type Command } from './args.js';
 import { adminCommand, jsonText } from './admin-command.js';
 import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus, type CaptureStatus, type FlowPage, type LeaseView } from './views.js';
 
-const QUAD = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-
 function quadArg(command: string, name: string, text: string): string {
-  if (!QUAD.test(text)) throw new UsageError(`${name} must be an IPv4 address a.b.c.d, not "${text}"`, command);
+  if (parseIpv4(text) === null) throw new UsageError(`${name} must be an IPv4 address a.b.c.d, not "${text}"`, command);
   return text;
 }
 
