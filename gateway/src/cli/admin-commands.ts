@@ -4,10 +4,11 @@
  * `--json`, the API's JSON.
  */
 import { parseIpv4 } from '@openigd/nat-table';
-import type { GatewayStatus, MappingView } from '../stats.js';
+import type { FlowPage } from '../admin/admin-api.js';
+import type { CaptureStatus, GatewayStatus, LeaseView, MappingView } from '../stats.js';
 import { UsageError, choiceArg, intArg, operands, type Command } from './args.js';
 import { adminCommand, jsonText } from './admin-command.js';
-import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus, type CaptureStatus, type FlowPage, type LeaseView } from './views.js';
+import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus } from './views.js';
 
 function quadArg(command: string, name: string, text: string): string {
   if (parseIpv4(text) === null) throw new UsageError(`${name} must be an IPv4 address a.b.c.d, not "${text}"`, command);
@@ -97,7 +98,7 @@ export const mappingsCommand = adminCommand({
     if (verb === 'list') {
       operands(cmd, rest, []);
       const body = await (await client()).call('GET', '/mappings');
-      return json ? jsonText(body) : renderMappings(body as MappingView[], Date.now());
+      return json ? jsonText(body) : renderMappings(body as MappingView[]);
     }
     if (verb === 'add') {
       const [proto, port, target] = operands(cmd, rest, ['PROTO', 'EXTPORT', 'CLIENT:PORT']);

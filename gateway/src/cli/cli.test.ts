@@ -36,8 +36,14 @@ before(async () => {
   await writeFile(join(dir, 'token'), `${TOKEN}\n`);
   server = await startAdminServer(join(dir, 'admin.sock'), {
     status: statusFixture,
-    flows: () => [],
+    flows: () => ({ total: 0, offset: 0, flows: [] }),
     mappings: () => [],
+    addMapping: async () => ({ ok: false, status: 409, error: 'port 8080 is taken' }),
+    updateMapping: async () => ({ ok: false, status: 404, error: 'no such mapping' }),
+    deleteMapping: async () => ({ ok: false, status: 404, error: 'no such mapping' }),
+    leases: () => [],
+    capture: () => ({ running: false, dir: '/nowhere', files: [] }),
+    setCapture: async () => { throw new Error('cannot create /nowhere'); },
     setWan: async (c) => { changes.push(c); },
   }, { host: '127.0.0.1', port: 0, token: TOKEN });
 });
@@ -122,7 +128,12 @@ test('failures: the API\'s refusal, a missing socket, a missing lab; one line ea
   const noLab = await openigd(['flows', '--prefix', 'oi-nolab', '--dir', dir]);
   assert.equal(noLab.code, 1);
   assert.equal(noLab.stderr, 'openigd: no admin socket: give --socket PATH, --config FILE or --admin URL (and no lab "oi-nolab" is up)\n');
-  const noEndpoint = await openigd(['capture', 'start', '--socket', server.socketPath]);
-  assert.equal(noEndpoint.code, 1);
-  assert.match(noEndpoint.stderr, /^openigd: .* \(POST \/capture: HTTP 404\)\n$/);
+  const taken = await openigd(['mappings', 'add', 'tcp', '8080', '192.168.1.100:80', '--socket', server.socketPath]);
+  assert.equal(taken.code, 1);
+  assert.equal(taken.stderr, 'openigd: port 8080 is taken (POST /mappings: HTTP 409)\n');
+  const absent = await openigd(['mappings', 'disable', 'udp', '5000', '--socket', server.socketPath]);
+  assert.equal(absent.stderr, 'openigd: no such mapping (PATCH /mappings/UDP/5000: HTTP 404)\n');
+  const capture = await openigd(['capture', 'start', '--socket', server.socketPath]);
+  assert.equal(capture.code, 1);
+  assert.equal(capture.stderr, 'openigd: cannot create /nowhere (POST /capture: HTTP 409)\n');
 });

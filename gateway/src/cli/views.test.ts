@@ -4,8 +4,6 @@ import { statusFixture } from '../admin/status-fixture.js';
 import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus } from './views.js';
 import type { MappingView } from '../stats.js';
 
-const NOW = Date.parse('2026-01-01T00:00:00.000Z');
-
 test('flows: like conntrack -L, then which part of how many', () => {
   const text = renderFlows({
     total: 7, offset: 2, flows: [
@@ -23,16 +21,16 @@ test('flows: like conntrack -L, then which part of how many', () => {
   assert.match(renderFlows({ total: 0, offset: 0, flows: [] }), /\(flows 0 of 0\)\n$/);
 });
 
-test('mappings: the IGD\'s (protocol by name, lease, origin) and the NAT table\'s (protocol by number)', () => {
-  const igd = {
-    remoteHost: '', externalPort: 18080, protocol: 'TCP', internalPort: 8080, internalClient: '192.168.1.100', enabled: true,
-    description: 'cli test', leaseSeconds: 600, expiresAtMs: NOW + 600_000, origin: 'upnp', requester: '192.168.1.100', expiresAt: new Date(NOW + 600_000).toISOString(),
-  } as MappingView;
-  const nat = { protocol: 17, externalPort: 5000, internalClient: '192.168.1.101', internalPort: 5000, remoteHost: '', enabled: false } as MappingView;
-  assert.equal(renderMappings([igd, nat], NOW), [
-    'PROTO  EXT-PORT  CLIENT              REMOTE  ENABLED  EXPIRES  ORIGIN  DESCRIPTION',
-    'TCP       18080  192.168.1.100:8080  *       yes      10m00s   upnp    cli test',
-    'UDP        5000  192.168.1.101:5000  *       no       never    nat',
+test('mappings of every origin: lease left (never for a static one), enabled, origin, description', () => {
+  const base = { remoteHost: '', leaseSeconds: 0, expiresAtMs: 0, requester: '', expiresAt: null, leaseRemainingSeconds: null } as const;
+  const upnp: MappingView = { ...base, externalPort: 18080, protocol: 'TCP', internalPort: 8080, internalClient: '192.168.1.100', enabled: true,
+    description: 'cli test', origin: 'admin', leaseSeconds: 600, expiresAtMs: 1, expiresAt: '2026-01-01T00:10:00.000Z', leaseRemainingSeconds: 600 };
+  const nat: MappingView = { ...base, externalPort: 5000, protocol: 'UDP', internalPort: 5000, internalClient: '192.168.1.101', enabled: false,
+    description: '', origin: 'nat-table', remoteHost: '198.51.100.7' };
+  assert.equal(renderMappings([upnp, nat]), [
+    'PROTO  EXT-PORT  CLIENT              REMOTE        ENABLED  EXPIRES  ORIGIN     DESCRIPTION',
+    'TCP       18080  192.168.1.100:8080  *             yes      10m00s   admin      cli test',
+    'UDP        5000  192.168.1.101:5000  198.51.100.7  no       never    nat-table',
     '',
   ].join('\n'));
 });

@@ -1,17 +1,11 @@
 /**
  * How the CLI shows each kind of admin API answer as text: the status as `key value`
  * lines, flows like `conntrack -L`, mappings, DHCP leases and the capture files as
- * tables. Pure functions of the JSON (and `nowMs`), so they are tested on fixtures.
+ * tables. Pure functions of the JSON, so they are tested on fixtures.
  */
-import type { FlowView, GatewayStatus, MappingView } from '../stats.js';
+import type { FlowPage } from '../admin/admin-api.js';
+import type { CaptureStatus, FlowView, GatewayStatus, LeaseView, MappingView } from '../stats.js';
 import { duration, renderFields, renderTable, type Column } from './table.js';
-
-/** `GET /flows`: a page of the flow table. */
-export interface FlowPage {
-  readonly total: number;
-  readonly offset: number;
-  readonly flows: readonly FlowView[];
-}
 
 /** The gateway at a glance: addresses, NAT behaviour, flows, mappings, traffic, drops by reason. */
 export function renderStatus(s: GatewayStatus): string {
@@ -51,35 +45,19 @@ export function renderFlows(page: FlowPage): string {
   return `${renderTable(FLOW_COLUMNS, page.flows)}(flows ${range})\n`;
 }
 
-const PROTOCOL_NAMES: Readonly<Record<string | number, string>> = { 6: 'TCP', 17: 'UDP' };
-
-function mappingExpiry(m: MappingView, nowMs: number): string {
-  if (!('expiresAt' in m) || m.expiresAt === null) return 'never';
-  return duration((Date.parse(m.expiresAt) - nowMs) / 1000);
-}
-
-const mappingColumns = (nowMs: number): readonly Column<MappingView>[] => [
-  { title: 'proto', cell: (m) => PROTOCOL_NAMES[m.protocol] ?? String(m.protocol) },
+const MAPPING_COLUMNS: readonly Column<MappingView>[] = [
+  { title: 'proto', cell: (m) => m.protocol },
   { title: 'ext-port', cell: (m) => m.externalPort },
   { title: 'client', cell: (m) => `${m.internalClient}:${m.internalPort}` },
   { title: 'remote', cell: (m) => m.remoteHost || '*' },
   { title: 'enabled', cell: (m) => (m.enabled ? 'yes' : 'no') },
-  { title: 'expires', cell: (m) => mappingExpiry(m, nowMs) },
-  { title: 'origin', cell: (m) => ('origin' in m ? m.origin : 'nat') },
-  { title: 'description', cell: (m) => ('description' in m ? m.description ?? '' : '') },
+  { title: 'expires', cell: (m) => (m.leaseRemainingSeconds === null ? 'never' : duration(m.leaseRemainingSeconds)) },
+  { title: 'origin', cell: (m) => m.origin },
+  { title: 'description', cell: (m) => m.description },
 ];
 
-export function renderMappings(mappings: readonly MappingView[], nowMs: number): string {
-  return renderTable(mappingColumns(nowMs), mappings);
-}
-
-/** `GET /leases`: one of the LAN DHCP server's leases. */
-export interface LeaseView {
-  readonly mac: string;
-  readonly address: string;
-  readonly hostname?: string;
-  readonly expiresInSeconds: number;
-  readonly offered: boolean;
+export function renderMappings(mappings: readonly MappingView[]): string {
+  return renderTable(MAPPING_COLUMNS, mappings);
 }
 
 export function renderLeases(leases: readonly LeaseView[]): string {
@@ -90,13 +68,6 @@ export function renderLeases(leases: readonly LeaseView[]): string {
     { title: 'expires', cell: (l) => duration(l.expiresInSeconds) },
     { title: 'hostname', cell: (l) => l.hostname ?? '' },
   ], leases);
-}
-
-/** `GET /capture` and `POST /capture`'s answer. */
-export interface CaptureStatus {
-  readonly running: boolean;
-  readonly dir: string;
-  readonly files: ReadonlyArray<{ readonly port: string; readonly path: string; readonly frames: number }>;
 }
 
 /** Whether captures run and where, then the files being written. */
