@@ -1,6 +1,7 @@
 /** `openigd replay`: the offline replay (replay/replay-command.ts) as one of the CLI's commands. */
 import { replayCli, REPLAY_USAGE, ReplayUsageError } from '../replay/replay-command.js';
-import { HelpRequested, UsageError, type Command } from './args.js';
+import { ConfigError } from '../config/config.js';
+import { CliError, HelpRequested, UsageError, type Command } from './args.js';
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -17,7 +18,8 @@ Prints a JSON summary: frames in, skipped, out, drops by reason.
     try {
       await replayCli(args);
     } catch (e) {
-      if (e instanceof ReplayUsageError) throw new UsageError(e.message.split('\n')[0]!, 'replay');
+      if (e instanceof ReplayUsageError) throw new UsageError(e.message.split('\n')[0]!.replace(/^replay /, ''), 'replay');
+      if (e instanceof ConfigError) throw new CliError(`bad config: ${e.message}`);
       throw e;
     }
   },
