@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { startAdminServer, type AdminServer, type WanChange } from '../admin/admin-api.js';
 import { statusFixture } from '../admin/status-fixture.js';
 import { COMMANDS } from './commands.js';
+import { helpOf } from './args.js';
 
 const BIN = fileURLToPath(new URL('../../bin/openigd.js', import.meta.url));
 const TOKEN = 'cli-test-token-0123456789';
@@ -59,10 +60,10 @@ test('--help: the list of commands, and each command\'s own help, exit 0', async
   for (const c of COMMANDS) {
     const r = await openigd([c.name, '--help']);
     assert.equal(r.code, 0, c.name);
-    assert.equal(r.stdout, c.help);
+    assert.equal(r.stdout, await helpOf(c));
     assert.match(r.stdout, new RegExp(`^usage: openigd ${c.name}\\b`));
   }
-  assert.equal((await openigd(['mappings', 'add', '-h'])).stdout, COMMANDS.find((c) => c.name === 'mappings')!.help);
+  assert.equal((await openigd(['mappings', 'add', '-h'])).stdout, await helpOf(COMMANDS.find((c) => c.name === 'mappings')!));
 });
 
 test('usage errors: one line on stderr, exit 2, nothing sent', async () => {
