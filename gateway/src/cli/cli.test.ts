@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAdminServer, type AdminServer, type WanChange } from '../admin/admin-api.js';
-import { statusFixture } from '../admin/status-fixture.js';
+import { statusFixture } from '../testing/index.js';
 import { COMMANDS } from './commands.js';
 import { helpOf } from './args.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statusFixture } from '../admin/status-fixture.js';
+import { statusFixture } from '../testing/index.js';
 import { renderCapture, renderFlows, renderLeases, renderMappings, renderStatus } from './views.js';
 import type { MappingView } from '../stats.js';
 
