@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The container's entrypoint. `run` (the default) makes the container's interfaces the
 // gateway's ports and runs the daemon; `lab` brings up the namespace lab inside the
-// container; anything else is passed to the CLI (`openigd-cli`).
+// container; anything else is passed to the CLI (`openigd`, also on PATH).
 //
 // run: for each side (lan, wan) it takes the interface Docker gave the container
 // (OPENIGD_ATTACH, default `lan=eth1,wan=eth0`; an interface name or an address it

@@ -5,7 +5,7 @@
  * fds; the admin socket is unlinked).
  */
 import type { GatewayConfig } from './config/config.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, openLogger, type LogFormat, type Logger } from './log.js';
 import { monotonicClock } from './clock.js';
 import { Gateway, type RunningDaemon } from './gateway.js';
 
@@ -20,20 +20,21 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
 
 /**
  * `openigd run`: starts, then waits for SIGTERM/SIGINT and stops cleanly. When the gateway
- * cannot go on (a TAP removed) it stops as cleanly and sets exit status 1.
+ * cannot go on (a TAP removed) it stops as cleanly and sets exit status 1. Logs in
+ * `format` (JSON lines by default).
  */
-export async function runDaemon(config: GatewayConfig): Promise<void> {
-  const log = createLogger(config.log.level);
+export async function runDaemon(config: GatewayConfig, format: LogFormat = 'json'): Promise<void> {
+  const log = await openLogger(config.log.level, format);
   const d = await startDaemon(config, log);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (why: string) => {
       if (stopping) return;
       stopping = true;
-      log.info('stopping', { why });
+      log.info({ why }, 'stopping');
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      void d.stop().then(resolve, (e: unknown) => { log.error('error while stopping', { error: String(e) }); resolve(); });
+      void d.stop().then(resolve, (e: unknown) => { log.error({ error: String(e) }, 'error while stopping'); resolve(); });
     };
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');

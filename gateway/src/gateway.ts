@@ -157,7 +157,7 @@ export class Gateway implements RunningDaemon {
   }
 
   private async release(): Promise<void> {
-    await this.cleanup.unwind((what, e) => this.partsGiven.log.error('error while stopping', { part: what, error: String(e) }));
+    await this.cleanup.unwind((what, e) => this.partsGiven.log.error({ part: what, error: String(e) }, 'error while stopping'));
     this.parts = null;
     this.dhcp = null;
     this.wanDhcp = null;
@@ -185,12 +185,12 @@ export class Gateway implements RunningDaemon {
     if (config.igd.enabled) await this.startIgd(plan, links[1]);
     const admin = config.admin ? await this.startAdmin(plan, adminToken) : null;
 
-    log.info('openigd running', {
+    log.info({
       lan: `${config.lan.tap} ${config.lan.address.address}/${config.lan.address.prefixLength}`,
       wan: plan.wanStatic ? `${config.wan.tap} ${plan.wanStatic.address}/${plan.wanStatic.prefixLength} via ${config.wan.gateway}` : `${config.wan.tap} by DHCP`,
       local: config.local.tap, nat: `${plan.nat.mapping}/${plan.nat.filtering}`, admin: config.admin?.socket ?? null,
       adminListen: admin?.tcp ? `${admin.tcp.host}:${admin.tcp.port}` : null,
-    });
+    }, 'openigd running');
   }
 
   /** LAN and WAN with offloads as configured; the local port without, its kernel side holding the LAN address. */
@@ -229,7 +229,7 @@ export class Gateway implements RunningDaemon {
   private async openCaptures(router: Router): Promise<CaptureControl> {
     const { config, log, clock } = this.partsGiven;
     const capture = new CaptureControl(config.capture?.dir ?? join(config.state, 'captures'), (taps) => router.setTaps(taps),
-      (port, e) => log.error('capture write failed', { port, error: e.message }), () => clock.now());
+      (port, e) => log.error({ port, error: e.message }, 'capture write failed'), () => clock.now());
     this.cleanup.defer('capture', () => { capture.stop(); });
     if (config.capture) {
       await capture.start().catch((e: unknown) => { throw e instanceof CaptureStartError ? pathError('capture.dir', e.step, e.path, e.cause) : e; });
@@ -244,7 +244,7 @@ export class Gateway implements RunningDaemon {
     const timer = setInterval(() => {
       const ms = clock.now();
       const gone = table.expire(ms);
-      if (gone) log.debug('flows expired', { count: gone });
+      if (gone) log.debug({ count: gone }, 'flows expired');
       this.dhcp?.expire(ms);
       router.tick();
       this.wanDhcp?.tick(ms);
@@ -261,7 +261,7 @@ export class Gateway implements RunningDaemon {
    */
   private linkGone(port: number, why: string): void {
     const tap = this.links[port]?.name ?? '?';
-    this.partsGiven.log.error('link gone: the TAP was removed; stopping', { port: PORT_NAMES[port], tap, reason: why });
+    this.partsGiven.log.error({ port: PORT_NAMES[port], tap, reason: why }, 'link gone: the TAP was removed; stopping');
     this.fail(new Error(`TAP ${tap} (${PORT_NAMES[port]}) was removed: ${why}`));
   }
 
@@ -274,8 +274,8 @@ export class Gateway implements RunningDaemon {
     if ((state === 'up') === this.wanUp) return;
     this.wanUp = state === 'up';
     const { log } = this.partsGiven;
-    if (this.wanUp) log.info('wan link up', { tap: wan.name });
-    else log.warn('wan link down: nothing is forwarded to the WAN until it is up', { tap: wan.name });
+    if (this.wanUp) log.info({ tap: wan.name }, 'wan link up');
+    else log.warn({ tap: wan.name }, 'wan link down: nothing is forwarded to the WAN until it is up');
     this.igdRuntime?.linkChanged();
   }
 
@@ -289,7 +289,7 @@ export class Gateway implements RunningDaemon {
         if (l) {
           const gw = l.router || plan.configuredGateway;
           router.setWan(l.address, l.prefixLength, gw);
-          log.info('wan lease', { address: `${ipv4ToString(l.address)}/${l.prefixLength}`, gateway: ipv4ToString(gw), server: ipv4ToString(l.server), seconds: l.leaseSeconds });
+          log.info({ address: `${ipv4ToString(l.address)}/${l.prefixLength}`, gateway: ipv4ToString(gw), server: ipv4ToString(l.server), seconds: l.leaseSeconds }, 'wan lease');
         } else {
           router.setWan(0, 0, plan.configuredGateway);
           log.warn('wan lease lost: forwarding stops until a new one');

@@ -93,12 +93,13 @@ describe('OpenIGD in Docker (B7, B8)', { skip }, () => {
     const before = await health();
     assert.notEqual(before.Status, 'healthy');
     assert.match(before.Log!.at(-1)!.Output, /unhealthy: the WAN has no address yet/);
-    // Given an address through the admin API, it forwards, and the check says so.
-    const post = await engine.docker(['exec', name, 'node', '-e', `require('http').request({ socketPath: '/run/openigd/admin.sock', method: 'POST',
-      path: '/wan', headers: { 'content-type': 'application/json' } }, (r) => process.exit(r.statusCode === 200 ? 0 : 1))
-      .end(JSON.stringify({ address: '10.21.0.2/24', gateway: '10.21.0.1' }))`]);
-    assert.equal(post.code, 0, post.stdout + post.stderr);
+    // Given an address through the admin API (the image's `openigd` command, on PATH), it forwards, and the check says so.
+    const set = await engine.docker(['exec', name, 'openigd', 'wan', 'set', '10.21.0.2/24', '10.21.0.1', '--json']);
+    assert.equal(set.code, 0, set.stdout + set.stderr);
+    assert.deepEqual(JSON.parse(set.stdout), { ok: true, address: '10.21.0.2', prefixLength: 24, gateway: '10.21.0.1' });
     await until('healthy', async () => (await health()).Status === 'healthy', 30_000, 500);
+    const status = JSON.parse(await engine.mustDocker(['exec', name, 'openigd', 'status', '--json'])) as { wan: { address: string; gateway: string } };
+    assert.deepEqual([status.wan.address, status.wan.gateway], ['10.21.0.2/24', '10.21.0.1']);
     await engine.mustDocker(['rm', '-f', name]);
   });
 

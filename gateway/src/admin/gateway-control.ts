@@ -70,7 +70,7 @@ export function gatewayControl(s: ControlSources): GatewayControl {
       const gw = c.gateway ? parseIpv4(c.gateway)! : router.addrs.wanGateway;
       router.setWan(addr, c.prefixLength, gw);
       s.igd()?.externalAddressChanged();
-      log.info('wan address changed', { address: `${c.address}/${c.prefixLength}`, gateway: ipv4ToString(gw) });
+      log.info({ address: `${c.address}/${c.prefixLength}`, gateway: ipv4ToString(gw) }, 'wan address changed');
     },
   };
 }

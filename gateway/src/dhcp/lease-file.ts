@@ -27,7 +27,7 @@ export class LeaseFile implements LeasePersistence {
       const data = JSON.parse(await readFile(this.path, 'utf8')) as { leases?: DhcpLease[] };
       return Array.isArray(data.leases) ? data.leases : [];
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('dhcp leases unreadable; starting without them', { path: this.path, error: String(e) });
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ path: this.path, error: String(e) }, 'dhcp leases unreadable; starting without them');
       return [];
     }
   }
@@ -48,7 +48,7 @@ export class LeaseFile implements LeasePersistence {
       try {
         await replaceFileDurably(this.directory, LEASE_FILE_NAME, new TextEncoder().encode(JSON.stringify({ version: 1, leases }) + '\n'));
       } catch (e) {
-        this.log.error('cannot write dhcp leases', { path: this.path, error: String(e) });
+        this.log.error({ path: this.path, error: String(e) }, 'cannot write dhcp leases');
       }
     }
     this.writing = null;

@@ -98,7 +98,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
   const { log } = parts;
   const lanAddress = config.lan.address.address;
   const identity = await startDeviceIdentity({ directory: config.state, configFingerprint: configFingerprint(config.igd.friendlyName, config.igd.version) });
-  if (identity.notStored) log.warn('igd: state directory not writable; BOOTID not stored, mapping changes refused until it is', { error: identity.notStored.message });
+  if (identity.notStored) log.warn({ error: identity.notStored.message }, 'igd: state directory not writable; BOOTID not stored, mapping changes refused until it is');
   const store = new FileMappingStore({ directory: config.state });
   const timedStore = new TimedMappingStore(store);
   const soap = new SoapStats(config.igd.version);
@@ -125,7 +125,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       try {
         await c();
       } catch (e) {
-        log.error('igd: error while stopping', { error: String(e) });
+        log.error({ error: String(e) }, 'igd: error while stopping');
       }
     }
   };
@@ -138,9 +138,9 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       igd.close();
       mappings.close();
     });
-    log.info('igd: mappings replayed', { replayed: report.replayed, expired: report.expired, refused: report.refused.length });
+    log.info({ replayed: report.replayed, expired: report.expired, refused: report.refused.length }, 'igd: mappings replayed');
     for (const r of report.refused) {
-      log.warn('igd: stored mapping not forwarding', { protocol: r.mapping.protocol, externalPort: r.mapping.externalPort, reason: r.reason });
+      log.warn({ protocol: r.mapping.protocol, externalPort: r.mapping.externalPort, reason: r.reason }, 'igd: stored mapping not forwarding');
     }
 
     const server = ssdpServerString();
@@ -152,14 +152,14 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       igd,
       onAction: (r) => {
         soap.record(r);
-        if (r.ok) log.debug('igd: action', { service: r.service, action: r.action, client: r.client });
-        else log.info('igd: action failed', { service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null });
+        if (r.ok) log.debug({ service: r.service, action: r.action, client: r.client }, 'igd: action');
+        else log.info({ service: r.service, action: r.action, client: r.client, code: r.code ?? null, detail: r.detail ?? null }, 'igd: action failed');
       },
       gena: {
         now: parts.clock,
-        onNotifyFailed: (f) => log.warn('gena: event not delivered', {
+        onNotifyFailed: (f) => log.warn({
           sid: f.sid, service: f.service, seq: f.seq, callbacks: f.attempts, failuresInARow: f.failuresInARow, dropped: f.dropped,
-        }),
+        }, 'gena: event not delivered'),
       },
       mount: (app) => {
         app.get('/', (_req: Request, res: Response) => {
@@ -189,11 +189,11 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
       const server = await startNatPmpServer({ lanAddress, lanPrefixLength: config.lan.address.prefixLength, requestRatePerSource: config.natpmp.requestRate }, { mappings, ...(pcp ? { pcp } : {}) });
       closers.push(() => server.close());
       natpmp = server;
-      log.info('nat-pmp running', { address: `${lanAddress}:${server.port}`, pcp: pcp !== null, pcpThirdParty: config.pcp.allowThirdParty });
+      log.info({ address: `${lanAddress}:${server.port}`, pcp: pcp !== null, pcpThirdParty: config.pcp.allowThirdParty }, 'nat-pmp running');
     }
 
     let expiring = false;
-    log.info('igd running', { description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() });
+    log.info({ description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() }, 'igd running');
     return {
       igd,
       tick: () => {
@@ -201,8 +201,8 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         if (expiring || next === undefined || next > parts.clock()) return;
         expiring = true;
         void igd.expire().then((gone) => {
-          if (gone.length) log.info('igd: leases ended', { count: gone.length });
-        }, (e: unknown) => log.error('igd: expiry failed', { error: String(e) })).finally(() => {
+          if (gone.length) log.info({ count: gone.length }, 'igd: leases ended');
+        }, (e: unknown) => log.error({ error: String(e) }, 'igd: expiry failed')).finally(() => {
           expiring = false;
         });
       },
