@@ -10,7 +10,7 @@ import { UdpPacket } from './wire/udp.js';
 import { TcpPacket } from './wire/tcp.js';
 import { IcmpPacket } from './wire/icmp.js';
 import type { L4Packet } from './wire/l4.js';
-import { NatTable, VERDICT, type DropReason, type Verdict } from './table/nat-table.js';
+import { IP_PROTOCOL, NatTable, VERDICT, type DropReason, type Verdict } from './table/nat-table.js';
 
 export const TRANSLATE_DROP_REASONS = [
   'truncated', 'bad-version', 'bad-ihl', 'bad-total-length', 'bad-udp-length', 'bad-data-offset', 'bad-ip-checksum',
@@ -36,7 +36,12 @@ export class Translator {
   private readonly innerTcp = new TcpPacket();
   private readonly innerIcmp = new IcmpPacket();
 
-  constructor(readonly table: NatTable) {}
+  /**
+   * `options.headerVerified`: the caller has verified the IPv4 header checksum of every
+   * packet it passes (the router does where a packet enters), so it is not verified
+   * again here. By default it is.
+   */
+  constructor(readonly table: NatTable, private readonly options: { readonly headerVerified?: boolean } = {}) {}
 
   /**
    * Translates the IPv4 packet at `buf[offset, offset+length)` in place. `partial`
@@ -48,17 +53,18 @@ export class Translator {
     const ip = this.ip;
     const st = ip.attach(buf, offset, length);
     if (st !== 'ok') return this.drop(st);
-    if (!ip.verifyChecksum()) return this.drop('bad-ip-checksum');
+    if (this.options.headerVerified !== true && !ip.verifyChecksum()) return this.drop('bad-ip-checksum');
     // Non-first fragments carry no ports, and a first one alone would be forwarded
     // without the rest: the router reassembles datagrams before they reach here, so a
     // fragment that still arrives is dropped and counted.
     if (ip.isFragment) return this.drop('fragment');
     const proto = ip.protocol;
-    if (proto === 6 || proto === 17) {
-      const l4: L4Packet = proto === 6 ? this.tcp : this.udp;
-      const ls = proto === 6 ? this.tcp.attach(buf, ip.payloadOffset, ip.payloadLength) : this.udp.attach(buf, ip.payloadOffset, ip.payloadLength);
+    if (proto === IP_PROTOCOL.tcp || proto === IP_PROTOCOL.udp) {
+      const isTcp = proto === IP_PROTOCOL.tcp;
+      const l4: L4Packet = isTcp ? this.tcp : this.udp;
+      const ls = isTcp ? this.tcp.attach(buf, ip.payloadOffset, ip.payloadLength) : this.udp.attach(buf, ip.payloadOffset, ip.payloadLength);
       if (ls !== 'ok') return this.drop(ls);
-      const flags = proto === 6 ? this.tcp.flags : 0;
+      const flags = isTcp ? this.tcp.flags : 0;
       if (direction === 'outbound') {
         const v = this.table.outbound(proto, ip.srcAddr, l4.srcPort, ip.dstAddr, l4.dstPort, flags, nowMs);
         if (v === VERDICT.drop) return this.drop(this.table.result.reason);
@@ -72,7 +78,7 @@ export class Translator {
       this.rewriteDst(l4, this.table.result.addr, this.table.result.port, partial);
       return v;
     }
-    if (proto === 1) return this.translateIcmp(direction, buf, nowMs);
+    if (proto === IP_PROTOCOL.icmp) return this.translateIcmp(direction, buf, nowMs);
     return this.drop('unsupported-protocol');
   }
 
@@ -101,14 +107,14 @@ export class Translator {
     if (icmp.attach(buf, ip.payloadOffset, ip.payloadLength) !== 'ok') return this.drop('truncated');
     const type = icmp.type;
     if (direction === 'outbound' && QUERY_REQUEST.has(type)) {
-      const v = this.table.outbound(1, ip.srcAddr, icmp.identifier, ip.dstAddr, 0, 0, nowMs);
+      const v = this.table.outbound(IP_PROTOCOL.icmp, ip.srcAddr, icmp.identifier, ip.dstAddr, 0, 0, nowMs);
       if (v !== VERDICT.forward) return this.drop(v === VERDICT.drop ? this.table.result.reason : 'unsupported-icmp');
       ip.rewriteSrcAddr(this.table.result.addr);
       icmp.rewriteIdentifier(this.table.result.port);
       return v;
     }
     if (direction === 'inbound' && QUERY_REPLY.has(type)) {
-      const v = this.table.inbound(1, ip.srcAddr, 0, icmp.identifier, 0, nowMs);
+      const v = this.table.inbound(IP_PROTOCOL.icmp, ip.srcAddr, 0, icmp.identifier, 0, nowMs);
       if (v === VERDICT.drop) return this.drop(this.table.result.reason);
       ip.rewriteDstAddr(this.table.result.addr);
       icmp.rewriteIdentifier(this.table.result.port);
@@ -134,12 +140,12 @@ export class Translator {
     const proto = inner.protocol;
     let l4: L4Packet | null = null;
     let innerIcmp = false;
-    if (proto === 6 || proto === 17) {
-      const s = proto === 6 ? this.innerTcp.attach(buf, inner.payloadOffset, inner.payloadLength, 'embedded')
+    if (proto === IP_PROTOCOL.tcp || proto === IP_PROTOCOL.udp) {
+      const s = proto === IP_PROTOCOL.tcp ? this.innerTcp.attach(buf, inner.payloadOffset, inner.payloadLength, 'embedded')
         : this.innerUdp.attach(buf, inner.payloadOffset, inner.payloadLength, 'embedded');
       if (s !== 'ok') return this.drop('truncated');
-      l4 = proto === 6 ? this.innerTcp : this.innerUdp;
-    } else if (proto === 1) {
+      l4 = proto === IP_PROTOCOL.tcp ? this.innerTcp : this.innerUdp;
+    } else if (proto === IP_PROTOCOL.icmp) {
       if (this.innerIcmp.attach(buf, inner.payloadOffset, inner.payloadLength) !== 'ok') return this.drop('truncated');
       innerIcmp = true;
     } else {
@@ -149,7 +155,7 @@ export class Translator {
     if (direction === 'inbound') {
       // Quote: (external endpoint) → (remote endpoint).
       const found = l4 ? t.peekInbound(proto, inner.dstAddr, l4.dstPort, l4.srcPort)
-        : t.peekInbound(1, inner.dstAddr, 0, this.innerIcmp.identifier);
+        : t.peekInbound(IP_PROTOCOL.icmp, inner.dstAddr, 0, this.innerIcmp.identifier);
       if (!found) return this.drop('icmp-error-unmatched');
       const addr = t.result.addr, port = t.result.port;
       const oldAddr = inner.srcAddr;
@@ -164,7 +170,7 @@ export class Translator {
     } else {
       // Quote: (remote endpoint) → (internal endpoint).
       const found = l4 ? t.peekOutbound(proto, inner.dstAddr, l4.dstPort, inner.srcAddr, l4.srcPort)
-        : t.peekOutbound(1, inner.dstAddr, this.innerIcmp.identifier, inner.srcAddr, 0);
+        : t.peekOutbound(IP_PROTOCOL.icmp, inner.dstAddr, this.innerIcmp.identifier, inner.srcAddr, 0);
       if (!found) return this.drop('icmp-error-unmatched');
       const addr = t.result.addr, port = t.result.port;
       const oldAddr = inner.dstAddr;

@@ -22,20 +22,29 @@
 import {
   ArpPacket, ARP_OPERATION, BROADCAST_MAC, EthernetFrame, ETHERTYPE, IcmpPacket, ICMP_TYPE, Ipv4Packet, UdpPacket,
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
-  isMulticast, Reassembler, fragmentIpv4, prefixMask, type NatCounters,
+  isMulticast, Reassembler, fragmentIpv4, prefixMask, IP_PROTOCOL, ETHERNET_HEADER_LENGTH, IPV4_MIN_HEADER_LENGTH, UDP_HEADER_LENGTH,
+  ICMP_HEADER_LENGTH, type NatCounters, type ReassemblyResult,
 } from '@openigd/nat-table';
 import {
   BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link, type LinkCounters,
   type LinkError,
 } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
-import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage } from '../dhcp/dhcp-message.js';
+import {
+  DHCP_CLIENT_PORT, DHCP_MESSAGE_TYPE, DHCP_SERVER_PORT, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage,
+} from '../dhcp/dhcp-message.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
 import type { Clock } from '../clock.js';
 
 export const PORT = { lan: 0, wan: 1, local: 2 } as const;
-/** The target MAC of an ARP request: not known yet. */
+/** The target MAC of an ARP request: not known yet (also the placeholder in a held frame). */
 const ZERO_MAC = new Uint8Array(6);
+/** The BOOTP broadcast flag (RFC 2131 §2). */
+const DHCP_FLAG_BROADCAST = 0x8000;
+/** Ethernet, a 20-byte IPv4 header and a UDP header: where a DHCP message starts in a frame we make. */
+const FRAME_HEADERS_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
+/** 255.255.255.255 (RFC 919). */
+const LIMITED_BROADCAST = 0xffffffff;
 export type PortId = (typeof PORT)[keyof typeof PORT];
 /** Destination unreachable code 13: communication administratively prohibited (RFC 1812 §5.2.7.1). */
 const ICMP_UNREACHABLE_PROHIBITED = 13;
@@ -134,7 +143,8 @@ export class Router {
     private readonly dhcp: DhcpServer | null = null,
     private taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
   ) {
-    this.translator = new Translator(table);
+    // The header checksum is verified once, where a packet enters (fromLan, fromWan, localReplyToWan).
+    this.translator = new Translator(table, { headerVerified: true });
     this.lanBroadcast = ((addrs.lanAddr & prefixMask(addrs.lanPrefixLength)) | ~prefixMask(addrs.lanPrefixLength)) >>> 0;
   }
 
@@ -157,7 +167,7 @@ export class Router {
     // Inside a batch (an answer to an OFFER) the batch's time holds and its own flush writes the frame.
     const inBatch = this.rx !== null;
     if (!inBatch) this.nowMs = this.clock.now();
-    const dstAddr = to === 'broadcast' ? 0xffffffff : to;
+    const dstAddr = to === 'broadcast' ? LIMITED_BROADCAST : to;
     const dstMac = to === 'broadcast' ? BROADCAST_MAC : this.neighbours[PORT.wan].lookup(to, this.nowMs) ?? BROADCAST_MAC;
     this.emitDhcpFrame(PORT.wan, message, { dstMac, srcMac: a.wanMac, srcAddr: a.wanAddr, dstAddr, srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT });
     if (!inBatch) this.flush(null);
@@ -186,9 +196,14 @@ export class Router {
     return ((a & m) >>> 0) === ((this.addrs.lanAddr & m) >>> 0);
   }
 
-  /** Offload flags of the frame in hand (0 for frames we made). */
-  private get frameFlags(): number {
-    return this.rx ? this.rx.flags[this.rxIndex]! : 0;
+  /** The frame at `buf` is the received frame in hand (a reassembled datagram is not: it lives in the reassembler). */
+  private inRx(buf: Uint8Array): boolean {
+    return this.rx !== null && this.rx.buffer === buf;
+  }
+
+  /** Offload flags of the frame at `buf`: the received frame's, or 0 for frames we made or put back together. */
+  private flagsOf(buf: Uint8Array): number {
+    return this.inRx(buf) ? this.rx!.flags[this.rxIndex]! : 0;
   }
 
   private inWan(a: number): boolean {
@@ -358,44 +373,110 @@ export class Router {
     if (ask) this.sendArpRequest(side, nextHop);
   }
 
-  /** A frame that waited for ARP: its Ethernet destination is set now, and it goes out as generated. */
+  /** A frame that waited for ARP (the cache's own copy): its Ethernet destination is set now, and it goes out as generated. */
   private sendHeld(side: number, frame: Uint8Array, mac: Uint8Array): void {
-    const o = this.alloc(side, frame.length);
-    if (o < 0) return;
-    const s = this.scratch[side]!;
-    s.set(frame, o);
-    s.set(mac.subarray(0, 6), o);
-    this.emitGenerated(side, o, frame.length);
+    frame.set(mac.subarray(0, 6), 0);
+    this.sendCopy(side, frame, 0, frame.length);
   }
 
   /**
-   * Sends the frame at `buf[off, off+len)` (its IP part already final) out of `side`
-   * to the next hop `nextHop`: Ethernet addresses rewritten in place, forwarded from
-   * the receive buffer, or held until ARP resolves.
+   * The one way out for a packet whose IP part is final (`this.ip` attached to it):
+   * `buf[off, off+len)` is its Ethernet frame, the received one or a reassembled datagram
+   * (see `frameReassembled`). Out of `port` to `nextHop`: Ethernet addresses rewritten in
+   * place and forwarded from the receive buffer (a reassembled datagram is copied into
+   * the port's scratch); in fragments when it is bigger than the port's MTU; and when the
+   * next hop's MAC is not known yet, held and asked for, whichever way it came.
    */
-  private sendIp(side: 0 | 1, buf: Uint8Array, off: number, len: number, nextHop: number, nowMs: number): void {
+  private sendIp(port: PortId, buf: Uint8Array, off: number, len: number, nextHop: number, nowMs: number): void {
+    const flags = this.flagsOf(buf);
+    if (port === PORT.local) this.stats.toLocal++;
+    if (this.ip.totalLength > this.mtuOf(port) && !isGso(flags)) return this.sendFragments(port, buf, off, len, nextHop, nowMs);
+    const mac = this.nextHopMac(port, nextHop, nowMs);
     const eth = this.eth;
     eth.attach(buf, off, len);
-    eth.setSrc(side === PORT.lan ? this.addrs.lanMac : this.addrs.wanMac);
-    if (side === PORT.lan && (nextHop === this.lanBroadcast || nextHop === 0xffffffff)) {
-      eth.setDst(BROADCAST_MAC);
-      return this.forwardFrame(side, off, len);
-    }
-    const mac = this.neighbours[side].lookup(nextHop, nowMs);
-    if (mac) {
-      eth.setDst(mac);
-      return this.forwardFrame(side, off, len);
-    }
-    // A held frame goes out later as one we made, without offload metadata: a partial
-    // checksum is completed now, and a GSO super-frame waits as its segments (UDP is not
-    // sent again, and the LAN's GRO makes super-frames of any burst of one flow).
-    const flags = this.frameFlags;
+    eth.setSrc(this.macOf(port));
+    if (mac === null) return this.holdFrame(port as 0 | 1, buf, off, len, nextHop, nowMs, flags);
+    eth.setDst(mac);
+    if (this.inRx(buf)) return this.forwardFrame(port, off, len);
+    this.sendCopy(port, buf, off, len);
+  }
+
+  /** The next hop's MAC on `port`, or null while ARP has not told it (the only resolver: every path asks it). */
+  private nextHopMac(port: PortId, nextHop: number, nowMs: number): Uint8Array | null {
+    if (port === PORT.local) return this.addrs.localKernelMac;
+    if (port === PORT.lan && (nextHop === this.lanBroadcast || nextHop === LIMITED_BROADCAST)) return BROADCAST_MAC;
+    return this.neighbours[port].lookup(nextHop, nowMs);
+  }
+
+  private macOf(port: PortId): Uint8Array {
+    return port === PORT.wan ? this.addrs.wanMac : port === PORT.lan ? this.addrs.lanMac : this.addrs.localMac;
+  }
+
+  private mtuOf(port: PortId): number {
+    return port === PORT.wan ? this.addrs.wanMtu : this.links[port].mtu;
+  }
+
+  /**
+   * Holds the frame at `buf[off, off+len)` (addressed but for its destination MAC) until
+   * ARP resolves `nextHop`, within the neighbour cache's bounds. A held frame goes out later
+   * as one we made, without offload metadata: a partial checksum is completed now, and a
+   * GSO super-frame waits as its segments (UDP is not sent again, and the LAN's GRO makes
+   * super-frames of any burst of one flow).
+   */
+  private holdFrame(side: 0 | 1, buf: Uint8Array, off: number, len: number, nextHop: number, nowMs: number, flags: number): void {
     if (isGso(flags)) return this.holdSegments(side, buf, off, len, nextHop, nowMs);
-    if ((flags & FrameFlag.csumPartial) !== 0) {
-      const rx = this.rx!;
-      if (!completeChecksum(buf, off, len, rx.csumStart[this.rxIndex]!, rx.csumOffset[this.rxIndex]!)) return this.count('bad-csum-range');
-    }
-    if (this.neighbours[side].hold(nextHop, buf.subarray(off, off + len), nowMs)) this.sendArpRequest(side, nextHop);
+    if ((flags & FrameFlag.csumPartial) !== 0 && !this.completeInHand(buf, off, len)) return this.count('bad-csum-range');
+    this.hold(side, buf.subarray(off, off + len), nextHop, nowMs);
+  }
+
+  /** Keeps a copy of `frame` for `nextHop`; the first frame for an address sends the ARP request. */
+  private hold(side: 0 | 1, frame: Uint8Array, nextHop: number, nowMs: number): void {
+    if (this.neighbours[side].hold(nextHop, frame, nowMs)) this.sendArpRequest(side, nextHop);
+  }
+
+  /** Completes the partial L4 checksum of the received frame in hand; false when its range is bad. */
+  private completeInHand(buf: Uint8Array, off: number, len: number): boolean {
+    const rx = this.rx!;
+    return completeChecksum(buf, off, len, rx.csumStart[this.rxIndex]!, rx.csumOffset[this.rxIndex]!);
+  }
+
+  /** Copies the finished frame at `buf[off, off+len)` into `port`'s scratch and queues it. */
+  private sendCopy(port: number, buf: Uint8Array, off: number, len: number): void {
+    const o = this.alloc(port, len);
+    if (o < 0) return;
+    this.scratch[port]!.set(buf.subarray(off, off + len), o);
+    this.emitGenerated(port, o, len);
+  }
+
+  /**
+   * Sends the datagram of the frame at `buf[off, off+len)` out of `port` in fragments of
+   * the port's MTU (RFC 791; none when DF is set: counted), made in the port's scratch;
+   * when the next hop is not known yet, the fragments are held like any frame.
+   */
+  private sendFragments(port: PortId, buf: Uint8Array, off: number, len: number, nextHop: number, nowMs: number): void {
+    const ip = this.ip;
+    if ((this.flagsOf(buf) & FrameFlag.csumPartial) !== 0 && !this.completeInHand(buf, off, len)) return this.count('bad-csum-range');
+    const mac = this.nextHopMac(port, nextHop, nowMs);
+    const srcMac = this.macOf(port);
+    const s = this.scratch[port]!;
+    let failed = false;
+    const n = fragmentIpv4(buf, ip.offset, ip.totalLength, this.mtuOf(port), (header, payload) => {
+      const length = ETHERNET_HEADER_LENGTH + header.length + payload.length;
+      const o = failed ? -1 : this.alloc(port, length);
+      if (o < 0) {
+        failed = true;
+        return;
+      }
+      emitEthernet({ dst: mac ?? ZERO_MAC, src: srcMac, etherType: ETHERTYPE.ipv4 }, s, o);
+      s.set(header, o + ETHERNET_HEADER_LENGTH);
+      s.set(payload, o + ETHERNET_HEADER_LENGTH + header.length);
+      if (mac) return this.emitGenerated(port, o, length);
+      // Held (copied by the cache): the scratch room is given back at once.
+      this.hold(port as 0 | 1, s.subarray(o, o + length), nextHop, nowMs);
+      this.scratchUsed[port] = o;
+    });
+    if (n === 0) return this.count('fragment-cannot-split');
+    if (n > 1) this.stats.fragmentsSent += n;
   }
 
   private wanNextHop(dst: number): number {
@@ -409,43 +490,43 @@ export class Router {
     const dst = ip.dstAddr;
     const group = eth.isGroup();
     if (!group && !eth.dstEquals(a.lanMac)) return this.count('lan-not-for-us');
-    if (ip.protocol === 17 && this.isDhcpRequest(buf)) return this.onDhcp(buf, nowMs);
-    if (dst === a.lanAddr || dst === this.lanBroadcast || dst === 0xffffffff || isMulticast(dst)) {
+    if (ip.protocol === IP_PROTOCOL.udp && this.isDhcpRequest(buf)) return this.onDhcp(buf, nowMs);
+    if (dst === a.lanAddr || dst === this.lanBroadcast || dst === LIMITED_BROADCAST || isMulticast(dst)) {
       return this.toLocal(buf, off, len, group);
     }
     if (group) return this.count('lan-group-not-ip-local');
-    if (dst === a.wanAddr && ip.protocol === 1 && this.isEchoRequest()) return this.echoReply(PORT.lan, buf, off, len, nowMs);
+    if (dst === a.wanAddr && ip.protocol === IP_PROTOCOL.icmp && this.isEchoRequest()) return this.echoReply(PORT.lan, buf, off, len, nowMs);
     if (this.inLan(dst)) return this.count('lan-to-lan');
     if (a.wanAddr === 0) return this.count('wan-no-address');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
     if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, 0, 0, a.lanAddr);
-    if (ip.isFragment) return this.fragmentFromLan(nowMs);
-    if (ip.totalLength > a.wanMtu && dst !== a.wanAddr && !isGso(this.frameFlags)) {
-      if (ip.dontFragment) return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, 4, a.wanMtu, a.lanAddr);
-      // Bigger than the WAN carries and fragmenting allowed: translated whole, sent in pieces.
-      return this.outboundDatagram(buf, ip.offset, ip.totalLength, nowMs);
+    if (ip.isFragment) return this.fragment(PORT.lan, nowMs);
+    // Bigger than the WAN carries with DF set: the sender must make it smaller. Without DF, sendIp fragments it.
+    if (ip.dontFragment && ip.totalLength > a.wanMtu && dst !== a.wanAddr && !isGso(this.flagsOf(buf))) {
+      return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, 4, a.wanMtu, a.lanAddr);
     }
-    this.translateOut(buf, off, len, nowMs, true);
+    this.outbound(buf, off, len, nowMs, true);
   }
 
   /**
-   * NAT outbound for the packet in hand (in the receive buffer), TTL − 1, and out of the
-   * WAN; a packet that hairpins goes back into the LAN (or to the local port), unless it
-   * came from the local port itself.
+   * The outbound path, for a packet received whole and for a datagram put back together
+   * alike: NAT outbound for the packet in hand (`this.ip` attached; `buf[off, off+len)` its
+   * frame), TTL − 1, and out of the WAN; a packet that hairpins goes back into the LAN (or
+   * to the local port), unless it came from the local port itself.
    */
-  private translateOut(buf: Uint8Array, off: number, len: number, nowMs: number, hairpinAllowed: boolean): void {
-    const eth = this.eth, ip = this.ip, a = this.addrs;
-    const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
-    const v = this.translator.translate('outbound', buf, ip.offset, ip.totalLength, nowMs, partial);
+  private outbound(buf: Uint8Array, off: number, len: number, nowMs: number, hairpinAllowed: boolean): void {
+    const ip = this.ip;
+    const ipOff = ip.offset;
+    const partial = (this.flagsOf(buf) & FrameFlag.csumPartial) !== 0;
+    const v = this.translator.translate('outbound', buf, ipOff, ip.totalLength, nowMs, partial);
     if (v === VERDICT.drop) return this.refusedOutbound(buf);
     if (v === VERDICT.hairpin && !hairpinAllowed) return this.count('local-hairpin');
-    ip.attach(buf, eth.payloadOffset, eth.payloadLength);
+    ip.attach(buf, ipOff, off + len - ipOff);
     ip.decrementTtl();
     if (v === VERDICT.hairpin) {
       this.stats.hairpinned++;
       const to = ip.dstAddr;
-      if (to === a.lanAddr) return this.toLocal(buf, off, len, false);
-      return this.sendIp(PORT.lan, buf, off, len, to, nowMs);
+      return this.sendIp(to === this.addrs.lanAddr ? PORT.local : PORT.lan, buf, off, len, to, nowMs);
     }
     this.stats.forwardedOutbound++;
     this.sendIp(PORT.wan, buf, off, len, this.wanNextHop(ip.dstAddr), nowMs);
@@ -486,8 +567,8 @@ export class Router {
     if (!reply) return;
     const a = this.addrs;
     // RFC 2131 §4.1: broadcast when the client asked for it or has no address yet (NAK always).
-    const broadcast = (reply.flags & 0x8000) !== 0 || reply.messageType === 6;
-    const dstAddr = broadcast ? 0xffffffff : reply.yiaddr || reply.ciaddr;
+    const broadcast = (reply.flags & DHCP_FLAG_BROADCAST) !== 0 || reply.messageType === DHCP_MESSAGE_TYPE.nak;
+    const dstAddr = broadcast ? LIMITED_BROADCAST : reply.yiaddr || reply.ciaddr;
     const dstMac = broadcast ? BROADCAST_MAC : reply.chaddr;
     if (!this.emitDhcpFrame(PORT.lan, reply, { dstMac, srcMac: a.lanMac, srcAddr: a.lanAddr, dstAddr, srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT })) return;
     this.stats.dhcpReplies++;
@@ -498,15 +579,16 @@ export class Router {
     dstMac: Uint8Array; srcMac: Uint8Array; srcAddr: number; dstAddr: number; srcPort: number; dstPort: number;
   }): boolean {
     const dhcpLen = dhcpBufferLength(message);
-    const total = 14 + 20 + 8 + dhcpLen;
+    const total = FRAME_HEADERS_UDP + dhcpLen;
     const o = this.alloc(port, total);
     if (o < 0) return false;
     const s = this.scratch[port]!;
     emitEthernet({ dst: h.dstMac, src: h.srcMac, etherType: ETHERTYPE.ipv4 }, s, o);
-    emitIpv4({ srcAddr: h.srcAddr, dstAddr: h.dstAddr, protocol: 17, payloadLength: 8 + dhcpLen, ttl: 64 }, s, o + 14);
-    emitUdpHeader({ srcPort: h.srcPort, dstPort: h.dstPort, payloadLength: dhcpLen }, s, o + 34);
-    emitDhcp(message, s, o + 42);
-    this.udp.attach(s, o + 34, 8 + dhcpLen);
+    const ipAt = o + ETHERNET_HEADER_LENGTH, udpAt = ipAt + IPV4_MIN_HEADER_LENGTH;
+    emitIpv4({ srcAddr: h.srcAddr, dstAddr: h.dstAddr, protocol: IP_PROTOCOL.udp, payloadLength: UDP_HEADER_LENGTH + dhcpLen, ttl: 64 }, s, ipAt);
+    emitUdpHeader({ srcPort: h.srcPort, dstPort: h.dstPort, payloadLength: dhcpLen }, s, udpAt);
+    emitDhcp(message, s, o + FRAME_HEADERS_UDP);
+    this.udp.attach(s, udpAt, UDP_HEADER_LENGTH + dhcpLen);
     this.udp.fillChecksum(h.srcAddr, h.dstAddr);
     this.emitGenerated(port, o, total);
     return true;
@@ -516,8 +598,8 @@ export class Router {
 
   private fromWan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
     const eth = this.eth, ip = this.ip, a = this.addrs;
-    if (this.wanDhcp && ip.protocol === 17 && (eth.dstEquals(a.wanMac) || eth.dstEquals(BROADCAST_MAC))
-      && (ip.dstAddr === a.wanAddr || ip.dstAddr === 0xffffffff || a.wanAddr === 0) && this.isUdpPorts(buf, DHCP_SERVER_PORT, DHCP_CLIENT_PORT)) {
+    if (this.wanDhcp && ip.protocol === IP_PROTOCOL.udp && (eth.dstEquals(a.wanMac) || eth.dstEquals(BROADCAST_MAC))
+      && (ip.dstAddr === a.wanAddr || ip.dstAddr === LIMITED_BROADCAST || a.wanAddr === 0) && this.isUdpPorts(buf, DHCP_SERVER_PORT, DHCP_CLIENT_PORT)) {
       const msg = parseDhcp(this.udp.payload());
       if (typeof msg === 'string') return this.countAs('wan-dhcp', msg);
       return this.wanDhcp(msg, nowMs);
@@ -525,20 +607,32 @@ export class Router {
     if (!eth.dstEquals(a.wanMac)) return this.count(eth.isGroup() ? 'wan-group' : 'wan-not-for-us');
     if (ip.dstAddr !== a.wanAddr) return this.count('wan-not-our-address');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
-    if (ip.protocol === 1 && this.isEchoRequest()) {
+    if (ip.protocol === IP_PROTOCOL.icmp && this.isEchoRequest()) {
       // Echo requests to our address: ours to answer (no flow can claim a request).
       return this.echoReply(PORT.wan, buf, off, len, nowMs);
     }
-    if (ip.isFragment) return this.fragmentFromWan(nowMs);
-    const partial = (this.frameFlags & FrameFlag.csumPartial) !== 0;
-    const v = this.translator.translate('inbound', buf, ip.offset, ip.totalLength, nowMs, partial);
+    if (ip.isFragment) return this.fragment(PORT.wan, nowMs);
+    this.inbound(buf, off, len, nowMs);
+  }
+
+  /**
+   * The inbound path, for a packet received whole and for a datagram put back together
+   * alike: NAT inbound for the packet in hand (`this.ip` attached; `buf[off, off+len)` its
+   * frame), TTL − 1, and out of the LAN (to the local port when a port mapping names our
+   * own LAN address).
+   */
+  private inbound(buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    const ip = this.ip, a = this.addrs;
+    const ipOff = ip.offset;
+    const partial = (this.flagsOf(buf) & FrameFlag.csumPartial) !== 0;
+    const v = this.translator.translate('inbound', buf, ipOff, ip.totalLength, nowMs, partial);
     if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
-    ip.attach(buf, eth.payloadOffset, eth.payloadLength);
+    ip.attach(buf, ipOff, off + len - ipOff);
     if (ip.ttl <= 1) return this.count('wan-ttl-expired');
     ip.decrementTtl();
     const to = ip.dstAddr;
     this.stats.forwardedInbound++;
-    if (to === a.lanAddr) return this.toLocal(buf, off, len, false);
+    if (to === a.lanAddr) return this.sendIp(PORT.local, buf, off, len, to, nowMs);
     if (!this.inLan(to)) return this.count('mapping-outside-lan');
     this.sendIp(PORT.lan, buf, off, len, to, nowMs);
   }
@@ -546,85 +640,31 @@ export class Router {
   // ------------------------------------------------------------------ fragments
 
   /**
-   * A fragment from the LAN: held until its datagram is whole, which is then translated
-   * like any packet and sent on, in fragments again where the way out needs them.
+   * A fragment (`this.ip`) from the LAN or the WAN: held until its datagram is whole
+   * (the NAT needs the ports), which then takes the same path as a packet received whole
+   * from that side, in fragments again where the way out needs them.
    */
-  private fragmentFromLan(nowMs: number): void {
-    const r = this.reassembly[0].add(this.ip, nowMs);
+  private fragment(side: 0 | 1, nowMs: number): void {
+    const r = this.reassembly[side].add(this.ip, nowMs);
     if (r.kind === 'pending') return;
     if (r.kind === 'drop') return this.countAs('fragment', r.reason);
     this.stats.reassembled++;
-    this.outboundDatagram(r.buf, r.offset, r.length, nowMs);
-  }
-
-  /** A whole datagram from the LAN, not in the receive buffer or too big for one frame: NAT, then out. */
-  private outboundDatagram(buf: Uint8Array, ipOff: number, ipLen: number, nowMs: number): void {
-    const ip = this.ip, a = this.addrs;
-    const v = this.translator.translate('outbound', buf, ipOff, ipLen, nowMs, false);
-    ip.attach(buf, ipOff, ipLen);
-    if (v === VERDICT.drop) return this.refusedOutbound(buf);
-    ip.decrementTtl();
-    if (v === VERDICT.hairpin) {
-      this.stats.hairpinned++;
-      return this.sendDatagram(ip.dstAddr === a.lanAddr ? PORT.local : PORT.lan, buf, ipOff, ipLen, ip.dstAddr, nowMs);
-    }
-    this.stats.forwardedOutbound++;
-    this.sendDatagram(PORT.wan, buf, ipOff, ipLen, this.wanNextHop(ip.dstAddr), nowMs);
-  }
-
-  /** A fragment from the WAN: reassembled, then translated inbound as a whole. */
-  private fragmentFromWan(nowMs: number): void {
-    const r = this.reassembly[1].add(this.ip, nowMs);
-    if (r.kind === 'pending') return;
-    if (r.kind === 'drop') return this.countAs('fragment', r.reason);
-    this.stats.reassembled++;
-    const ip = this.ip, a = this.addrs;
-    const v = this.translator.translate('inbound', r.buf, r.offset, r.length, nowMs, false);
-    if (v === VERDICT.drop) return this.countAs('nat', this.translator.reason);
-    ip.attach(r.buf, r.offset, r.length);
-    if (ip.ttl <= 1) return this.count('wan-ttl-expired');
-    ip.decrementTtl();
-    const to = ip.dstAddr;
-    this.stats.forwardedInbound++;
-    if (to === a.lanAddr) return this.sendDatagram(PORT.local, r.buf, r.offset, r.length, to, nowMs);
-    if (!this.inLan(to)) return this.count('mapping-outside-lan');
-    this.sendDatagram(PORT.lan, r.buf, r.offset, r.length, to, nowMs);
+    const off = this.frameReassembled(r);
+    const len = ETHERNET_HEADER_LENGTH + r.length;
+    if (side === PORT.lan) this.outbound(r.buf, off, len, nowMs, true);
+    else this.inbound(r.buf, off, len, nowMs);
   }
 
   /**
-   * Sends an IPv4 datagram held outside the receive buffer out of `port`, fragmented to the
-   * port's MTU when it does not fit (RFC 791), through the scratch buffer. The next hop's
-   * MAC must be known; if not, it is asked for and this datagram is dropped (counted).
+   * Writes an Ethernet header (addresses zero until sendIp sets them) in the room the
+   * reassembler leaves before a datagram (REASSEMBLY_HEADROOM) and attaches `this.ip` to
+   * the datagram: from here it is a frame like a received one. Returns the frame's offset.
    */
-  private sendDatagram(port: PortId, buf: Uint8Array, ipOff: number, ipLen: number, nextHop: number, nowMs: number): void {
-    const a = this.addrs;
-    let dstMac: Uint8Array | null;
-    if (port === PORT.local) dstMac = a.localKernelMac;
-    else if (port === PORT.lan && (nextHop === this.lanBroadcast || nextHop === 0xffffffff)) dstMac = BROADCAST_MAC;
-    else dstMac = this.neighbours[port].lookup(nextHop, nowMs);
-    if (!dstMac) {
-      this.sendArpRequest(port as 0 | 1, nextHop);
-      return this.count('fragment-no-neighbour');
-    }
-    const mac = dstMac;
-    const srcMac = port === PORT.wan ? a.wanMac : port === PORT.lan ? a.lanMac : a.localMac;
-    const mtu = port === PORT.wan ? a.wanMtu : this.links[port]!.mtu;
-    const s = this.scratch[port]!;
-    let failed = false;
-    const n = fragmentIpv4(buf, ipOff, ipLen, mtu, (header, payload) => {
-      const length = 14 + header.length + payload.length;
-      const o = failed ? -1 : this.alloc(port, length);
-      if (o < 0) {
-        failed = true;
-        return;
-      }
-      emitEthernet({ dst: mac, src: srcMac, etherType: ETHERTYPE.ipv4 }, s, o);
-      s.set(header, o + 14);
-      s.set(payload, o + 14 + header.length);
-      this.emitGenerated(port, o, length);
-    });
-    if (n === 0) return this.count('fragment-cannot-split');
-    if (n > 1) this.stats.fragmentsSent += n;
+  private frameReassembled(r: Extract<ReassemblyResult, { kind: 'done' }>): number {
+    const off = r.offset - ETHERNET_HEADER_LENGTH;
+    emitEthernet({ dst: ZERO_MAC, src: ZERO_MAC, etherType: ETHERTYPE.ipv4 }, r.buf, off);
+    this.ip.attach(r.buf, r.offset, r.length);
+    return off;
   }
 
   // ------------------------------------------------------------------ local
@@ -634,9 +674,9 @@ export class Router {
     if (ip.srcAddr !== a.lanAddr) return this.count('local-bad-source');
     const dst = ip.dstAddr;
     this.stats.fromLocal++;
-    if (eth.isGroup() || dst === this.lanBroadcast || dst === 0xffffffff || isMulticast(dst)) {
+    if (eth.isGroup() || dst === this.lanBroadcast || dst === LIMITED_BROADCAST || isMulticast(dst)) {
       eth.setSrc(a.lanMac);
-      if (dst === this.lanBroadcast || dst === 0xffffffff) eth.setDst(BROADCAST_MAC);
+      if (dst === this.lanBroadcast || dst === LIMITED_BROADCAST) eth.setDst(BROADCAST_MAC);
       return this.forwardFrame(PORT.lan, off, len);
     }
     if (this.inLan(dst)) return this.sendIp(PORT.lan, buf, off, len, dst, nowMs);
@@ -651,7 +691,7 @@ export class Router {
    */
   private isMappedReply(buf: Uint8Array): boolean {
     const ip = this.ip;
-    if ((ip.protocol !== 6 && ip.protocol !== 17) || ip.isFragment || ip.payloadLength < 4) return false;
+    if ((ip.protocol !== IP_PROTOCOL.tcp && ip.protocol !== IP_PROTOCOL.udp) || ip.isFragment || ip.payloadLength < 4) return false;
     const o = ip.payloadOffset;
     const srcPort = (buf[o]! << 8) | buf[o + 1]!;
     const dstPort = (buf[o + 2]! << 8) | buf[o + 3]!;
@@ -661,7 +701,7 @@ export class Router {
 
   private localReplyToWan(buf: Uint8Array, off: number, len: number, nowMs: number): void {
     if (!this.ip.verifyChecksum()) return this.count('ip-bad-checksum');
-    this.translateOut(buf, off, len, nowMs, false);
+    this.outbound(buf, off, len, nowMs, false);
   }
 
   // ------------------------------------------------------------------ ICMP
@@ -693,7 +733,7 @@ export class Router {
     const reason = this.translator.reason;
     this.countAs('nat', reason);
     const noRoom = reason === 'table-full' || reason === 'client-flow-limit' || reason === 'ports-exhausted';
-    if (noRoom && (this.ip.protocol === 6 || this.ip.protocol === 17)) {
+    if (noRoom && (this.ip.protocol === IP_PROTOCOL.tcp || this.ip.protocol === IP_PROTOCOL.udp)) {
       this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, ICMP_UNREACHABLE_PROHIBITED, 0, this.addrs.lanAddr);
     }
   }
@@ -708,21 +748,21 @@ export class Router {
     // A refusal by the NAT is counted by its own reason (refusedOutbound).
     if (type === ICMP_TYPE.timeExceeded) this.count('ttl-expired');
     else if (code !== ICMP_UNREACHABLE_PROHIBITED) this.count('too-big');
-    if (ip.fragmentOffset !== 0 || isMulticast(ip.dstAddr) || ip.dstAddr === 0xffffffff) return;
-    if (ip.protocol === 1 && this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.isError) return;
+    if (ip.fragmentOffset !== 0 || isMulticast(ip.dstAddr) || ip.dstAddr === LIMITED_BROADCAST) return;
+    if (ip.protocol === IP_PROTOCOL.icmp && this.icmp.attach(ip.buf, ip.payloadOffset, ip.payloadLength) === 'ok' && this.icmp.isError) return;
     const nowMs = this.nowMs;
     if (nowMs - this.icmpRefillMs >= 1000) { this.icmpTokens = 100; this.icmpRefillMs = nowMs; }
     if (this.icmpTokens <= 0) return this.count('icmp-rate-limited');
     this.icmpTokens--;
     const quoteLen = Math.min(ip.presentLength, 548);
-    const total = 14 + 20 + 8 + quoteLen;
+    const total = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + ICMP_HEADER_LENGTH + quoteLen;
     const o = this.alloc(port, total);
     if (o < 0) return;
     const s = this.scratch[port]!;
     const srcMac = this.eth.src();
     emitEthernet({ dst: srcMac, src: port === PORT.lan ? this.addrs.lanMac : this.addrs.wanMac, etherType: ETHERTYPE.ipv4 }, s, o);
     const n = emitIcmpError({ type, code, rest, srcAddr: fromAddr, offending: ip.buf, offendingOffset: ip.offset, offendingLength: quoteLen }, s, o + 14);
-    this.emitGenerated(port, o, 14 + n);
+    this.emitGenerated(port, o, ETHERNET_HEADER_LENGTH + n);
     this.stats.icmpSent++;
   }
 
