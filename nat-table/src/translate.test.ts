@@ -183,3 +183,16 @@ test('malformed packets are dropped with a reason, never thrown', () => {
     tr.translate(i & 1 ? 'inbound' : 'outbound', b, 0, Math.max(0, b.length - (s % 7)), i);
   }
 });
+
+test('headerVerified: the caller has checked the header checksum, so it is not read again', (t) => {
+  const { table } = setup();
+  const trusting = new Translator(table, { headerVerified: true });
+  const verify = t.mock.method(Ipv4Packet.prototype, 'verifyChecksum');
+  const good = packet(FIXTURE.udp).slice();
+  assert.equal(trusting.translate('outbound', good, 0, good.length, 0), VERDICT.forward);
+  assert.equal(verify.mock.callCount(), 0);
+  // A default Translator reads it once per packet.
+  const b = packet(FIXTURE.udp).slice();
+  assert.equal(new Translator(table).translate('outbound', b, 0, b.length, 0), VERDICT.forward);
+  assert.equal(verify.mock.callCount(), 1);
+});

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig, type NatConfigInput } from '@openigd/nat-table';
+import { Ipv4Packet, NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig, type NatConfigInput } from '@openigd/nat-table';
 import { FrameFlag, createFrameBatch, pushFrame } from '../link/index.js';
 import { MemoryLink } from '../testing/index.js';
 import {
@@ -382,6 +382,10 @@ function assertQuiet(r: Rig, what: string): void {
 
 const drops = (r: Rig): Record<string, number> => ({ ...r.router.drops });
 
+/** A permanent port mapping, from any remote host. */
+const mapping = (protocol: 6 | 17, externalPort: number, internalClient: number, internalPort: number) =>
+  ({ protocol, externalPort, remoteHost: 0, internalClient, internalPort, enabled: true });
+
 // ------------------------------------------------------------------ tests
 
 
@@ -490,6 +494,59 @@ describe('ARP', () => {
       assert.ok(checksumsOk(d), `datagram ${k}: IPv4 and UDP checksums`);
     });
     assert.equal(drops(r)['arp-pending-gso'] ?? 0, 0);
+  });
+
+  // Once there were two resolvers: a packet received whole waited for ARP, a datagram put
+  // back together (or split for the MTU) was dropped as fragment-no-neighbour. Now both ask
+  // the one resolver and wait the same way.
+  it('a packet received whole, a reassembled datagram and one split for the MTU all wait for ARP and leave when it resolves', async (t) => {
+    const r = rig(t, { wanMtu: 576 });
+    await prime(r);
+    r.router.neighbours[PORT.wan].forget();
+    const whole = udp({ src: HOST, dst: REMOTE, id: 0x4001 }, 40010, 9000, pattern(100, 1));
+    const reassembled = udp({ src: HOST, dst: REMOTE, id: 0x4002 }, 40011, 9000, pattern(400, 2));
+    const split = udp({ src: HOST, dst: REMOTE, id: 0x4003 }, 40012, 9000, pattern(1000, 3));
+    r.lan.send(
+      frame(LAN_MAC, HOST_MAC, whole),
+      ...fragments(reassembled, 300).map((d) => frame(LAN_MAC, HOST_MAC, d)),
+      frame(LAN_MAC, HOST_MAC, split),
+    );
+    await r.settle();
+    assert.equal(hex(r.wan.one('one ARP request for the gateway')), hex(whoHas(WAN_MAC, WAN_ADDR, WAN_GW)));
+    assert.equal(r.router.stats.reassembled, 1);
+    r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
+    await r.settle();
+    const out = r.wan.take();
+    assert.equal(out.length, 1 + 1 + 2, 'the whole packet, the reassembled one (fits 576), the split one in two');
+    for (const f of out) assert.equal(hex(f.subarray(0, 14)), hex(concat(GW_MAC, WAN_MAC, Uint8Array.of(8, 0))));
+    const srcPortOf = (d: Uint8Array): number => u16(d, 20);
+    assert.equal(hex(ipOf(out[0]!)), hex(translated(whole, { src: WAN_ADDR, srcPort: srcPortOf(ipOf(out[0]!)) })));
+    assert.equal(hex(ipOf(out[1]!)), hex(translated(reassembled, { src: WAN_ADDR, srcPort: srcPortOf(ipOf(out[1]!)) })));
+    const joined = reassemble(out.slice(2).map(ipOf));
+    assert.equal(hex(joined), hex(translated(split, { src: WAN_ADDR, srcPort: srcPortOf(joined) })));
+    assert.deepEqual(drops(r), {});
+  });
+
+  it('a reply put back together on the WAN waits for the LAN host\'s ARP like a whole reply', async (t) => {
+    const r = rig(t);
+    await prime(r);
+    r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40013, 9000, pattern(8))));
+    await r.settle();
+    const ext = u16(r.wan.one('outbound'), 34);
+    r.router.neighbours[PORT.lan].forget();
+    const wholeReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4101 }, 9000, ext, pattern(40, 4));
+    const fragmentedReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4102 }, 9000, ext, pattern(900, 5));
+    r.wan.send(frame(WAN_MAC, GW_MAC, wholeReply), ...fragments(fragmentedReply, 576).map((d) => frame(WAN_MAC, GW_MAC, d)));
+    await r.settle();
+    assert.equal(hex(r.lan.one('one ARP request for the host')), hex(whoHas(LAN_MAC, LAN_ADDR, HOST)));
+    r.lan.send(arpReply(HOST_MAC, HOST, LAN_MAC, LAN_ADDR));
+    await r.settle();
+    const back = r.lan.take();
+    assert.deepEqual(back.map(hex), [
+      hex(frame(HOST_MAC, LAN_MAC, translated(wholeReply, { dst: HOST, dstPort: 40013 }))),
+      hex(frame(HOST_MAC, LAN_MAC, translated(fragmentedReply, { dst: HOST, dstPort: 40013 }))),
+    ]);
+    assert.deepEqual(drops(r), {});
   });
 
   it('gives up after three requests and counts the frames it held', async (t) => {
@@ -636,6 +693,47 @@ describe('forwarding through the NAT', () => {
     assertQuiet(r, 'not for us');
     assert.equal(r.router.drops['wan-not-for-us'], 1);
     assert.equal(r.router.drops['wan-not-our-address'], 1);
+  });
+
+  it('verifies the IPv4 header checksum once per packet received, not again for the NAT or a reassembled datagram', async (t) => {
+    const r = rig(t);
+    await prime(r);
+    assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443)).ok);
+    const verify = t.mock.method(Ipv4Packet.prototype, 'verifyChecksum');
+    const calls = (): number => verify.mock.callCount();
+    const counted = async (send: () => void, what: string, want: number): Promise<void> => {
+      const before = calls();
+      send();
+      await r.settle();
+      assert.equal(calls() - before, want, what);
+    };
+    const out = udp({ src: HOST, dst: REMOTE }, 40020, 9000, pattern(8));
+    await counted(() => r.lan.send(frame(LAN_MAC, HOST_MAC, out)), 'a packet out', 1);
+    const ext = u16(r.wan.one('outbound'), 34);
+    await counted(() => r.wan.send(frame(WAN_MAC, GW_MAC, udp({ src: REMOTE, dst: WAN_ADDR }, 9000, ext, pattern(8)))), 'its reply in', 1);
+    const big = udp({ src: HOST, dst: REMOTE, id: 0x4201 }, 40020, 9000, pattern(3000, 6));
+    await counted(() => r.lan.send(...fragments(big, 1500).map((d) => frame(LAN_MAC, HOST_MAC, d))), 'three fragments out', 3);
+    const bigReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4202 }, 9000, ext, pattern(1000, 7));
+    await counted(() => r.wan.send(...fragments(bigReply, 576).map((d) => frame(WAN_MAC, GW_MAC, d))), 'two fragments in', 2);
+    await counted(() => r.wan.send(frame(WAN_MAC, GW_MAC, tcp({ src: REMOTE, dst: WAN_ADDR }, 5004, 8443, 1, 0, TCP.syn))), 'mapped to the local port', 1);
+    const synAck = tcp({ src: LAN_ADDR, dst: REMOTE }, 443, 5004, 900, 2, TCP.syn | TCP.ack);
+    await counted(() => r.local.send(frame(LOCAL_MAC, LOCAL_KERNEL_MAC, synAck)), 'the local service\'s answer out', 1);
+    const forwarded = r.wan.take().length + r.lan.take().length + r.local.take().length;
+    // The reply, the big datagram in three WAN fragments, the big reply whole on the LAN, the SYN, the SYN-ACK.
+    assert.equal(forwarded, 1 + 3 + 1 + 1 + 1, 'every packet went through');
+    assert.equal(r.router.stats.reassembled, 2);
+    assert.deepEqual(drops(r), {});
+
+    // Verified where it enters: a bad header checksum is still caught, on every side.
+    const bad = udp({ src: HOST, dst: REMOTE }, 40020, 9000, pattern(8));
+    bad[10]! ^= 0xff;
+    r.lan.send(frame(LAN_MAC, HOST_MAC, bad));
+    const badIn = udp({ src: REMOTE, dst: WAN_ADDR }, 9000, ext, pattern(8));
+    badIn[10]! ^= 0xff;
+    r.wan.send(frame(WAN_MAC, GW_MAC, badIn));
+    await r.settle();
+    assertQuiet(r, 'bad header checksums');
+    assert.equal(r.router.drops['ip-bad-checksum'], 2);
   });
 
   it('TTL 1 from the LAN: ICMP time exceeded back to the host, quoting the packet', async (t) => {
@@ -840,9 +938,6 @@ describe('fragments', () => {
 });
 
 describe('port mappings and the local port', () => {
-  const mapping = (protocol: 6 | 17, externalPort: number, internalClient: number, internalPort: number) =>
-    ({ protocol, externalPort, remoteHost: 0, internalClient, internalPort, enabled: true });
-
   it('forwards mapped inbound traffic to the LAN host, and to the LAN broadcast address with the broadcast MAC', async (t) => {
     const r = rig(t);
     await prime(r);
