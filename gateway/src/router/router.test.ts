@@ -373,6 +373,13 @@ async function prime(r: Rig): Promise<void> {
   r.clear();
 }
 
+/** Opens a UDP flow from the host's `srcPort` to REMOTE:9000 (the outbound datagram is taken); returns its external port. */
+async function openFlow(r: Rig, srcPort: number): Promise<number> {
+  r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, srcPort, 9000, pattern(8))));
+  await r.settle();
+  return u16(r.wan.one('outbound'), 34);
+}
+
 /** Asserts no far end received anything. */
 function assertQuiet(r: Rig, what: string): void {
   assert.equal(r.lan.frames.length, 0, `${what}: nothing on the LAN`);
@@ -530,9 +537,7 @@ describe('ARP', () => {
   it('a reply put back together on the WAN waits for the LAN host\'s ARP like a whole reply', async (t) => {
     const r = rig(t);
     await prime(r);
-    r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40013, 9000, pattern(8))));
-    await r.settle();
-    const ext = u16(r.wan.one('outbound'), 34);
+    const ext = await openFlow(r, 40013);
     r.router.neighbours[PORT.lan].forget();
     const wholeReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4101 }, 9000, ext, pattern(40, 4));
     const fragmentedReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4102 }, 9000, ext, pattern(900, 5));
@@ -870,9 +875,7 @@ describe('fragments', () => {
   it('a reply fragmented on the WAN is put back together, translated, and delivered to the host', async (t) => {
     const r = rig(t);
     await prime(r);
-    r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40003, 9000, pattern(8))));
-    await r.settle();
-    const ext = u16(r.wan.one('outbound'), 34);
+    const ext = await openFlow(r, 40003);
     const reply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x3131, ttl: 60 }, 9000, ext, pattern(2000, 1));
     r.wan.send(...fragments(reply, 576).map((d) => frame(WAN_MAC, GW_MAC, d)));
     await r.settle();
