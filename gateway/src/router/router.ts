@@ -17,13 +17,20 @@
  *     a port mapping names our own LAN address).
  *  5. IPv4 from the local port (our own services): to the LAN as is, with our LAN MAC.
  *  6. Frames are rewritten in place in the receive buffer and written from it; frames
- *     we make (ARP, ICMP, DHCP) go through a per-port scratch buffer.
+ *     we make (ARP, ICMP, DHCP, fragments) and reassembled datagrams go through a
+ *     per-port scratch buffer.
+ *
+ * Fragments are put back together first; the whole datagram then takes the same path
+ * (`outbound` from the LAN, `inbound` from the WAN) as a packet received whole, and every
+ * forwarded packet leaves by `sendIp`, whose one resolver (`nextHopMac`) holds the frame
+ * and asks ARP on a miss. The IPv4 header checksum is verified once, where a packet
+ * enters (fromLan, fromWan, localReplyToWan), not again by the NAT.
  */
 import {
   ArpPacket, ARP_OPERATION, BROADCAST_MAC, EthernetFrame, ETHERTYPE, IcmpPacket, ICMP_TYPE, Ipv4Packet, UdpPacket,
   Translator, VERDICT, NatTable, emitArp, emitEthernet, emitIcmpError, emitIpv4, emitUdpHeader, echoRequestToReply,
   isMulticast, Reassembler, fragmentIpv4, prefixMask, IP_PROTOCOL, ETHERNET_HEADER_LENGTH, IPV4_MIN_HEADER_LENGTH, UDP_HEADER_LENGTH,
-  ICMP_HEADER_LENGTH, type NatCounters, type ReassemblyResult,
+  ICMP_HEADER_LENGTH, ICMP_ERROR_MAX_QUOTE, ICMP_UNREACHABLE_CODE, type NatCounters, type ReassemblyResult,
 } from '@openigd/nat-table';
 import {
   BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link, type LinkCounters,
@@ -43,6 +50,8 @@ const ZERO_MAC = new Uint8Array(6);
 const DHCP_FLAG_BROADCAST = 0x8000;
 /** Ethernet, a 20-byte IPv4 header and a UDP header: where a DHCP message starts in a frame we make. */
 const FRAME_HEADERS_UDP = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH;
+/** ICMP time exceeded, code 0: TTL exceeded in transit (RFC 792). */
+const TIME_EXCEEDED_IN_TRANSIT = 0;
 /** 255.255.255.255 (RFC 919). */
 const LIMITED_BROADCAST = 0xffffffff;
 export type PortId = (typeof PORT)[keyof typeof PORT];
@@ -499,11 +508,11 @@ export class Router {
     if (this.inLan(dst)) return this.count('lan-to-lan');
     if (a.wanAddr === 0) return this.count('wan-no-address');
     if (!ip.verifyChecksum()) return this.count('ip-bad-checksum');
-    if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, 0, 0, a.lanAddr);
+    if (ip.ttl <= 1) return this.icmpError(PORT.lan, buf, ICMP_TYPE.timeExceeded, TIME_EXCEEDED_IN_TRANSIT, 0, a.lanAddr);
     if (ip.isFragment) return this.fragment(PORT.lan, nowMs);
     // Bigger than the WAN carries with DF set: the sender must make it smaller. Without DF, sendIp fragments it.
     if (ip.dontFragment && ip.totalLength > a.wanMtu && dst !== a.wanAddr && !isGso(this.flagsOf(buf))) {
-      return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, 4, a.wanMtu, a.lanAddr);
+      return this.icmpError(PORT.lan, buf, ICMP_TYPE.destinationUnreachable, ICMP_UNREACHABLE_CODE.fragmentationNeeded, a.wanMtu, a.lanAddr);
     }
     this.outbound(buf, off, len, nowMs, true);
   }
@@ -754,7 +763,7 @@ export class Router {
     if (nowMs - this.icmpRefillMs >= 1000) { this.icmpTokens = 100; this.icmpRefillMs = nowMs; }
     if (this.icmpTokens <= 0) return this.count('icmp-rate-limited');
     this.icmpTokens--;
-    const quoteLen = Math.min(ip.presentLength, 548);
+    const quoteLen = Math.min(ip.presentLength, ICMP_ERROR_MAX_QUOTE);
     const total = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + ICMP_HEADER_LENGTH + quoteLen;
     const o = this.alloc(port, total);
     if (o < 0) return;
