@@ -19,21 +19,10 @@ import { checkConfig } from './config/config.js';
 import { Gateway } from './gateway.js';
 import { monotonicClock } from './clock.js';
 import { createLogger } from './log.js';
-import { loadTapAddon } from './link/tap-link.js';
+import { tapTestsSkipReason } from './testing/index.js';
 import { run } from './exec.js';
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'gateway start tests need root (CAP_NET_ADMIN)';
-  if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun on this machine';
-  try {
-    loadTapAddon();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return undefined;
-}
-const SKIP = skipReason();
-if (SKIP) console.log(`gateway start tests skipped: ${SKIP}`);
+const SKIP = tapTestsSkipReason('gateway start tests');
 
 /**
  * Handles that would keep the process alive or leak: timers, servers, sockets. (Not

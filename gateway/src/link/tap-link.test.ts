@@ -9,27 +9,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { parseIpv4, parseMac, waitUntil, runLinkContract, type ContractFixture } from '../testing/index.js';
+import { parseIpv4, parseMac, waitUntil, runLinkContract, tapTestsSkipReason, type ContractFixture } from '../testing/index.js';
 import { LinkError, type Link } from './link.js';
 import { TapLink, loadTapAddon, type TapLinkOptions } from './tap-link.js';
 import { run } from '../exec.js';
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'TAP tests need root (CAP_NET_ADMIN)';
-  if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun on this machine';
-  try {
-    loadTapAddon();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return undefined;
-}
-const SKIP = skipReason();
-if (SKIP) console.log(`tap-link tests skipped: ${SKIP}`);
+const SKIP = tapTestsSkipReason('tap-link tests');
 
 /** Namespaces made by this file, removed at the end even if a test forgot. */
 const madeNamespaces = new Set<string>();
