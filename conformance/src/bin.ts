@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-/** `openigd-conformance ARGS`: the same as `openigd conformance ARGS`. */
-import { runConformance } from './cli.js';
+/** `openigd-conformance ARGS`: the same as `openigd conformance ARGS`; `openigd-conformance probe ARGS` is `openigd conformance-probe ARGS`. */
+import { runConformance, runProbeAgentCli } from './cli.js';
 
-process.exitCode = await runConformance(process.argv.slice(2));
+const argv = process.argv.slice(2);
+process.exitCode = argv[0] === 'probe' ? await runProbeAgentCli(argv.slice(1)) : await runConformance(argv);

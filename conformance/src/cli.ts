@@ -9,10 +9,12 @@
 import { writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Socket } from 'node:net';
 import { runChecks } from './runner.js';
 import { exitStatus, jsonReport, junitReport, textReport } from './report.js';
 import { mSearch, SSDP_MULTICAST } from './ssdp-client.js';
 import { ALL_CHECKS } from './checks/all.js';
+import { agentAddress, startProbeAgent } from './probe-agent.js';
 import type { ConformanceOptions } from './context.js';
 
 export const CONFORMANCE_USAGE = `usage: openigd conformance (--url http://DEVICE/rootDesc.xml | --discover [--interface IF]) [options]
@@ -22,11 +24,20 @@ export const CONFORMANCE_USAGE = `usage: openigd conformance (--url http://DEVIC
   --lease S          the short lease that must expire (default 2)
   --timeout MS       per request (default 3000)
   --only ID,...      only these checks (ids or id prefixes such as soap. or pcp)
+  --wan-probe HOST:PORT  a probe agent on the WAN side (openigd conformance-probe --listen HOST:PORT):
+                     the dataplane.* checks prove that mappings made by UPnP, NAT-PMP and PCP forward
+  --notify-wait S    how long to listen for the device's NOTIFY ssdp:alive (default 5, at most 1800);
+                     the listening runs alongside the other checks
   --json             print the report as JSON
   --junit FILE       also write a JUnit XML report
   --verbose          show the exchanges of every check, not only of failures
   --list             list the checks and exit
 Exit status: 0 no must check failed, 1 a must check failed, 2 usage error or no device.`;
+
+export const PROBE_USAGE = `usage: openigd conformance-probe --listen HOST:PORT [--max-seconds S]
+  The WAN-side agent of openigd conformance --wan-probe: run it on a machine on the router's WAN
+  side; the tool connects to HOST:PORT through the router and asks it to send TCP and UDP probes
+  to the external ports it mapped. It stops after --max-seconds (default: on SIGINT/SIGTERM).`;
 
 function hostPort(text: string, what: string): { address: string; port: number } {
   const m = /^([\d.]+):(\d{1,5})$/.exec(text);
@@ -62,7 +73,7 @@ export function parseConformanceArgs(argv: readonly string[]): { options?: Omit<
       ports: { type: 'string', default: '47100-47199' }, ssdp: { type: 'string' }, pmp: { type: 'string' },
       lease: { type: 'string', default: '2' }, timeout: { type: 'string', default: '3000' }, only: { type: 'string' },
       json: { type: 'boolean', default: false }, junit: { type: 'string' }, verbose: { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false }, 'wan-probe': { type: 'string' }, 'notify-wait': { type: 'string', default: '5' },
     },
   });
   const ports = /^(\d{1,5})-(\d{1,5})$/.exec(values.ports);
@@ -74,6 +85,8 @@ export function parseConformanceArgs(argv: readonly string[]): { options?: Omit<
   const timeout = Number(values.timeout);
   if (!Number.isInteger(lease) || lease < 1 || lease > 60) throw new Error('--lease must be 1-60 seconds');
   if (!Number.isInteger(timeout) || timeout < 100 || timeout > 60_000) throw new Error('--timeout must be 100-60000 ms');
+  const notifyWait = Number(values['notify-wait']);
+  if (!Number.isFinite(notifyWait) || notifyWait < 0 || notifyWait > 1800) throw new Error('--notify-wait must be 0-1800 seconds');
   if (!values.list && (values.url === undefined) === !values.discover) throw new Error('give one of --url or --discover');
   return {
     discover: values.discover, iface: values.interface, json: values.json, junit: values.junit, verbose: values.verbose, list: values.list,
@@ -84,6 +97,8 @@ export function parseConformanceArgs(argv: readonly string[]): { options?: Omit<
       ...(values.interface ? { ssdpInterface: interfaceAddress(values.interface) } : {}),
       ...(values.pmp ? { pmpTarget: hostPort(values.pmp, '--pmp') } : {}),
       shortLeaseSeconds: lease, timeoutMs: timeout,
+      ...(values['wan-probe'] ? { wanProbe: hostPort(values['wan-probe'], '--wan-probe') } : {}),
+      notifyWaitSeconds: notifyWait,
       ...(values.only ? { only: values.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     },
   };
@@ -127,4 +142,36 @@ export async function runConformance(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/** `openigd conformance-probe ARGS`: runs the WAN-side probe agent until signalled or --max-seconds. */
+export async function runProbeAgentCli(argv: readonly string[]): Promise<number> {
+  let listen: { address: string; port: number };
+  let maxSeconds: number | undefined;
+  try {
+    const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { listen: { type: 'string' }, 'max-seconds': { type: 'string' } } });
+    if (!values.listen) throw new Error('--listen HOST:PORT is needed');
+    listen = hostPort(values.listen, '--listen');
+    if (values['max-seconds'] !== undefined) {
+      maxSeconds = Number(values['max-seconds']);
+      if (!Number.isInteger(maxSeconds) || maxSeconds < 1) throw new Error('--max-seconds must be a positive integer');
+    }
+  } catch (e) {
+    process.stderr.write(`openigd conformance-probe: ${e instanceof Error ? e.message : String(e)}\n${PROBE_USAGE}\n`);
+    return 2;
+  }
+  const server = await startProbeAgent(listen);
+  const open = new Set<Socket>();
+  server.on('connection', (s: Socket) => { open.add(s); s.on('close', () => open.delete(s)); });
+  const at = agentAddress(server);
+  process.stdout.write(`openigd conformance-probe: listening on ${at.address}:${at.port}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (maxSeconds !== undefined) setTimeout(stop, maxSeconds * 1000).unref();
+  });
+  server.close();
+  for (const s of open) s.destroy();
+  return 0;
 }

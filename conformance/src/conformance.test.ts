@@ -4,13 +4,14 @@
  * and no other fails (the others pass or are skipped). Table-driven over ALL_CHECKS, so a
  * new check without a breaking case in the double fails this test.
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ALL_CHECKS } from './checks/all.js';
 import { runChecks, type RunReport } from './runner.js';
 import { exitStatus, junitReport, textReport } from './report.js';
 import { startFakeIgd } from './test-support/fake-igd.js';
 import { parseXml } from './xml.js';
+import { agentAddress, startProbeAgent } from './probe-agent.js';
 
 /** At most this many runs (each with its own double) at once. */
 const PARALLEL = 80;
@@ -21,12 +22,19 @@ const PARALLEL = 80;
  * process that read can come more than a second after the add.
  */
 const SHORT_LEASE_S = 3;
+/** One WAN-side probe agent for every run (on loopback, as the double's external address is). */
+const agent = await startProbeAgent({ address: '127.0.0.1', port: 0 });
+after(() => agent.close());
+/** Each run gets a port range of its own: the data-plane checks listen on its ports, and runs go in parallel. */
+let runs = 0;
 
 async function runAgainst(version: 1 | 2, breaks: readonly string[] = [], only?: readonly string[]): Promise<{ report: RunReport; left: number }> {
   const fake = await startFakeIgd({ version, breaks });
+  const first = 20_000 + (runs++ % 120) * 100;
   try {
     const report = await runChecks({
-      url: fake.url, ports: { first: 47100, last: 47199 }, ssdpTarget: fake.ssdp, pmpTarget: fake.pmp, shortLeaseSeconds: SHORT_LEASE_S, timeoutMs: 3000, ...(only ? { only } : {}),
+      url: fake.url, ports: { first, last: first + 99 }, ssdpTarget: fake.ssdp, pmpTarget: fake.pmp, shortLeaseSeconds: SHORT_LEASE_S, timeoutMs: 3000,
+      wanProbe: agentAddress(agent), ...(only ? { only } : {}),
     });
     return { report, left: fake.mappingCount() };
   } finally {

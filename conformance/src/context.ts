@@ -14,6 +14,7 @@ import type { XmlElement } from './xml.js';
 import { EventSink } from './event-sink.js';
 import type { SsdpAnswer } from './ssdp-client.js';
 import { fail, skip, type Trace } from './registry.js';
+import type { ProbeAgentClient } from './probe-agent.js';
 
 export interface ConformanceOptions {
   /** The root device description URL. */
@@ -32,6 +33,12 @@ export interface ConformanceOptions {
   readonly timeoutMs: number;
   /** Only checks whose id starts with one of these (all when empty). */
   readonly only?: readonly string[];
+  /** The probe agent on the WAN side (data-plane checks); they are skipped without it. */
+  readonly wanProbe?: { readonly address: string; readonly port: number };
+  /** How long the run listens for NOTIFY (ssdp.notify-* checks), seconds. */
+  readonly notifyWaitSeconds?: number;
+  /** Where NOTIFYs are listened for: the SSDP group on `ssdpInterface` (or our address) by default; tests give a unicast port. */
+  readonly notifyListen?: { readonly address: string; readonly port: number };
 }
 
 export type ServiceKey = 'wanIpConnection' | 'wanCommonInterfaceConfig' | 'layer3Forwarding';
@@ -85,6 +92,8 @@ export class RunContext {
   pcpAnswers?: Promise<boolean>;
   /** The mapping pcp.map made. */
   pcpMapping?: { readonly nonce: Buffer; readonly port: number; readonly externalPort: number };
+  /** The control connection to the WAN-side probe agent (data-plane checks). */
+  probeAgent?: Promise<ProbeAgentClient>;
   /** The M-SEARCH answers of the run, by target key (ssdp checks). */
   ssdp?: Promise<Record<string, { readonly sent: string; readonly answers: SsdpAnswer[] }>>;
 
@@ -284,6 +293,7 @@ export class RunContext {
 
   close(): void {
     this.events.close();
+    void this.probeAgent?.then((c) => c.close(), () => undefined);
     this.pmpSocket?.close();
     this.pmpSocket = undefined;
   }

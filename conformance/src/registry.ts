@@ -8,7 +8,7 @@
 /** must: the spec's MUST/REQUIRED; should: its SHOULD/RECOMMENDED; interop: what real clients trip on. */
 export type Severity = 'must' | 'should' | 'interop';
 
-export type CheckGroup = 'description' | 'soap' | 'igd2' | 'gena' | 'http' | 'ssdp' | 'natpmp' | 'pcp';
+export type CheckGroup = 'description' | 'soap' | 'igd2' | 'gena' | 'http' | 'ssdp' | 'natpmp' | 'pcp' | 'dataplane';
 
 export interface CheckInfo {
   readonly id: string;

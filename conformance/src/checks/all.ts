@@ -6,8 +6,9 @@ import { genaChecks } from './gena.js';
 import { httpChecks } from './http.js';
 import { ssdpChecks } from './ssdp.js';
 import { natpmpChecks, pcpChecks } from './pmp.js';
+import { dataplaneChecks } from './dataplane.js';
 
 /** Every check, in the order they run. */
 export const ALL_CHECKS: readonly Check[] = [
-  ...descriptionChecks, ...soapChecks, ...igd2Checks, ...genaChecks, ...httpChecks, ...ssdpChecks, ...natpmpChecks, ...pcpChecks,
+  ...descriptionChecks, ...soapChecks, ...igd2Checks, ...genaChecks, ...httpChecks, ...ssdpChecks, ...natpmpChecks, ...pcpChecks, ...dataplaneChecks,
 ];

@@ -6,7 +6,7 @@
  * show that each check is able to fail. It keeps its state in memory, sends NOTIFY only to
  * loopback callbacks, and is test support: no production entry point imports it.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -34,7 +34,8 @@ export interface FakeIgd {
 type Key = 'layer3Forwarding' | 'wanCommonInterfaceConfig' | 'wanIpConnection';
 const KEYS: readonly Key[] = ['layer3Forwarding', 'wanCommonInterfaceConfig', 'wanIpConnection'];
 const HOST = '127.0.0.1';
-const EXTERNAL = '203.0.113.9';
+/** The double's "external" address: a loopback one, so that the data-plane probes stay on this machine. */
+const EXTERNAL = '127.0.0.2';
 const MAX_LEASE = 604_800;
 
 interface Mapping {
@@ -84,6 +85,8 @@ class Fake implements FakeIgd {
   private udp?: UdpSocket;
   private pmpSocket?: UdpSocket;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Data-plane listeners on EXTERNAL, by "PROTOCOL port"; each closes itself. */
+  private readonly forwarders = new Map<string, () => void>();
   url = '';
   ssdp = { address: HOST, port: 0 };
   pmp = { address: HOST, port: 0 };
@@ -116,9 +119,53 @@ class Fake implements FakeIgd {
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     for (const s of this.sockets) s.destroy();
+    for (const close of this.forwarders.values()) close();
     this.udp?.close();
     this.pmpSocket?.close();
     await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+  }
+
+  // ---- the data plane: a mapping's external port on EXTERNAL forwards to its client -------
+
+  private hold(m: Mapping): void {
+    this.mappings.push(m);
+    const key = `${m.protocol} ${m.externalPort}`;
+    if (this.forwarders.has(key)) return;
+    if (m.protocol === 'TCP') {
+      const server = createServer((c) => this.forwardTcp(c, m.externalPort));
+      server.on('error', () => undefined);
+      server.listen(m.externalPort, EXTERNAL);
+      this.forwarders.set(key, () => server.close());
+    } else {
+      const socket = createSocket('udp4');
+      socket.on('error', () => undefined);
+      socket.on('message', (d) => {
+        const to = this.forwardTo(m.externalPort, 'UDP');
+        if (to) socket.send(d, to.internalPort, to.client);
+      });
+      socket.bind(m.externalPort, EXTERNAL);
+      this.forwarders.set(key, () => socket.close());
+    }
+  }
+
+  /** The live, enabled mapping of an external port, unless the double breaks its protocol's data plane. */
+  private forwardTo(port: number, protocol: 'TCP' | 'UDP'): Mapping | undefined {
+    this.expire();
+    const m = this.mappings.find((x) => x.externalPort === port && x.protocol === protocol && x.enabled);
+    return m && !this.b(`dataplane.${m.origin}-${protocol.toLowerCase()}`) ? m : undefined;
+  }
+
+  private forwardTcp(c: Socket, port: number): void {
+    const to = this.forwardTo(port, 'TCP');
+    c.on('error', () => c.destroy());
+    if (!to) {
+      c.destroy();
+      return;
+    }
+    const inside = createConnection({ host: to.client, port: to.internalPort });
+    inside.on('error', () => c.destroy());
+    c.on('close', () => inside.destroy());
+    c.pipe(inside).pipe(c);
   }
 
   private later(ms: number, f: () => void): void {
@@ -398,7 +445,7 @@ class Fake implements FakeIgd {
     if (existing && this.b('soap.overwrite') && existing.client === client) return action === 'AddAnyPortMapping' ? [['NewReservedPort', String(port)]] : [];
     // A broken double (pcp.upnp-conflict) hands out a port another mechanism holds and keeps both.
     if (existing?.origin === 'upnp') this.mappings.splice(this.mappings.indexOf(existing), 1);
-    this.mappings.push({
+    this.hold({
       remoteHost, externalPort: port, protocol, internalPort: Number(args.NewInternalPort), client,
       enabled: this.b('soap.enabled') ? true : !['0', 'false', 'no'].includes(args.NewEnabled ?? '1'),
       description: args.NewPortMappingDescription ?? '', expiresAt: lease === 0 ? 0 : Date.now() + lease * 1000, origin: 'upnp',
@@ -578,7 +625,7 @@ class Fake implements FakeIgd {
       return b;
     }
     const ext = mine?.externalPort ?? this.freePort(m.readUInt16BE(6) || internal, protocol);
-    if (!mine) this.mappings.push({ remoteHost: '', externalPort: ext, protocol, internalPort: internal, client: from.address, enabled: true, description: 'NAT-PMP', expiresAt: Date.now() + lifetime * 1000, origin: 'natpmp' });
+    if (!mine) this.hold({ remoteHost: '', externalPort: ext, protocol, internalPort: internal, client: from.address, enabled: true, description: 'NAT-PMP', expiresAt: Date.now() + lifetime * 1000, origin: 'natpmp' });
     b.writeUInt16BE(this.b('natpmp.map') ? internal + 1 : internal, 8);
     b.writeUInt16BE(ext, 10);
     b.writeUInt32BE(Math.min(lifetime, 3600), 12);
@@ -628,7 +675,7 @@ class Fake implements FakeIgd {
       return answer(0, this.b('pcp.delete') ? 120 : 0, body);
     }
     const ext = mine?.externalPort ?? this.freePort(m.readUInt16BE(42) || internal, protocol);
-    if (!mine) this.mappings.push({ remoteHost: '', externalPort: ext, protocol, internalPort: internal, client: from.address, enabled: true, description: 'PCP', expiresAt: Date.now() + lifetime * 1000, origin: 'pcp', nonce });
+    if (!mine) this.hold({ remoteHost: '', externalPort: ext, protocol, internalPort: internal, client: from.address, enabled: true, description: 'PCP', expiresAt: Date.now() + lifetime * 1000, origin: 'pcp', nonce });
     body.writeUInt16BE(ext, 18);
     Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...EXTERNAL.split('.').map(Number)]).copy(body, 20);
     return answer(0, Math.min(lifetime, 3600), body);

@@ -6,7 +6,7 @@ import type { Command } from './args.js';
 import { runCommand } from './run-command.js';
 import { labCommand } from './lab-command.js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
-import { conformanceCommand } from './conformance-command.js';
+import { conformanceCommand, conformanceProbeCommand } from './conformance-command.js';
 import { replayCommand } from './replay-command.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -15,4 +15,5 @@ export const COMMANDS: readonly Command[] = [
   ...ADMIN_COMMANDS,
   replayCommand,
   conformanceCommand,
+  conformanceProbeCommand,
 ];

@@ -16,3 +16,14 @@ export const conformanceCommand: Command = {
     return { exitCode: await (await load()).runConformance(args) };
   },
 };
+
+/** `openigd conformance-probe`: the WAN-side probe agent of `openigd conformance --wan-probe`. */
+export const conformanceProbeCommand: Command = {
+  name: 'conformance-probe',
+  summary: 'the WAN-side probe agent of conformance --wan-probe (data-plane proof)',
+  help: async () => `${(await load()).PROBE_USAGE}\n`,
+  run: async (args) => {
+    if (args.includes('--help') || args.includes('-h')) throw new HelpRequested('conformance-probe');
+    return { exitCode: await (await load()).runProbeAgentCli(args) };
+  },
+};
