@@ -26,8 +26,9 @@ export const CONFORMANCE_USAGE = `usage: openigd conformance (--url http://DEVIC
   --only ID,...      only these checks (ids or id prefixes such as soap. or pcp)
   --wan-probe HOST:PORT  a probe agent on the WAN side (openigd conformance-probe --listen HOST:PORT):
                      the dataplane.* checks prove that mappings made by UPnP, NAT-PMP and PCP forward
-  --notify-wait S    how long to listen for the device's NOTIFY ssdp:alive (default 5, at most 1800);
-                     the listening runs alongside the other checks
+  --notify-wait S    listen S seconds for the device's NOTIFY ssdp:alive: it announces at least that
+                     often, so silence fails (without it: 5 s, and silence only skips unless that
+                     covers max-age / 2); the listening goes on alongside the other checks
   --json             print the report as JSON
   --junit FILE       also write a JUnit XML report
   --verbose          show the exchanges of every check, not only of failures
@@ -73,7 +74,7 @@ export function parseConformanceArgs(argv: readonly string[]): { options?: Omit<
       ports: { type: 'string', default: '47100-47199' }, ssdp: { type: 'string' }, pmp: { type: 'string' },
       lease: { type: 'string', default: '2' }, timeout: { type: 'string', default: '3000' }, only: { type: 'string' },
       json: { type: 'boolean', default: false }, junit: { type: 'string' }, verbose: { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false }, 'wan-probe': { type: 'string' }, 'notify-wait': { type: 'string', default: '5' },
+      list: { type: 'boolean', default: false }, 'wan-probe': { type: 'string' }, 'notify-wait': { type: 'string' },
     },
   });
   const ports = /^(\d{1,5})-(\d{1,5})$/.exec(values.ports);
@@ -85,8 +86,8 @@ export function parseConformanceArgs(argv: readonly string[]): { options?: Omit<
   const timeout = Number(values.timeout);
   if (!Number.isInteger(lease) || lease < 1 || lease > 60) throw new Error('--lease must be 1-60 seconds');
   if (!Number.isInteger(timeout) || timeout < 100 || timeout > 60_000) throw new Error('--timeout must be 100-60000 ms');
-  const notifyWait = Number(values['notify-wait']);
-  if (!Number.isFinite(notifyWait) || notifyWait < 0 || notifyWait > 1800) throw new Error('--notify-wait must be 0-1800 seconds');
+  const notifyWait = values['notify-wait'] === undefined ? undefined : Number(values['notify-wait']);
+  if (notifyWait !== undefined && !(Number.isInteger(notifyWait) && notifyWait >= 1 && notifyWait <= 1800)) throw new Error('--notify-wait must be 1-1800 seconds');
   if (!values.list && (values.url === undefined) === !values.discover) throw new Error('give one of --url or --discover');
   return {
     discover: values.discover, iface: values.interface, json: values.json, junit: values.junit, verbose: values.verbose, list: values.list,
@@ -98,7 +99,7 @@ export function parseConformanceArgs(argv: readonly string[]): { options?: Omit<
       ...(values.pmp ? { pmpTarget: hostPort(values.pmp, '--pmp') } : {}),
       shortLeaseSeconds: lease, timeoutMs: timeout,
       ...(values['wan-probe'] ? { wanProbe: hostPort(values['wan-probe'], '--wan-probe') } : {}),
-      notifyWaitSeconds: notifyWait,
+      ...(notifyWait !== undefined ? { notifyWaitSeconds: notifyWait } : {}),
       ...(values.only ? { only: values.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     },
   };

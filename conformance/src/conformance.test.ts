@@ -5,6 +5,7 @@
  * new check without a breaking case in the double fails this test.
  */
 import { test, after } from 'node:test';
+import { createSocket } from 'node:dgram';
 import assert from 'node:assert/strict';
 import { ALL_CHECKS } from './checks/all.js';
 import { runChecks, type RunReport } from './runner.js';
@@ -22,6 +23,16 @@ const PARALLEL = 80;
  * process that read can come more than a second after the add.
  */
 const SHORT_LEASE_S = 3;
+
+/** A loopback UDP port free now (the double sends its NOTIFYs there; the run listens on it). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 /** One WAN-side probe agent for every run (on loopback, as the double's external address is). */
 const agent = await startProbeAgent({ address: '127.0.0.1', port: 0 });
 after(() => agent.close());
@@ -29,12 +40,13 @@ after(() => agent.close());
 let runs = 0;
 
 async function runAgainst(version: 1 | 2, breaks: readonly string[] = [], only?: readonly string[]): Promise<{ report: RunReport; left: number }> {
-  const fake = await startFakeIgd({ version, breaks });
+  const notifyTo = await freeUdpPort();
+  const fake = await startFakeIgd({ version, breaks, notifyTo });
   const first = 20_000 + (runs++ % 120) * 100;
   try {
     const report = await runChecks({
       url: fake.url, ports: { first, last: first + 99 }, ssdpTarget: fake.ssdp, pmpTarget: fake.pmp, shortLeaseSeconds: SHORT_LEASE_S, timeoutMs: 3000,
-      wanProbe: agentAddress(agent), ...(only ? { only } : {}),
+      wanProbe: agentAddress(agent), notifyListen: { address: '127.0.0.1', port: notifyTo }, notifyWaitSeconds: 2, ...(only ? { only } : {}),
     });
     return { report, left: fake.mappingCount() };
   } finally {

@@ -4,7 +4,7 @@
  * calls every check uses (SOAP with its exchange recorded), and the mappings this run made,
  * so that they, and only they, are removed at the end.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { httpExchange, httpRequestBytes, type HttpResponse } from './http-client.js';
 import { parseSoapResponse, soapActionHeader, soapEnvelope, type SoapCall, type SoapOutcome } from './soap-client.js';
@@ -12,7 +12,7 @@ import { PCP, decodeClientResponse, encodeClientRequest, pcpRequest, type Client
 import { decodeNatPmpResponse, natPmpMapRequest, type NatPmpResponse } from './natpmp-client.js';
 import type { XmlElement } from './xml.js';
 import { EventSink } from './event-sink.js';
-import type { SsdpAnswer } from './ssdp-client.js';
+import type { SsdpAnswer, SsdpNotify } from './ssdp-client.js';
 import { fail, skip, type Trace } from './registry.js';
 import type { ProbeAgentClient } from './probe-agent.js';
 
@@ -35,7 +35,11 @@ export interface ConformanceOptions {
   readonly only?: readonly string[];
   /** The probe agent on the WAN side (data-plane checks); they are skipped without it. */
   readonly wanProbe?: { readonly address: string; readonly port: number };
-  /** How long the run listens for NOTIFY (ssdp.notify-* checks), seconds. */
+  /**
+   * How long the run listens for NOTIFY (ssdp.notify-* checks), seconds, given by one who
+   * knows the device announces at least that often: silence in it is then a failure.
+   * Without it the run listens a few seconds and silence only skips.
+   */
   readonly notifyWaitSeconds?: number;
   /** Where NOTIFYs are listened for: the SSDP group on `ssdpInterface` (or our address) by default; tests give a unicast port. */
   readonly notifyListen?: { readonly address: string; readonly port: number };
@@ -83,7 +87,6 @@ export class RunContext {
   readonly own = new Map<string, OwnMapping>();
   /** Content-Type of every description, SCPD and SOAP answer seen. */
   readonly contentTypes: { what: string; value: string | undefined }[] = [];
-  private pmpSocket?: Socket;
   /** The NOTIFY listener, and the subscription gena.subscribe made. */
   readonly events = new EventSink();
   sid?: string;
@@ -92,6 +95,8 @@ export class RunContext {
   pcpAnswers?: Promise<boolean>;
   /** The mapping pcp.map made. */
   pcpMapping?: { readonly nonce: Buffer; readonly port: number; readonly externalPort: number };
+  /** The NOTIFYs heard while the run went on (ssdp.notify-* checks). */
+  notifies?: Promise<{ readonly notifies: SsdpNotify[]; readonly listenedMs: number; readonly error?: string }>;
   /** The control connection to the WAN-side probe agent (data-plane checks). */
   probeAgent?: Promise<ProbeAgentClient>;
   /** The M-SEARCH answers of the run, by target key (ssdp checks). */
@@ -198,28 +203,28 @@ export class RunContext {
       [['NewRemoteHost', remoteHost], ['NewExternalPort', String(externalPort)], ['NewProtocol', protocol]]);
   }
 
-  /** The UDP socket of NAT-PMP and PCP requests (one per run, bound on first use). */
-  private async pmp(): Promise<Socket> {
-    if (this.pmpSocket) return this.pmpSocket;
-    const s = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, () => { s.off('error', reject); resolve(); }); });
-    this.pmpSocket = s;
-    return s;
-  }
-
-  /** Sends one datagram to the NAT-PMP/PCP server and waits for one answer (three tries); undefined when none came. */
+  /**
+   * Sends one datagram to the NAT-PMP/PCP server and waits for one answer (three tries);
+   * undefined when none came. Each request has a socket of its own, so that a late answer
+   * to an earlier request is never taken for this one's.
+   */
   async pmpAsk(t: Trace, label: string, packet: Buffer): Promise<Buffer | undefined> {
-    const socket = await this.pmp();
-    const tryMs = Math.min(1000, this.options.timeoutMs);
-    for (let i = 0; i < 3; i++) {
-      const answer = await pcpRequest(socket, this.pmpTarget, packet, tryMs).catch(() => undefined);
-      if (answer) {
-        t.record(`${label}: ${packet.toString('hex')}`, answer.toString('hex'));
-        return answer;
+    const socket = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.bind(0, () => { socket.off('error', reject); resolve(); }); });
+      const tryMs = Math.min(1000, this.options.timeoutMs);
+      for (let i = 0; i < 3; i++) {
+        const answer = await pcpRequest(socket, this.pmpTarget, packet, tryMs).catch(() => undefined);
+        if (answer) {
+          t.record(`${label}: ${packet.toString('hex')}`, answer.toString('hex'));
+          return answer;
+        }
       }
+      t.record(`${label}: ${packet.toString('hex')}`, `no answer in 3 × ${tryMs} ms`);
+      return undefined;
+    } finally {
+      socket.close();
     }
-    t.record(`${label}: ${packet.toString('hex')}`, `no answer in 3 × ${tryMs} ms`);
-    return undefined;
   }
 
   /** A PCP request that must be answered with a decodable response. */
@@ -294,8 +299,6 @@ export class RunContext {
   close(): void {
     this.events.close();
     void this.probeAgent?.then((c) => c.close(), () => undefined);
-    this.pmpSocket?.close();
-    this.pmpSocket = undefined;
   }
 }
 

@@ -52,7 +52,14 @@ export async function runChecks(options: ConformanceOptions, signal?: AbortSigna
     // The description checks come first and always run: every other check needs what they learn.
     const needed = new Set(checks.map((c) => c.info.id));
     for (const c of ALL_CHECKS.filter((x) => x.info.group === 'description' && !needed.has(x.info.id))) await runOne(c, ctx, signal);
-    for (const c of checks) results.push(await runOne(c, ctx, signal));
+    let prepared = false;
+    for (const c of checks) {
+      if (!prepared && c.info.group !== 'description') {
+        prepared = true;
+        for (const p of checks) p.prepare?.(ctx, signal);
+      }
+      results.push(await runOne(c, ctx, signal));
+    }
   } finally {
     left = await ctx.removeOwnMappings(cleanupTrace);
     ctx.close();

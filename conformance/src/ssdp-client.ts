@@ -74,3 +74,65 @@ export async function mSearch(m: MSearch): Promise<{ sent: string; answers: Ssdp
   }
   return { sent, answers };
 }
+
+export interface SsdpNotify {
+  readonly from: string;
+  readonly requestLine: string;
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly raw: string;
+  /** Milliseconds after the listening began. */
+  readonly afterMs: number;
+}
+
+export interface NotifyListen {
+  /**
+   * Where to listen: the SSDP group (port 1900, joined on `interfaceAddress`) by default; a
+   * unicast address and port instead (tests, whose double sends its NOTIFYs there).
+   */
+  readonly unicast?: { readonly address: string; readonly port: number };
+  /** The LAN interface's address, on which the group is joined. */
+  readonly interfaceAddress?: string;
+  /** Longest time to listen. */
+  readonly waitMs: number;
+  /** Stops early once this says the NOTIFYs received so far are enough. */
+  readonly enough?: (received: readonly SsdpNotify[]) => boolean;
+  /** Stops at once when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** Most NOTIFYs kept of one listening window. */
+const MAX_NOTIFIES = 500;
+
+/**
+ * Listens for NOTIFY requests (ssdp:alive, ssdp:byebye, UDA 1.1 §1.2) for at most `waitMs`;
+ * resolves with what came (other datagrams are ignored) and how long it listened.
+ */
+export async function listenNotify(o: NotifyListen): Promise<{ notifies: SsdpNotify[]; listenedMs: number }> {
+  const socket = createSocket({ type: 'udp4', reuseAddr: true });
+  const notifies: SsdpNotify[] = [];
+  const start = Date.now();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      const at = o.unicast ?? { address: '0.0.0.0', port: SSDP_MULTICAST.port };
+      socket.bind({ port: at.port, address: at.address, exclusive: false }, () => { socket.off('error', reject); resolve(); });
+    });
+    if (!o.unicast) socket.addMembership(SSDP_MULTICAST.address, o.interfaceAddress);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, o.waitMs);
+      const stop = () => { clearTimeout(timer); resolve(); };
+      o.signal?.addEventListener('abort', stop, { once: true });
+      socket.on('message', (msg, rinfo) => {
+        const raw = msg.toString('latin1');
+        if (!raw.startsWith('NOTIFY ') || notifies.length >= MAX_NOTIFIES) return;
+        const { statusLine, headers } = parseSsdpMessage(raw);
+        notifies.push({ from: rinfo.address, requestLine: statusLine, headers, raw, afterMs: Date.now() - start });
+        if (o.enough?.(notifies)) stop();
+      });
+    });
+  } finally {
+    socket.close();
+  }
+  return { notifies, listenedMs: Date.now() - start };
+}

@@ -7,8 +7,9 @@ import { httpChecks } from './http.js';
 import { ssdpChecks } from './ssdp.js';
 import { natpmpChecks, pcpChecks } from './pmp.js';
 import { dataplaneChecks } from './dataplane.js';
+import { notifyChecks } from './notify.js';
 
 /** Every check, in the order they run. */
 export const ALL_CHECKS: readonly Check[] = [
-  ...descriptionChecks, ...soapChecks, ...igd2Checks, ...genaChecks, ...httpChecks, ...ssdpChecks, ...natpmpChecks, ...pcpChecks, ...dataplaneChecks,
+  ...descriptionChecks, ...soapChecks, ...igd2Checks, ...genaChecks, ...httpChecks, ...ssdpChecks, ...notifyChecks, ...natpmpChecks, ...pcpChecks, ...dataplaneChecks,
 ];

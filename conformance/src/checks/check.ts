@@ -5,4 +5,6 @@ import type { CheckInfo, Trace } from '../registry.js';
 export interface Check {
   readonly info: CheckInfo;
   run(ctx: RunContext, t: Trace): Promise<void>;
+  /** Starts what must go on alongside the other checks (once the description is known). */
+  prepare?(ctx: RunContext, signal?: AbortSignal): void;
 }

@@ -20,6 +20,8 @@ export interface FakeIgdOptions {
   readonly version: 1 | 2;
   /** Check ids whose subject this double gets wrong. */
   readonly breaks?: Iterable<string>;
+  /** A loopback UDP port to send its NOTIFYs to (a byebye set then an alive set, every second). */
+  readonly notifyTo?: number;
 }
 
 export interface FakeIgd {
@@ -71,6 +73,7 @@ class SoapFault extends Error {
 export async function startFakeIgd(o: FakeIgdOptions): Promise<FakeIgd> {
   const fake = new Fake(o.version, new Set(o.breaks ?? []));
   await fake.start();
+  if (o.notifyTo !== undefined) fake.announceTo(o.notifyTo);
   return fake;
 }
 
@@ -533,6 +536,28 @@ class Fake implements FakeIgd {
   }
 
   // ---- SSDP -----------------------------------------------------------------------------
+
+  /** Sends a byebye set and an alive set to 127.0.0.1:port now and every second. */
+  announceTo(port: number): void {
+    if (this.b('ssdp.notify-alive')) return;
+    const types = this.deviceTypes();
+    const services = KEYS.map((k) => this.decl(k).serviceType);
+    const set: [string, string][] = [['upnp:rootdevice', `${this.udn(1)}::upnp:rootdevice`]];
+    types.forEach((t, i) => set.push([this.udn(i + 1), this.udn(i + 1)], [t, `${this.udn(i + 1)}::${t}`]));
+    if (!this.b('ssdp.notify-set')) services.forEach((s, i) => set.push([s, `${this.udn(i + 1)}::${s}`]));
+    const send = (nt: string, usn: string, nts: 'ssdp:alive' | 'ssdp:byebye') => {
+      const lines = ['NOTIFY * HTTP/1.1', ...(nts === 'ssdp:byebye' && this.b('ssdp.notify-byebye') ? [] : ['HOST: 239.255.255.250:1900']),
+        ...(nts === 'ssdp:alive' ? ['CACHE-CONTROL: max-age=1800', `LOCATION: ${this.url}`, ...(this.b('ssdp.notify-headers') ? [] : ['SERVER: Linux/6 UPnP/1.1 FakeIGD/1'])] : []),
+        `NT: ${nt}`, `NTS: ${nts}`, `USN: ${usn}`, ...(nts === 'ssdp:alive' && this.b('ssdp.notify-bootid') ? [] : ['BOOTID.UPNP.ORG: 1', 'CONFIGID.UPNP.ORG: 1'])];
+      this.udp?.send(`${lines.join('\r\n')}\r\n\r\n`, port, HOST);
+    };
+    const round = () => {
+      for (const [nt, usn] of set) send(nt, usn, 'ssdp:byebye');
+      for (const [nt, usn] of set) send(nt, usn, 'ssdp:alive');
+      this.later(1000, round);
+    };
+    round();
+  }
 
   private mSearch(text: string, from: RemoteInfo): void {
     if (!text.startsWith('M-SEARCH * HTTP/1.1')) return;
