@@ -5,7 +5,6 @@
  * new check without a breaking case in the double fails this test.
  */
 import { test, after } from 'node:test';
-import { createSocket } from 'node:dgram';
 import assert from 'node:assert/strict';
 import { ALL_CHECKS } from './checks/all.js';
 import { runChecks, type RunReport } from './runner.js';
@@ -24,25 +23,21 @@ const PARALLEL = 80;
  */
 const SHORT_LEASE_S = 3;
 
-/** A loopback UDP port free now (the double sends its NOTIFYs there; the run listens on it). */
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** One WAN-side probe agent for every run (on loopback, as the double's external address is). */
 const agent = await startProbeAgent({ address: '127.0.0.1', port: 0 });
 after(() => agent.close());
-/** Each run gets a port range of its own: the data-plane checks listen on its ports, and runs go in parallel. */
+/**
+ * Each run gets ports of its own (runs go in parallel): a range for its mappings, on which
+ * the data-plane checks listen, and the port its double sends NOTIFYs to.
+ */
 let runs = 0;
 
 async function runAgainst(version: 1 | 2, breaks: readonly string[] = [], only?: readonly string[]): Promise<{ report: RunReport; left: number }> {
-  const notifyTo = await freeUdpPort();
+  const n = runs++ % 120;
+  // Below the ephemeral range, so that no socket bound to port 0 takes it.
+  const notifyTo = 19_000 + n;
   const fake = await startFakeIgd({ version, breaks, notifyTo });
-  const first = 20_000 + (runs++ % 120) * 100;
+  const first = 20_000 + n * 100;
   try {
     const report = await runChecks({
       url: fake.url, ports: { first, last: first + 99 }, ssdpTarget: fake.ssdp, pmpTarget: fake.pmp, shortLeaseSeconds: SHORT_LEASE_S, timeoutMs: 3000,

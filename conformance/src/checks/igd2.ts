@@ -146,3 +146,40 @@ export const igd2Checks: Check[] = [
     },
   },
 ];
+
+/**
+ * WANIPConnection:2 §2.5.16: a full table answers 728 NoPortMapsAvailable. Runs last, as it
+ * takes every port left of the run's range: it adds mappings until the device refuses one,
+ * then removes them. When the range runs out first the table is larger than the range, and
+ * the check is skipped (a device whose limit can be lowered, e.g. OpenIGD's
+ * igd.maxMappings, can be checked with that limit under the range's size).
+ */
+export const tableFullCheck: Check = {
+  info: {
+    id: 'igd2.fault-728', group: 'igd2', severity: 'must', section: 'WANIPConnection:2 §2.5.16', versions: [2],
+    title: 'AddPortMapping into a full table is refused with 728 NoPortMapsAvailable',
+  },
+  async run(ctx, t) {
+    need(ctx);
+    const made: number[] = [];
+    try {
+      for (;;) {
+        let port: number;
+        try {
+          port = ctx.port();
+        } catch {
+          skip(`the table took all ${made.length} ports left of our range without filling up`);
+        }
+        const r = await ctx.addMapping(t, { externalPort: port, lease: 3600, description: 'openigd-conformance fill' });
+        if (!r.outcome.ok) {
+          expectFault(r.outcome, 728, `AddPortMapping after ${made.length} more mappings`);
+          t.note = `full after ${made.length} more mappings: 728`;
+          return;
+        }
+        made.push(port);
+      }
+    } finally {
+      for (const p of made) await ctx.deleteMapping(t, p);
+    }
+  },
+};

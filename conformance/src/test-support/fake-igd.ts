@@ -39,6 +39,8 @@ const HOST = '127.0.0.1';
 /** The double's "external" address: a loopback one, so that the data-plane probes stay on this machine. */
 const EXTERNAL = '127.0.0.2';
 const MAX_LEASE = 604_800;
+/** The table's size: a run fills it only on purpose (igd2.fault-728). */
+const MAX_MAPPINGS = 60;
 
 interface Mapping {
   remoteHost: string;
@@ -62,7 +64,7 @@ interface Reply { status: number; reason?: string; headers?: Record<string, stri
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 411: 'Length Required', 412: 'Precondition Failed', 500: 'Internal Server Error' };
 
 const FAULTS: Record<number, string> = {
-  401: 'Invalid Action', 402: 'Invalid Args', 501: 'Action Failed', 713: 'SpecifiedArrayIndexInvalid', 714: 'NoSuchEntryInArray',
+  728: 'NoPortMapsAvailable', 401: 'Invalid Action', 402: 'Invalid Args', 501: 'Action Failed', 713: 'SpecifiedArrayIndexInvalid', 714: 'NoSuchEntryInArray',
   716: 'WildCardNotPermittedInExtPort', 718: 'ConflictInMappingEntry', 729: 'ConflictWithOtherMechanisms', 730: 'PortMappingNotFound', 733: 'InconsistentParameters',
 };
 
@@ -446,6 +448,7 @@ class Fake implements FakeIgd {
       if (!overwrite) throw new SoapFault(existing.origin !== 'upnp' && this.version === 2 ? 729 : 718);
     }
     if (existing && this.b('soap.overwrite') && existing.client === client) return action === 'AddAnyPortMapping' ? [['NewReservedPort', String(port)]] : [];
+    if (!existing && this.mappings.length >= MAX_MAPPINGS) throw new SoapFault(this.version === 2 && !this.b('igd2.fault-728') ? 728 : 501);
     // A broken double (pcp.upnp-conflict) hands out a port another mechanism holds and keeps both.
     if (existing?.origin === 'upnp') this.mappings.splice(this.mappings.indexOf(existing), 1);
     this.hold({
