@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { labUp, labDown, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until, type Background } from '../lib/ns.js';
 import { status } from '../lib/admin.js';
+import { escapeXml, unescapeXml } from '@openigd/conformance';
 
 const DIR = '/run/openigd-lab';
 const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools');
@@ -38,9 +39,6 @@ type Entry = Record<(typeof ENTRY_FIELDS)[number], string>;
 interface SoapReply { status: number; headers: string; body: string }
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const unescapeXml = (s: string): string =>
-  s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
 /** The children of the first element with local name `local`: [local name, text] in document order. */
 function children(xml: string, local: string): [string, string][] {

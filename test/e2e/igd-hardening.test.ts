@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { labUp, labDown } from '@openigd/gateway';
 import { uniquePrefix, sh, must, Cleanup, isRoot } from '../lib/ns.js';
 import { admin, status } from '../lib/admin.js';
+import { addPortMappingCall, soapActionHeader, soapEnvelope } from '@openigd/conformance';
 
 const DIR = '/run/openigd-lab';
 const ABUSE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'igd-abuse.py');
@@ -33,13 +34,11 @@ describe('the IGD under bad input (U1, U2, hardening)', { skip }, () => {
     // A description with markup in it, escaped as XML demands (upnpc sends -e text unescaped,
     // which an XML parser must refuse), so the request goes by curl.
     const st = 'urn:schemas-upnp-org:service:WANIPConnection:1';
-    const add = `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>`
-      + `<u:AddPortMapping xmlns:u="${st}"><NewRemoteHost></NewRemoteHost><NewExternalPort>18080</NewExternalPort>`
-      + `<NewProtocol>TCP</NewProtocol><NewInternalPort>8080</NewInternalPort><NewInternalClient>${h1Addr}</NewInternalClient>`
-      + '<NewEnabled>1</NewEnabled><NewPortMappingDescription>&lt;b&gt;x&lt;/b&gt; &amp; y</NewPortMappingDescription>'
-      + '<NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>';
+    const add = addPortMappingCall(st, {
+      remoteHost: '', externalPort: 18080, protocol: 'TCP', internalPort: 8080, internalClient: h1Addr, enabled: true, description: '<b>x</b> & y', leaseSeconds: 0,
+    });
     const added = await must(h1, 'curl', ['-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: text/xml',
-      '-H', `SOAPAction: "${st}#AddPortMapping"`, '--data-binary', add, `http://${lab.lanAddress}:5000/ctl/IPConn`]);
+      '-H', `SOAPAction: ${soapActionHeader(add)}`, '--data-binary', soapEnvelope(add), `http://${lab.lanAddress}:5000/ctl/IPConn`]);
     assert.equal(added, '200');
     // The status page (the presentation URL) shows a client's description as text, never as markup.
     const page = await must(h1, 'curl', ['-s', '-m', '5', `http://${lab.lanAddress}:5000/`]);

@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { labUp, labDown, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
+import { soapActionHeader, soapEnvelope } from '@openigd/conformance';
 import { PORT_PROBE, parseUpnpcList, probeMapping } from '../lib/lab-probe.js';
 
 const DIR = '/run/openigd-lab';
@@ -51,11 +52,9 @@ describe('IGD:2 with upnpc -n / -L / -N, 3,000 listed, and IGD:1 for Microsoft c
   /** A SOAP request from h1 with curl: the status line and the body. */
   async function soap(serviceType: string, action: string, args: ReadonlyArray<readonly [string, string]>, userAgent = 'curl'):
     Promise<{ status: number; body: string }> {
-    const body = `<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" `
-      + `s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:${action} xmlns:u="${serviceType}">`
-      + args.map(([k, v]) => `<${k}>${v}</${k}>`).join('') + `</u:${action}></s:Body></s:Envelope>\r\n`;
+    const call = { serviceType, action, args };
     const out = await must(lab.namespaces.h1, 'curl', ['-s', '-i', '-m', '30', '-A', userAgent, '-X', 'POST',
-      '-H', `SOAPAction: "${serviceType}#${action}"`, '-H', 'Content-Type: text/xml; charset="utf-8"', '--data-binary', body, CONTROL], 60_000);
+      '-H', `SOAPAction: ${soapActionHeader(call)}`, '-H', 'Content-Type: text/xml; charset="utf-8"', '--data-binary', soapEnvelope(call), CONTROL], 60_000);
     const split = out.indexOf('\r\n\r\n');
     return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 0), body: out.slice(split + 4) };
   }
