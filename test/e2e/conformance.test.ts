@@ -144,7 +144,13 @@ describe('openigd conformance against miniupnpd with NAT-PMP/PCP: its known devi
     const run = await conformance(harness.clientNs, ['--url', harness.descriptionUrl, '--json']);
     assert.equal(run.code, 1, 'a must check fails: exit status 1');
     const report = JSON.parse(run.stdout) as JsonReport;
-    assert.deepEqual(failures(report), MINIUPNPD_DEVIATIONS, run.stdout.slice(0, 4000));
+    // miniupnpd announces every 60 s, so the default 5 s window rarely hears it; when it does,
+    // its alive set names the IGD:2 types of an IGD:1 description (UDA 1.0 §1.1.2; seen in
+    // a 65 s run: NT urn:schemas-upnp-org:device:InternetGatewayDevice:2, no :1), as ssdp.all.
+    const heard = report.results.find((x) => x.check.id === 'ssdp.notify-alive')?.status;
+    assert.ok(heard === 'pass' || heard === 'skip', `ssdp.notify-alive: ${heard}`);
+    const expected = heard === 'pass' ? [...MINIUPNPD_DEVIATIONS, 'ssdp.notify-set'].sort() : MINIUPNPD_DEVIATIONS;
+    assert.deepEqual(failures(report), expected, run.stdout.slice(0, 4000));
     for (const x of report.results.filter((r) => r.status === 'fail')) assert.ok(x.detail.length > 0, `${x.check.id} says why`);
     assert.deepEqual(report.cleanup.left, []);
     const rules = await sh(harness.namespaces.router, 'nft', ['list', 'ruleset'], 5_000);
