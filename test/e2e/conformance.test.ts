@@ -9,7 +9,8 @@
  *  - Interrupted with SIGINT half-way, it stops, removes the mappings it made, and exits 130.
  *  - Against Debian's miniupnpd (2.3.1, NAT-PMP/PCP on, in namespaces of its own as the IGD
  *    benchmark runs it): exactly the known deviations below fail, each confirmed by hand
- *    with curl, bash and python (see the issue's note).
+ *    with curl, bash and python (see the issue's note); its mappings pass the data-plane
+ *    checks (the probe agent in its internet namespace).
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,9 +18,9 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, type LabRecord } from '@openigd/gateway';
-import { uniquePrefix, sh, Cleanup, isRoot, until, background } from '../lib/ns.js';
+import { uniquePrefix, sh, must, Cleanup, isRoot, until, background } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
-import { startMiniupnpd, type MiniupnpdHarness } from '../bench/lib/miniupnpd.js';
+import { MINIUPNPD_ADDRESSES, startMiniupnpd, type MiniupnpdHarness } from '../bench/lib/miniupnpd.js';
 
 const DIR = '/run/openigd-lab';
 const CLI = fileURLToPath(new URL('../../../gateway/dist/cli.js', import.meta.url));
@@ -132,8 +133,18 @@ describe('openigd conformance against miniupnpd with NAT-PMP/PCP: its known devi
   after(() => cleanup.run());
   before(async () => {
     const s = await startMiniupnpd({ prefix: uniquePrefix('cfm'), natpmp: true }, cleanup);
-    if (s.ok) harness = s.harness;
-    else why = s.reason;
+    if (!s.ok) {
+      why = s.reason;
+      return;
+    }
+    harness = s.harness;
+    // The probe agent on the internet server's address. The harness's router forwards
+    // without masquerading, so the internet namespace needs the way back to the LAN for the
+    // control connection; the probes themselves go to the router's WAN address, as any.
+    await must(harness.namespaces.inet, 'ip', ['route', 'add', `${MINIUPNPD_ADDRESSES.client.replace(/\d+$/, '0')}/24`, 'via', MINIUPNPD_ADDRESSES.routerWan]);
+    const agent = background(harness.namespaces.inet, process.execPath, [CLI, 'conformance-probe', '--listen', `${AGENT.address}:${AGENT.port}`, '--max-seconds', '300']);
+    cleanup.add(() => agent.stop());
+    await agent.listening('tcp', AGENT.port, AGENT.address);
   });
 
   test('exactly the known deviations fail, and the run leaves miniupnpd without mappings', async (t) => {
@@ -141,7 +152,7 @@ describe('openigd conformance against miniupnpd with NAT-PMP/PCP: its known devi
       t.skip(why);
       return;
     }
-    const run = await conformance(harness.clientNs, ['--url', harness.descriptionUrl, '--json']);
+    const run = await conformance(harness.clientNs, ['--url', harness.descriptionUrl, '--json', '--wan-probe', `${AGENT.address}:${AGENT.port}`]);
     assert.equal(run.code, 1, 'a must check fails: exit status 1');
     const report = JSON.parse(run.stdout) as JsonReport;
     // miniupnpd announces every 60 s, so the default 5 s window rarely hears it; when it does,
@@ -152,6 +163,9 @@ describe('openigd conformance against miniupnpd with NAT-PMP/PCP: its known devi
     const expected = heard === 'pass' ? [...MINIUPNPD_DEVIATIONS, 'ssdp.notify-set'].sort() : MINIUPNPD_DEVIATIONS;
     assert.deepEqual(failures(report), expected, run.stdout.slice(0, 4000));
     for (const x of report.results.filter((r) => r.status === 'fail')) assert.ok(x.detail.length > 0, `${x.check.id} says why`);
+    // Its mappings forward: the data-plane checks pass against an IGD that is not ours.
+    assert.deepEqual(report.results.filter((x) => x.check.id.startsWith('dataplane.')).map((x) => `${x.check.id} ${x.status}`),
+      ['upnp-tcp', 'upnp-udp', 'natpmp-tcp', 'natpmp-udp', 'pcp-tcp', 'pcp-udp'].map((k) => `dataplane.${k} pass`));
     assert.deepEqual(report.cleanup.left, []);
     const rules = await sh(harness.namespaces.router, 'nft', ['list', 'ruleset'], 5_000);
     assert.doesNotMatch(rules.stdout, /dport 471\d\d/, 'no rule of the run is left');

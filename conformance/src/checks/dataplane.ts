@@ -14,6 +14,7 @@ import { ProbeAgentClient } from '../probe-agent.js';
 import { expect, fail, skip, type Trace } from '../registry.js';
 import type { RunContext } from '../context.js';
 import type { Check } from './check.js';
+import { natpmpUp, pcpUp } from './pmp.js';
 
 type Proto = 'tcp' | 'udp';
 type Via = 'upnp' | 'natpmp' | 'pcp';
@@ -74,24 +75,33 @@ async function agent(ctx: RunContext): Promise<ProbeAgentClient> {
   }
 }
 
+/** The external address as UPnP tells it (asked here when soap.external-ip did not run). */
+async function externalAddress(ctx: RunContext, t: Trace): Promise<string> {
+  if (!ctx.externalAddress) {
+    const a = (await ctx.soapOk(t, 'wanIpConnection', 'GetExternalIPAddress', [])).NewExternalIPAddress ?? '';
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(a)) skip(`no usable external address (GetExternalIPAddress: ${JSON.stringify(a)})`);
+    ctx.externalAddress = a;
+  }
+  return ctx.externalAddress;
+}
+
 /** Maps `internalPort` by `via`; resolves with where the WAN side must send, and how to remove it. */
 async function map(ctx: RunContext, t: Trace, via: Via, proto: Proto, internalPort: number): Promise<{ address: string; port: number; remove: () => Promise<unknown> }> {
   if (via === 'upnp') {
-    ctx.service('wanIpConnection');
-    if (!ctx.externalAddress) skip('the external address is unknown (needs soap.external-ip)');
+    const address = await externalAddress(ctx, t);
     const protocol = proto === 'tcp' ? 'TCP' : 'UDP';
     await ctx.addOk(t, { externalPort: internalPort, protocol, description: 'openigd-conformance data plane' });
-    return { address: ctx.externalAddress, port: internalPort, remove: () => ctx.deleteMapping(t, internalPort, protocol) };
+    return { address, port: internalPort, remove: () => ctx.deleteMapping(t, internalPort, protocol) };
   }
   if (via === 'natpmp') {
-    if (!(await ctx.natpmpAnswers)) skip('no NAT-PMP answer (see natpmp.external-address)');
-    if (!ctx.externalAddress) skip('the external address is unknown (needs soap.external-ip)');
+    await natpmpUp(ctx, t);
+    const address = await externalAddress(ctx, t);
     const opcode = proto === 'tcp' ? 2 : 1;
     const r = await ctx.natpmpMap(t, opcode, internalPort, internalPort, 120);
     expect(r.result === 0 && r.externalPort, `NAT-PMP mapping request: result ${r.result}`);
-    return { address: ctx.externalAddress, port: r.externalPort, remove: () => ctx.natpmpMap(t, opcode, internalPort, 0, 0) };
+    return { address, port: r.externalPort, remove: () => ctx.natpmpMap(t, opcode, internalPort, 0, 0) };
   }
-  if (!(await ctx.pcpAnswers)) skip('no PCP answer (see pcp.announce)');
+  await pcpUp(ctx, t);
   const nonce = randomBytes(12);
   const protocol = proto === 'tcp' ? 6 : 17;
   const r = await ctx.pcpMap(t, internalPort, 120, { nonce, protocol });

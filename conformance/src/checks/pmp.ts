@@ -12,13 +12,13 @@ import type { Check } from './check.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function natpmpUp(ctx: RunContext, t: Trace): Promise<void> {
+export async function natpmpUp(ctx: RunContext, t: Trace): Promise<void> {
   if (!ctx.localAddress) skip('our address is unknown');
   ctx.natpmpAnswers ??= ctx.pmpAsk(t, 'NAT-PMP external address', natPmpAddressRequest()).then((a) => a !== undefined && typeof decodeNatPmpResponse(a) !== 'string');
   if (!(await ctx.natpmpAnswers)) skip(`no NAT-PMP answer from ${ctx.pmpTarget.address}:${ctx.pmpTarget.port}`);
 }
 
-async function pcpUp(ctx: RunContext, t: Trace): Promise<void> {
+export async function pcpUp(ctx: RunContext, t: Trace): Promise<void> {
   if (!ctx.localAddress) skip('our address is unknown');
   ctx.pcpAnswers ??= ctx.pmpAsk(t, 'PCP ANNOUNCE', encodeClientRequest({ opcode: 'announce', lifetime: 0, clientIp: ctx.localAddress }))
     .then((a) => {
