@@ -31,9 +31,10 @@
  *   closeTap(fd)             stops any reader on fd, then closes it.
  *   kernelState(fd) -> 'up' | 'down' | 'gone'
  *        the state of the TAP's kernel side, wherever it lives: the device's network
- *        namespace comes from the fd (TUNGETDEVNETNS), a short-lived thread enters it
- *        and reads the flags (SIOCGIFFLAGS); 'up' is IFF_UP and IFF_RUNNING, 'gone' a
- *        deleted device (EBADFD / ENODEV). Blocks for one thread start (tens of µs).
+ *        namespace comes from the fd (TUNGETDEVNETNS); the flags (SIOCGIFFLAGS) are read
+ *        at once when that is our own namespace, else on a short-lived thread that enters
+ *        it (setns: needs CAP_SYS_ADMIN, and blocks for one thread start, tens of µs);
+ *        'up' is IFF_UP and IFF_RUNNING, 'gone' a deleted device (EBADFD / ENODEV).
  *
  * What it must not do: touch an fd it did not open (every fd argument must come from
  * openTap), crash or read/write outside a typed array on bad arguments (misuse throws
@@ -57,6 +58,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/stat.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <linux/if_tun.h>
@@ -674,13 +676,8 @@ typedef struct {
   int err;
 } flags_job_t;
 
-/* Runs on its own thread: setns changes only the calling thread's network namespace. */
-static void *flags_in_netns(void *arg) {
-  flags_job_t *j = arg;
-  if (setns(j->nsfd, CLONE_NEWNET) != 0) {
-    j->err = errno;
-    return NULL;
-  }
+/* SIOCGIFFLAGS of the interface j->name in the calling thread's network namespace. */
+static void read_flags(flags_job_t *j) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) {
     j->err = errno;
@@ -692,7 +689,22 @@ static void *flags_in_netns(void *arg) {
   if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) j->err = errno;
   else j->flags = ifr.ifr_flags;
   close(s);
+}
+
+/* Runs on its own thread: setns changes only the calling thread's network namespace. */
+static void *flags_in_netns(void *arg) {
+  flags_job_t *j = arg;
+  if (setns(j->nsfd, CLONE_NEWNET) != 0) j->err = errno;
+  else read_flags(j);
   return NULL;
+}
+
+/* True when the namespace fd names the namespace this thread is in: no setns is needed
+ * then (setns needs CAP_SYS_ADMIN, which a container with NET_ADMIN alone lacks). */
+static bool is_own_netns(int nsfd) {
+  struct stat theirs, ours;
+  return fstat(nsfd, &theirs) == 0 && stat("/proc/thread-self/ns/net", &ours) == 0
+    && theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
 static napi_value state_string(napi_env env, const char *state) {
@@ -720,10 +732,14 @@ static napi_value js_kernel_state(napi_env env, napi_callback_info info) {
     int e = errno;
     return e == EBADFD ? state_string(env, "gone") : throw_errno(env, "ioctl(TUNGETDEVNETNS)", job.name, e, NULL);
   }
-  pthread_t t;
-  int e = pthread_create(&t, NULL, flags_in_netns, &job);
-  if (e == 0) pthread_join(t, NULL);
-  else job.err = e;
+  if (is_own_netns(job.nsfd)) {
+    read_flags(&job);
+  } else {
+    pthread_t t;
+    int e = pthread_create(&t, NULL, flags_in_netns, &job);
+    if (e == 0) pthread_join(t, NULL);
+    else job.err = e;
+  }
   close(job.nsfd);
   if (job.err == ENODEV) return state_string(env, "gone");
   if (job.err) return throw_errno(env, "SIOCGIFFLAGS", job.name, job.err, NULL);

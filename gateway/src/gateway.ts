@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type NatConfig } from '@openigd/nat-table';
 import { ConfigError, readAdminToken, type GatewayConfig } from './config/config.js';
 import { TapLink } from './link/tap-link.js';
-import type { Link } from './link/link.js';
+import type { Link, LinkState } from './link/link.js';
 import { Router, type RouterAddresses } from './router/router.js';
 import { DhcpServer } from './dhcp/dhcp-server.js';
 import { DhcpClient } from './dhcp/dhcp-client.js';
@@ -111,6 +111,8 @@ export class Gateway implements RunningDaemon {
   private links: readonly Link[] = [];
   /** The WAN TAP's kernel side, as last seen (see watchWan). */
   private wanUp = true;
+  /** False once reading it failed: then it is not read again (see watchWan). */
+  private wanStateReadable = true;
   private fail: (e: Error) => void = () => {};
   readonly failed = new Promise<Error>((resolve) => {
     let once = false;
@@ -268,8 +270,17 @@ export class Gateway implements RunningDaemon {
   /** The WAN TAP's kernel side down or up: logged, and the IGD events ConnectionStatus and PhysicalLinkStatus. */
   private watchWan(): void {
     const wan = this.links[1];
-    if (!wan) return;
-    const state = wan.kernelState?.() ?? 'up';
+    if (!wan || !this.wanStateReadable) return;
+    let state: LinkState;
+    try {
+      state = wan.kernelState?.() ?? 'up';
+    } catch (e) {
+      // E.g. EPERM: the TAP's kernel side is in another namespace and entering it needs
+      // CAP_SYS_ADMIN. The link is then taken as up, as before there was a watch.
+      this.wanStateReadable = false;
+      this.partsGiven.log.warn({ tap: wan.name, error: (e as Error).message }, 'wan link state unreadable: taken as up from now on');
+      return;
+    }
     if (state === 'gone') return this.linkGone(1, 'deleted');
     if ((state === 'up') === this.wanUp) return;
     this.wanUp = state === 'up';

@@ -212,6 +212,14 @@ describe('TAP addon and link', { skip: SKIP ?? false }, () => {
     assert.equal(await run('ip', ['link', 'show', 'dev', name]).then(() => true, () => false), false, 'closed TAP is gone');
   });
 
+  it('kernelState of a TAP in its own namespace needs no CAP_SYS_ADMIN (a container with NET_ADMIN only)', async () => {
+    const addonPath = fileURLToPath(new URL('../../build/Release/openigd_tap.node', import.meta.url));
+    const probe = `const a = require(${JSON.stringify(addonPath)}); const t = a.openTap('${uniqueName()}', {});
+      try { console.log(a.kernelState(t.fd)); } catch (e) { console.log(e.code + ' ' + e.message); } finally { a.closeTap(t.fd); }`;
+    const out = await run('setpriv', ['--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin', process.execPath, '-e', probe], 10_000);
+    assert.match(out.trim(), /^(up|down)$/, out);
+  });
+
   it('says what is missing: EPERM without CAP_NET_ADMIN, EACCES for an unprivileged user, ENOENT without /dev/net/tun', async () => {
     const addonPath = fileURLToPath(new URL('../../build/Release/openigd_tap.node', import.meta.url));
     const probe = `try { require(${JSON.stringify(addonPath)}).openTap('${uniqueName()}', {}); console.log('opened'); }
