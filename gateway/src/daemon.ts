@@ -19,13 +19,14 @@ export async function startDaemon(config: GatewayConfig, log: Logger = createLog
 }
 
 /**
- * `openigd run`: starts, then waits for SIGTERM/SIGINT and stops cleanly. When the gateway
- * cannot go on (a TAP removed) it stops as cleanly and sets exit status 1. Logs in
- * `format` (JSON lines by default).
+ * `openigd run`: starts, then waits for SIGTERM/SIGINT and stops cleanly; resolves with the
+ * exit status: 0, or 1 when the gateway could not go on (a TAP removed) and stopped as
+ * cleanly. Logs in `format` (JSON lines by default).
  */
-export async function runDaemon(config: GatewayConfig, format: LogFormat = 'json'): Promise<void> {
+export async function runDaemon(config: GatewayConfig, format: LogFormat = 'json'): Promise<number> {
   const log = await openLogger(config.log.level, format);
   const d = await startDaemon(config, log);
+  let status = 0;
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (why: string) => {
@@ -41,9 +42,10 @@ export async function runDaemon(config: GatewayConfig, format: LogFormat = 'json
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
     void d.failed.then((e) => {
-      process.exitCode = 1;
+      status = 1;
       stop(e.message);
     });
   });
-  log.info('stopped');
+  log.info({ status }, 'stopped');
+  return status;
 }

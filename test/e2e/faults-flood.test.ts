@@ -28,19 +28,20 @@ const FLOOD_SECONDS = 5;
 /** The issue's figure: another host's add answers within 100 ms while one host floods. */
 const ADD_BOUND_MS = 100;
 /**
- * RSS growth allowed across the flood. What the floods may leave behind is bounded by
+ * RSS growth allowed across the floods. What the floods may leave behind is bounded by
  * config: ≤ 4096 mappings (igd.maxMappings, under 1 KiB each in the table, the store's
  * memory and the NAT), ≤ 1024 tracked sources per limiter, ≤ 64 GENA subscriptions,
  * ≤ 100 DHCP leases (the range): a few MiB. The rest is V8's heap growing to its working
- * size under load, which it keeps; an unbounded queue of the ~10^4 requests of a flood
- * would show as tens of MiB more.
+ * size under the floods' garbage, which it keeps: Node 20 grew 36 MiB here, Node 24 158 MiB
+ * (its heap grows more eagerly). The floods send about 4 million requests, so keeping even
+ * 64 bytes of each would pass 256 MiB: a leak per request cannot hide under this bound.
  */
-const RSS_GROWTH_MB = 48;
+const RSS_GROWTH_MB = 256;
 /**
- * igd.requestRate in this lab: below the default (100/s, burst 200) so that a SOAP flood
+ * igd.requestRate in this lab: far below the default (500/s, burst 5000) so that a SOAP flood
  * outruns it even on a loaded machine, where one host's flood reaches ~100 requests/s.
  */
-const HTTP_RATE = { perSecond: 20, burst: 40 };
+const HTTP_RATE = { perSecond: 20, burst: 100 };
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
 interface Status {
@@ -68,9 +69,9 @@ describe('floods from one LAN host: bounded answers and memory, the other host s
   const status = async (): Promise<Status> => (await admin(lab.adminSocket, 'GET', '/status')).json as Status;
   const rssKb = async (): Promise<number> => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${lab.daemonPid}/status`, 'utf8'))![1]);
   /** Raw SOAP adds from h2, one connection each: [ok?, ms] per add. */
-  async function h2Adds(first: number, count: number): Promise<{ ok: boolean; ms: number }[]> {
+  async function h2Adds(first: number, count: number): Promise<{ ok: boolean; ms: number; line: string }[]> {
     const out = await must(lab.namespaces.h2, 'python3', [TOOL, 'adds', CONTROL, h2, String(first), String(count)], 60_000);
-    return out.trim().split('\n').map((l) => ({ ok: l.startsWith('ok '), ms: Number(l.split(' ').at(-1)) }));
+    return out.trim().split('\n').map((l) => ({ ok: l.startsWith('ok '), ms: Number(l.split(' ').at(-1)), line: l }));
   }
 
   /** Runs one flood from h1 for FLOOD_SECONDS and, meanwhile, `during`; resolves with the flood's counts. */

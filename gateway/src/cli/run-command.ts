@@ -12,7 +12,8 @@ export const runCommand: Command = {
   --config FILE   the gateway's YAML configuration
   --log FORMAT    json (default): one JSON object per line, for jq and log shippers;
                   pretty: one readable line per entry, for a person at a terminal
-The log level is the config's log.level. Stops cleanly on SIGTERM or SIGINT.
+The log level is the config's log.level. Stops cleanly on SIGTERM or SIGINT (exit
+status 0), or when a TAP is removed under it (exit status 1).
 `,
   run: async (args) => {
     const { values, positionals } = parse('run', args, { config: { type: 'string' }, log: { type: 'string' } });
@@ -21,6 +22,6 @@ The log level is the config's log.level. Stops cleanly on SIGTERM or SIGINT.
     const format = choiceArg('run', '--log', values.log ?? 'json', LOG_FORMATS);
     const config = await readConfig(values.config);
     checkCapabilities();
-    await runDaemon(config, format);
+    return { exitCode: await runDaemon(config, format) };
   },
 };

@@ -112,7 +112,7 @@ export const CONFIG_SCHEMA = {
           description: "permission rules, the first match decides (miniupnpd's `allow|deny ext-ports client/len int-ports`)",
         },
         defaultAction: { enum: ['allow', 'deny'], description: 'when no rule matches; default allow' },
-        requestRate: { ...sourceRate, description: 'HTTP requests (SOAP, GENA, descriptions) per LAN source address, 503 past it; default 100/s, burst 200' },
+        requestRate: { ...sourceRate, description: 'HTTP requests (SOAP, GENA, descriptions) per LAN source address, 503 past it; default 500/s, burst 5000 (a client listing a full table of 4096 mappings one GetGenericPortMappingEntry at a time must get through)' },
       },
     },
     natpmp: {
@@ -392,7 +392,7 @@ export function checkConfig(data: unknown): GatewayConfig {
       ...(raw.igd?.maxMappingsPerClient !== undefined ? { maxMappingsPerClient: raw.igd.maxMappingsPerClient } : {}),
       rules: (raw.igd?.rules ?? []).map((r, i) => parseIgdRule(r, `igd.rules[${i}]`)),
       defaultAction: raw.igd?.defaultAction ?? 'allow',
-      requestRate: raw.igd?.requestRate ?? { perSecond: 100, burst: 200 },
+      requestRate: raw.igd?.requestRate ?? { perSecond: 500, burst: 5000 },
     },
     natpmp: { enabled: raw.natpmp?.enabled ?? true, requestRate: raw.natpmp?.requestRate ?? { perSecond: 50, burst: 100 } },
     pcp: { enabled: raw.pcp?.enabled ?? true, allowThirdParty: raw.pcp?.allowThirdParty ?? false },
