@@ -65,8 +65,10 @@ describe('iperf3 through the gateway and checksum-clean captures (N4, B4)', { sk
         for (const f of files) {
           const path = join(capDir, f);
           // A short slice keeps tshark fast; the first seconds hold the handshake and bulk data.
+          // With offload on the frames are super-frames of up to 64 KiB: 2,000 of them are
+          // already 128 MiB (20,000 were 1.3 GB, and tshark took minutes over them).
           const slice = `${path}.head`;
-          await must(null, 'editcap', ['-r', path, slice, '1-20000']);
+          await must(null, 'editcap', ['-r', path, slice, offload ? '1-2000' : '1-20000']);
           const bad = await countMatching(slice, BAD);
           assert.equal(bad, 0, `${f}: ${bad} bad checksums, the first:\n${bad ? await describeMatching(slice, BAD) : ''}`);
           assert.ok(await countMatching(slice, GOOD) > 100, `${f}: checksums were really validated`);

@@ -43,6 +43,7 @@ ADD = ('<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org
        '<NewEnabled>1</NewEnabled><NewPortMappingDescription>fault {port}</NewPortMappingDescription>'
        '<NewLeaseDuration>0</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>\r\n')
 MAX_COUNT = 1_000_000
+SOAP_FLOOD_PORTS = 29_999
 
 
 def add_once(url, client, port, timeout=5):
@@ -85,10 +86,12 @@ def flood_soap(target, deadline, threads=4):
     def worker():
         while time.monotonic() < deadline:
             with lock:
-                if counts['sent'] >= MAX_COUNT:
+                # Each add a port of its own (30001-59999): a port added twice would be one
+                # mapping for two successes, and the test counts mappings against answers.
+                if counts['sent'] >= min(MAX_COUNT, SOAP_FLOOD_PORTS):
                     return
                 counts['sent'] += 1
-                port = 30000 + counts['sent'] % 20000
+                port = 30000 + counts['sent']
             try:
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
                 conn.request('POST', u.path, ADD.format(port=port, client='192.168.1.250').encode(), {
