@@ -21,11 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
-import { probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
+import { announcementsDuring, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
 
 const DIR = '/run/openigd-lab';
 const TOOLS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools');
-const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
 const NATPMP_BURST = join(TOOLS, 'natpmp-burst.py');
 const GW = '192.168.1.1';
 /** The source port of the garbage datagrams, so that tshark's check can leave them aside. */
@@ -80,16 +79,8 @@ describe('NAT-PMP with natpmpc: external address, mappings, announcements, one t
   const probe = (proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number, opts: ProbeOptions) =>
     probeMapping(lab, cleanup, proto, externalAddr, externalPort, internalPort, opts);
 
-  /** Listens in h1 for announcements until `done` holds; returns them. */
-  async function listenForAnnouncements(during: () => Promise<void>, done: (a: Announcement[]) => boolean): Promise<Announcement[]> {
-    const listener = background(lab.namespaces.h1, 'python3', [ANNOUNCE_LISTEN, h1Addr, '40']);
-    cleanup.add(() => listener.stop());
-    await until('the announcement listener', async () => listener.output().includes('ready'), 10_000, 20);
-    await during();
-    await until('the announcements', async () => done(announcements(listener.output())), 20_000, 100);
-    await listener.stop();
-    return announcements(listener.output());
-  }
+  const listenForAnnouncements = async (during: () => Promise<void>, done: (a: Announcement[]) => boolean): Promise<Announcement[]> =>
+    announcements(await announcementsDuring(lab.namespaces.h1, h1Addr, cleanup, during, (out) => done(announcements(out))));
 
   test('natpmpc -g prints the external address', async () => {
     const r = await natpmpc(lab.namespaces.h1);

@@ -26,14 +26,12 @@ import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labRestartDaemon, type LabRecord } from '@openigd/gateway';
 import { uniquePrefix, sh, must, background, Cleanup, isRoot, until } from '../lib/ns.js';
 import { admin } from '../lib/admin.js';
-import { PORT_PROBE, parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
+import { PORT_PROBE, announcementsDuring, parseUpnpcList, probeMapping, type ProbeOptions } from '../lib/lab-probe.js';
 import { PCP, decodeClientResponse, encodeClientRequest } from '@openigd/conformance';
 import type { ClientMapFields, ClientOption, ClientRequest, ClientResponse } from '@openigd/conformance';
 
 const DIR = '/run/openigd-lab';
 const HERE = dirname(fileURLToPath(import.meta.url));
-const TOOLS = join(HERE, '..', '..', 'e2e', 'tools');
-const ANNOUNCE_LISTEN = join(TOOLS, 'natpmp-announce-listen.py');
 const ASK = join(HERE, '..', 'lib', 'pcp-ask.js');
 const GW = '192.168.1.1';
 const NEW_WAN = '203.0.113.7';
@@ -105,16 +103,8 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
   const probe = (proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number, opts: ProbeOptions) =>
     probeMapping(lab, cleanup, proto, externalAddr, externalPort, internalPort, opts);
 
-  /** Listens in h1 on 224.0.0.1:5350 while `during` runs, until `done` holds. */
-  async function listenForAnnouncements(during: () => Promise<void>, done: (a: Heard[]) => boolean): Promise<Heard[]> {
-    const listener = background(lab.namespaces.h1, 'python3', [ANNOUNCE_LISTEN, h1, '60']);
-    cleanup.add(() => listener.stop());
-    await until('the announcement listener', async () => listener.output().includes('ready'), 10_000, 20);
-    await during();
-    await until('the announcements', async () => done(heard(listener.output())), 30_000, 100);
-    await listener.stop();
-    return heard(listener.output());
-  }
+  const listenForAnnouncements = async (during: () => Promise<void>, done: (a: Heard[]) => boolean): Promise<Heard[]> =>
+    heard(await announcementsDuring(lab.namespaces.h1, h1, cleanup, during, (out) => done(heard(out))));
 
   test('MAP new: the suggested port on the external address; the internet reaches h1 through it; listed as PCP', async () => {
     const r = await ask(lab.namespaces.h1, map(h1));

@@ -7,9 +7,26 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabRecord } from '@openigd/gateway';
-import { background, sh, type Cleanup } from './ns.js';
+import { background, sh, until, type Cleanup } from './ns.js';
 
 export const PORT_PROBE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'port-probe.py');
+const ANNOUNCE_LISTEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'natpmp-announce-listen.py');
+
+/**
+ * Listens on 224.0.0.1:5350 in namespace `ns` (joined on `address`: a LAN host's) while
+ * `during` runs, until `done` holds for what was heard (at most `timeoutMs`); returns the
+ * listener's whole output (natpmp-announce-listen.py's `announce` lines).
+ */
+export async function announcementsDuring(ns: string, address: string, cleanup: Cleanup, during: () => Promise<void>,
+  done: (output: string) => boolean, timeoutMs = 30_000): Promise<string> {
+  const listener = background(ns, 'python3', [ANNOUNCE_LISTEN, address, String(Math.ceil(timeoutMs / 1000) + 30)]);
+  cleanup.add(() => listener.stop());
+  await until('the announcement listener', async () => listener.output().includes('ready'), 10_000, 20);
+  await during();
+  await until('the announcements', async () => done(listener.output()), timeoutMs, 100);
+  await listener.stop();
+  return listener.output();
+}
 
 /** One row of `upnpc -l` or `-L`. */
 export interface UpnpcListed {
