@@ -45,6 +45,18 @@ test('writes a byte-exact pcap header and records', () => withDir(async (dir) =>
   assert.deepEqual([...b.subarray(40)], [...frame.subarray(4, 54)]);
 }));
 
+test('close without sync still writes out every buffered record', () => withDir(async (dir) => {
+  const synced = new PcapWriter(join(dir, 'a.pcap'));
+  const unsynced = new PcapWriter(join(dir, 'b.pcap'));
+  const frame = Uint8Array.from({ length: 60 }, (_, i) => 255 - i);
+  for (const w of [synced, unsynced]) for (let k = 0; k < 3; k++) w.write(frame, 0, 60, 1_700_000_000_000 + k);
+  synced.close();
+  unsynced.close({ sync: false });
+  const [a, b] = await Promise.all([readFile(join(dir, 'a.pcap')), readFile(join(dir, 'b.pcap'))]);
+  assert.equal(b.length, 24 + 3 * (16 + 60));
+  assert.deepEqual(b, a);
+}));
+
 test('records partial (offloaded) TCP and UDP checksums completed, and leaves the caller\'s frames as they are', () => withDir(async (dir) => {
   const w = new PcapWriter(join(dir, 'x.pcap'));
   // The frames sit at an offset inside a larger buffer, as in a receive batch.

@@ -92,12 +92,19 @@ export class PcapWriter {
     this.used = 0;
   }
 
-  close(): void {
+  /**
+   * Writes out what is buffered and closes the file. `sync` (the default) makes it durable
+   * first, as a capture of live traffic cannot be taken again; a replay's output can be
+   * made again from its inputs and skips the fsync (a tenth of a 100,000-frame replay).
+   */
+  close({ sync = true }: { readonly sync?: boolean } = {}): void {
     this.flush();
-    try {
-      fsyncSync(this.fd);
-    } catch {
-      // A capture on a filesystem without fsync is still a capture.
+    if (sync) {
+      try {
+        fsyncSync(this.fd);
+      } catch {
+        // A capture on a filesystem without fsync is still a capture.
+      }
     }
     closeSync(this.fd);
     this.fd = -1;
