@@ -3,6 +3,7 @@
  * once for `--minutes` minutes, while the daemon is sampled every second.
  *
  *   npm run soak -- --minutes 60 [--json FILE]
+ *   npm run soak -- --judge FILE      (the verdicts again, from a run saved with --json)
  *
  * Traffic through the NAT, from LAN host h2 to the internet namespace, each a loop
  * bounded in count and time: TCP (iperf3, 20 s runs at 20 Mbit/s, then HTTP fetches of a
@@ -30,27 +31,58 @@ import { runBench, writeJsonReport } from './lib/bench-main.js';
 import { runSoapWorker } from './lib/soap-worker.js';
 import {
   formatSoakTable, latencyVerdict, memoryVerdict, promValue, vmRssBytes, warmupSeconds,
-  type SoakSample, type TimedAdd,
+  type LatencyVerdict, type SoakSample, type TimedAdd,
 } from './lib/soak-stats.js';
 import { type SoakJob, type SoakReport } from './lib/soak-worker.js';
 
 const LAB_DIR = '/run/openigd-lab';
-const USAGE = 'usage: npm run soak -- --minutes 1..1440 [--json FILE]';
+const USAGE = 'usage: npm run soak -- --minutes 1..1440 [--json FILE] | --judge FILE';
 const SERVER = '198.51.100.10';
 const HTTP_SERVER = '198.51.100.11';
 const SOAK_WORKER = new URL('./lib/soak-worker.js', import.meta.url).pathname;
 
 const abort = new AbortController();
 
-function parseOptions(argv: readonly string[]): { ok: true; minutes: number; json: string | null } | { ok: false; reason: string } {
+type Options = { ok: true; minutes: number; json: string | null; judge: string | null } | { ok: false; reason: string };
+
+function parseOptions(argv: readonly string[]): Options {
   try {
-    const { values } = parseArgs({ args: [...argv], options: { minutes: { type: 'string' }, json: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({ args: [...argv], options: { minutes: { type: 'string' }, json: { type: 'string' }, judge: { type: 'string' } }, strict: true });
+    if (values.judge !== undefined && (values.minutes !== undefined || values.json !== undefined)) return { ok: false, reason: '--judge reads a saved run: it takes no --minutes or --json' };
     const minutes = values.minutes === undefined ? 60 : Number(values.minutes);
     if (!(minutes > 0 && minutes <= 1440)) return { ok: false, reason: '--minutes must be a number from 1 to 1440 (fractions allowed)' };
-    return { ok: true, minutes, json: values.json ?? null };
+    return { ok: true, minutes, json: values.json ?? null, judge: values.judge ?? null };
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
+}
+
+/** What `--json` saves; `adds` ([t, ms] pairs) is missing from files of runs before it was added. */
+interface SavedRun {
+  readonly minutes: number;
+  readonly samples: SoakSample[];
+  readonly adds?: [number, number][];
+  readonly churn: { readonly addFailures: number };
+  readonly latency: LatencyVerdict;
+}
+
+/**
+ * `--judge FILE`: the verdicts of a saved run, by today's rules (lib/soak-stats.ts). A file
+ * without the adds keeps the latency verdict it was saved with.
+ */
+async function judgeSaved(path: string): Promise<number> {
+  const run = JSON.parse(await readFile(path, 'utf8')) as SavedRun;
+  const ran = run.minutes * 60;
+  const memory = [
+    memoryVerdict('RSS', run.samples, (s) => s.rssBytes, ran),
+    memoryVerdict('heap used', run.samples, (s) => s.heapUsedBytes, ran),
+  ];
+  const latency = run.adds
+    ? latencyVerdict(run.adds.map(([t, ms]) => ({ t, ms })), run.churn.addFailures, run.samples, ran)
+    : run.latency;
+  console.log(`soak (saved): ${path}, ${run.minutes.toFixed(1)} min, ${run.samples.length} samples${run.adds ? '' : ' (no adds saved: the latency verdict is the one the run made)'}`);
+  console.log(formatSoakTable(memory, latency, warmupSeconds(ran)));
+  return memory.every((m) => m.flat) && latency.bounded ? 0 : 1;
 }
 
 /** GET over the admin Unix socket, the body as text. */
@@ -150,6 +182,7 @@ async function main(): Promise<number> {
     console.error(`${opts.reason}\n${USAGE}`);
     return 2;
   }
+  if (opts.judge) return judgeSaved(opts.judge);
   if (!isRoot()) {
     console.error('soak: needs root (network namespaces)');
     return 2;
@@ -234,7 +267,10 @@ async function main(): Promise<number> {
     const loadText = loads.length ? `min ${Math.min(...loads).toFixed(2)}, mean ${(loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(2)}, max ${Math.max(...loads).toFixed(2)}` : 'not sampled';
     console.log(`load average (1 min, sampled each minute): ${loadText}`);
     if (opts.json) {
-      await writeJsonReport(opts.json, { start: new Date(start).toISOString(), minutes: ran / 60, memory, latency, churn, traffic: trafficRuns, loads, samples });
+      await writeJsonReport(opts.json, {
+        start: new Date(start).toISOString(), minutes: ran / 60, memory, latency, churn, traffic: trafficRuns, loads, samples,
+        adds: adds.map((a) => [a.t, a.ms]),
+      });
     }
     const flat = memory.every((m) => m.flat);
     return flat && latency.bounded && !daemonGone ? 0 : 1;

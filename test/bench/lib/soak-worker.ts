@@ -172,7 +172,7 @@ export async function runSoakJob(job: SoakJob, print: (line: string) => void, st
     }
     // Paced: the next step starts on the next 250 ms tick (none is skipped when one ran long).
     const wait = start + (i + 1) * STEP_MS - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, end - performance.now())));
+    if (wait > 0) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(wait, end - performance.now()))));
   }
   print(JSON.stringify(churn.take()));
 }
