@@ -70,24 +70,45 @@ export interface WanCounters {
   readonly packetsReceived: number;
 }
 
-/**
- * An outbound flow to create or refresh (PCP PEER, RFC 6887 §12): what the NAT would do
- * for the first packet from `internalClient:internalPort` to `remoteHost:remotePort`.
- */
-export interface PeerFlowRequest {
+/** One outbound flow: `internalClient:internalPort` to `remoteHost:remotePort` (PCP PEER, RFC 6887 §12). */
+export interface PeerFlowKey {
   readonly protocol: MappingProtocol;
   readonly internalClient: string;
   readonly internalPort: number;
   /** Dotted quad (the NAT is IPv4 only; anything else is 'invalid'). */
   readonly remoteHost: string;
   readonly remotePort: number;
+  /**
+   * Whose hold it is: the PEER's mapping nonce, 24 lowercase hex digits. While the hold
+   * lasts, a request with another nonce may neither extend nor end it (RFC 6887 §12.3).
+   */
+  readonly nonce: string;
+}
+
+/** An outbound flow to create or refresh: what the NAT would do for its first packet. */
+export interface PeerFlowRequest extends PeerFlowKey {
   /** The flow is kept at least this long from now, idle or not; after that its idle timer rules. */
   readonly lifetimeSeconds: number;
+  /** The external port wished for a flow that needs a new binding (0: none); a hint only. */
+  readonly suggestedExternalPort: number;
+}
+
+/** The flow is held under another nonce for `remainingSeconds` more. */
+export interface PeerHeldByOther {
+  readonly ok: false;
+  readonly reason: 'held-by-other';
+  readonly remainingSeconds: number;
 }
 
 export type PeerFlowResult =
   | { readonly ok: true; readonly externalAddress: string; readonly externalPort: number }
-  | { readonly ok: false; readonly reason: 'invalid' | 'no-external-address' | 'no-resources' | 'client-quota' };
+  | { readonly ok: false; readonly reason: 'invalid' | 'no-external-address' | 'no-resources' | 'client-quota' }
+  | PeerHeldByOther;
+
+/** Ending a hold: the flow's external endpoint when there is such a flow, or a refusal. */
+export type PeerEndResult =
+  | { readonly ok: true; readonly flow: { readonly externalAddress: string; readonly externalPort: number } | undefined }
+  | PeerHeldByOther;
 
 /**
  * What the IGD needs from the packet path. Implemented by `gateway` over nat-table, and by
@@ -113,6 +134,11 @@ export interface PortMappingBackend {
    * without it cannot answer PCP PEER.
    */
   peer?(request: PeerFlowRequest): PeerFlowResult;
+  /**
+   * With `peer`: ends the hold `peer` put on the flow (the flow stays, then lives by its
+   * idle timer alone); no such flow is a success without `flow`.
+   */
+  endPeer?(request: PeerFlowKey): PeerEndResult;
 }
 
 /**

@@ -4,11 +4,13 @@
  * one small API). Leases are the mapping service's to expire (on the wall clock, as stored):
  * the NAT has no leases; it holds a mapping until the service calls `remove`.
  * `peer` (PCP PEER) opens or finds an outbound flow and holds it (NatTable.openFlow): that
- * is dynamic NAT state, never stored, and it creates no inbound port mapping.
+ * is dynamic NAT state, never stored, and it creates no inbound port mapping. The PEER's
+ * nonce is the hold's tag (only that nonce extends or ends a live hold); `endPeer` ends it.
  */
 import { ipv4ToString, parseIpv4, prefixMask, type NatRemoteFilter, type NatTable } from '@openigd/nat-table';
 import type {
-  MappingFilter, MappingKey, PeerFlowRequest, PeerFlowResult, PortMapping, PortMappingBackend, WanCounters,
+  MappingFilter, MappingKey, PeerEndResult, PeerFlowKey, PeerFlowRequest, PeerFlowResult, PeerHeldByOther, PortMapping,
+  PortMappingBackend, WanCounters,
 } from '@openigd/igd-service';
 import type { LinkCounters } from '../link/link.js';
 
@@ -46,6 +48,11 @@ export function natFilters(filters: readonly MappingFilter[] | undefined): NatRe
   return out.length > 0 ? out : [NO_PEER];
 }
 
+/** A refusal for a hold of another nonce, with the whole seconds it has left (at least 1). */
+function heldByOther(holdUntilMs: number, nowMs: number): PeerHeldByOther {
+  return { ok: false, reason: 'held-by-other', remainingSeconds: Math.max(1, Math.ceil((holdUntilMs - nowMs) / 1000)) };
+}
+
 export class NatPortMappingBackend implements PortMappingBackend {
   private readonly listeners = new Set<(address: string) => void>();
   private readonly lanMask: number;
@@ -70,22 +77,42 @@ export class NatPortMappingBackend implements PortMappingBackend {
   }
 
   /**
-   * The outbound flow as the first packet would make it, held for `lifetimeSeconds`. The
-   * internal side must be a LAN host, the remote one an IPv4 address beyond the LAN (a
-   * LAN peer is reached without the NAT); other addresses are 'invalid'.
+   * The outbound flow as the first packet would make it, held for `lifetimeSeconds` under
+   * the request's nonce; a new flow that needs a new binding gets the suggested external
+   * port when it is free. The internal side must be a LAN host, the remote one an IPv4
+   * address beyond the LAN (a LAN peer is reached without the NAT); other addresses are
+   * 'invalid'. A flow held under another nonce is 'held-by-other' and left as it was.
    */
   peer(r: PeerFlowRequest): PeerFlowResult {
-    const internal = parseIpv4(r.internalClient);
-    const remote = parseIpv4(r.remoteHost);
-    if (internal === null || remote === null || remote === 0 || !this.isLanHost(internal) || this.inLan(remote)) {
-      return { ok: false, reason: 'invalid' };
-    }
+    const ends = this.flowEnds(r);
+    if (ends === undefined) return { ok: false, reason: 'invalid' };
     const now = this.options.nowMs();
-    const opened = this.table.openFlow(PROTOCOL[r.protocol], internal, r.internalPort, remote, r.remotePort, now, now + r.lifetimeSeconds * 1000);
+    const opened = this.table.openFlow(PROTOCOL[r.protocol], ends.internal, r.internalPort, ends.remote, r.remotePort, now,
+      now + r.lifetimeSeconds * 1000, { tag: r.nonce, suggestedPort: r.suggestedExternalPort });
     if (opened.ok) return { ok: true, externalAddress: ipv4ToString(opened.externalAddr), externalPort: opened.externalPort };
+    if (opened.reason === 'held-by-other') return heldByOther(opened.holdUntilMs, now);
     if (opened.reason === 'no-external-address') return { ok: false, reason: 'no-external-address' };
     if (opened.reason === 'client-flow-limit') return { ok: false, reason: 'client-quota' };
     return { ok: false, reason: opened.reason === 'table-full' || opened.reason === 'ports-exhausted' ? 'no-resources' : 'invalid' };
+  }
+
+  /** Ends the hold `peer` put on the flow (NatTable.endHold); a flow it cannot name is absent. */
+  endPeer(r: PeerFlowKey): PeerEndResult {
+    const ends = this.flowEnds(r);
+    if (ends === undefined) return { ok: true, flow: undefined };
+    const now = this.options.nowMs();
+    const ended = this.table.endHold(PROTOCOL[r.protocol], ends.internal, r.internalPort, ends.remote, r.remotePort, now, r.nonce);
+    if (!ended.ok) return heldByOther(ended.holdUntilMs, now);
+    if (!ended.found) return { ok: true, flow: undefined };
+    return { ok: true, flow: { externalAddress: ipv4ToString(ended.externalAddr), externalPort: ended.externalPort } };
+  }
+
+  /** The flow's two addresses as the NAT has them, or undefined when it cannot be a NAT flow. */
+  private flowEnds(r: PeerFlowKey): { internal: number; remote: number } | undefined {
+    const internal = parseIpv4(r.internalClient);
+    const remote = parseIpv4(r.remoteHost);
+    if (internal === null || remote === null || remote === 0 || !this.isLanHost(internal) || this.inLan(remote)) return undefined;
+    return { internal, remote };
   }
 
   /**

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { PCP_DEFAULT_POLICY, answerPcp, mergeFilters, nonceHex } from './engine.js';
 import type {
   PcpContext, PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpOutcome, PcpPolicy, PcpTableMapRequest,
-  PcpTableFailure, PcpTablePeerRequest, PcpTableRefusal, PcpTableResult,
+  PcpTableFailure, PcpTablePeerEnd, PcpTablePeerFlow, PcpTablePeerRequest, PcpTableRefusal, PcpTableResult,
 } from './engine.js';
 import { PCP_DROP_REASON, pcpResultName } from './wire.js';
 import type { PcpFilter } from './wire.js';
@@ -77,10 +77,27 @@ class FakeTable implements PcpMappingTable {
     this.held.delete(this.id(key));
     return { ok: true };
   }
+  /** PEER flows by 5-tuple: the port, and the nonce and lifetime of the hold (none once ended). */
+  readonly flows = new Map<string, { externalPort: number; nonce: string | undefined; lifetimeSeconds: number }>();
+  private flowId(r: PcpTablePeerFlow): string {
+    return `${this.id(r.key)}>${r.remotePeerAddress}:${r.remotePeerPort}`;
+  }
   peer(r: PcpTablePeerRequest): PcpTableResult {
     if (this.refusal) return { ok: false, reason: this.refusal };
     this.peers.push(r);
-    return { ok: true, externalAddress: EXTERNAL, externalPort: r.suggestedExternalPort || 50000, lifetimeSeconds: r.lifetimeSeconds };
+    const flow = this.flows.get(this.flowId(r));
+    if (flow?.nonce !== undefined && flow.nonce !== r.nonce) return { ok: false, reason: 'not-authorized', remainingSeconds: flow.lifetimeSeconds };
+    const externalPort = flow?.externalPort ?? (r.suggestedExternalPort || 50000);
+    this.flows.set(this.flowId(r), { externalPort, nonce: r.nonce, lifetimeSeconds: r.lifetimeSeconds });
+    return { ok: true, externalAddress: EXTERNAL, externalPort, lifetimeSeconds: r.lifetimeSeconds };
+  }
+  endPeer(r: PcpTablePeerFlow): PcpTablePeerEnd {
+    const flow = this.flows.get(this.flowId(r));
+    if (flow === undefined) return { ok: true, flow: undefined };
+    if (flow.nonce !== undefined && flow.nonce !== r.nonce) return { ok: false, reason: 'not-authorized', remainingSeconds: flow.lifetimeSeconds };
+    flow.nonce = undefined;
+    flow.lifetimeSeconds = 0;
+    return { ok: true, flow: { externalAddress: EXTERNAL, externalPort: flow.externalPort } };
   }
   add(h: Partial<Held> & { key: PcpMappingKey; externalPort: number }): void {
     this.held.set(this.id(h.key), { origin: 'pcp', nonce: undefined, lifetimeSeconds: 600, filters: [], requester: h.key.internalAddress, ...h });
@@ -365,16 +382,46 @@ test('lifetimes: raised to the minimum, cut to the maximum, and the table may gr
   assert.equal(custom.lifetime, 60);
 });
 
-test('PEER: byte-exact reply with the table\'s port; lifetime 0 asks for the minimum; the table sees the flow', async () => {
+const PEER_TAIL = `0d05 0000 ${address('198.51.100.16')}`;
+
+test('PEER: byte-exact reply with the assigned port (the suggestion, when the table honours it); the table sees the flow', async () => {
   const t = new FakeTable();
-  const r = reply(await answerPcp(peerPacket({ suggestedPort: 40001, lifetime: 0 }), ctx(t)));
+  const r = reply(await answerPcp(peerPacket({ suggestedPort: 40001, lifetime: 1 }), ctx(t)));
   assert.equal(toHex(r.bytes), toHex(hex(
-    `02 82 00 00 00000078 000003e8 000000000000000000000000 ${NONCE} 11 000000 1388 9c41 ${address(EXTERNAL)}` +
-    ` 0d05 0000 ${address('198.51.100.16')}`)));
+    `02 82 00 00 00000078 000003e8 000000000000000000000000 ${NONCE} 11 000000 1388 9c41 ${address(EXTERNAL)} ${PEER_TAIL}`)));
   const p = t.peers[0];
-  assert.deepEqual([p.key, p.remotePeerAddress, p.remotePeerPort, p.lifetimeSeconds, p.requester],
-    [{ protocol: 17, internalAddress: HOST, internalPort: 5000 }, '198.51.100.16', 3333, 120, HOST]);
+  assert.deepEqual([p.key, p.remotePeerAddress, p.remotePeerPort, p.lifetimeSeconds, p.requester, p.suggestedExternalPort],
+    [{ protocol: 17, internalAddress: HOST, internalPort: 5000 }, '198.51.100.16', 3333, 120, HOST, 40001]);
   assert.equal(p.nonce, NONCE);
+  // A renewal keeps the flow's port whatever it suggests now.
+  assert.equal(reply(await answerPcp(peerPacket({ suggestedPort: 40002, lifetime: 600 }), ctx(t))).port, 40001);
+});
+
+test('PEER with another nonce while the hold lasts: NOT_AUTHORIZED with what it has left, the request echoed, the hold unchanged', async () => {
+  const t = new FakeTable();
+  reply(await answerPcp(peerPacket({ lifetime: 600, suggestedPort: 40001 }), ctx(t)));
+  for (const lifetime of [3600, 0]) {
+    const r = reply(await answerPcp(peerPacket({ lifetime, nonce: OTHER_NONCE, suggestedPort: 40005 }), ctx(t)));
+    assert.equal(toHex(r.bytes), toHex(hex(
+      `02 82 00 02 00000258 000003e8 000000000000000000000000 ${OTHER_NONCE} 11 000000 1388 9c45 ${address('')} ${PEER_TAIL}`)));
+  }
+  assert.deepEqual(t.flows.get(`17/${HOST}/5000>198.51.100.16:3333`), { externalPort: 40001, nonce: NONCE, lifetimeSeconds: 600 });
+});
+
+test('PEER lifetime 0 (§15): the hold ends, SUCCESS with lifetime 0 and the flow\'s port; again, or with no flow, still SUCCESS', async () => {
+  const t = new FakeTable();
+  reply(await answerPcp(peerPacket({ lifetime: 600, suggestedPort: 40001 }), ctx(t)));
+  const r = reply(await answerPcp(peerPacket({ lifetime: 0 }), ctx(t)));
+  assert.equal(toHex(r.bytes), toHex(hex(
+    `02 82 00 00 00000000 000003e8 000000000000000000000000 ${NONCE} 11 000000 1388 9c41 ${address(EXTERNAL)} ${PEER_TAIL}`)));
+  assert.equal(t.flows.get(`17/${HOST}/5000>198.51.100.16:3333`)?.nonce, undefined, 'no hold any more');
+  assert.deepEqual([reply(await answerPcp(peerPacket({ lifetime: 0 }), ctx(t))).result], ['SUCCESS']);
+  // With the hold gone, another client instance may hold the flow.
+  assert.equal(reply(await answerPcp(peerPacket({ lifetime: 600, nonce: OTHER_NONCE }), ctx(t))).result, 'SUCCESS');
+  const none = reply(await answerPcp(peerPacket({ lifetime: 0, internalPort: 5001, suggestedPort: 7 }), ctx(t)));
+  assert.equal(toHex(none.bytes), toHex(hex(
+    `02 82 00 00 00000000 000003e8 000000000000000000000000 ${NONCE} 11 000000 1389 0007 ${address('')} ${PEER_TAIL}`)));
+  assert.equal(t.peers.length, 2, 'lifetime 0 never asks for a hold');
 });
 
 test('ANNOUNCE: a solicited one is answered SUCCESS with lifetime 0 and the epoch', async () => {
@@ -427,11 +474,13 @@ test('the table\'s own refusal under its lock: its remaining lifetime is answere
     map: () => ({ ok: false, reason: 'not-authorized', remainingSeconds: 77 }),
     unmap: () => ({ ok: true }),
     peer: () => { throw new Error('backend gone'); },
+    endPeer: () => Promise.reject(new Error('backend gone')),
   };
   const r = reply(await answerPcp(mapPacket(), ctx(t, { table: racing })));
   assert.deepEqual([r.result, r.lifetime], ['NOT_AUTHORIZED', 77]);
   const p = reply(await answerPcp(peerPacket(), ctx(t, { table: racing })));
   assert.deepEqual([p.result, p.lifetime], ['NO_RESOURCES', 30]);
+  assert.equal(reply(await answerPcp(peerPacket({ lifetime: 0 }), ctx(t, { table: racing }))).result, 'NO_RESOURCES');
   const rejecting = { ...racing, map: () => Promise.reject(new Error('disk full')) };
   assert.equal(reply(await answerPcp(mapPacket(), ctx(t, { table: rejecting }))).result, 'NO_RESOURCES');
 });
@@ -451,5 +500,7 @@ test('a table without peer() answers PEER with UNSUPP_OPCODE, the request echoed
   const table: PcpMappingTable = { externalAddress: () => EXTERNAL, find: (k) => t.find(k), map: (r) => t.map(r), unmap: (k, n) => t.unmap(k, n) };
   const r = reply(await answerPcp(peerPacket(), ctx(t, { table })));
   assert.deepEqual([r.result, r.lifetime, r.bytes.length], ['UNSUPP_OPCODE', 1800, 80]);
+  const halfway = reply(await answerPcp(peerPacket({ lifetime: 0 }), ctx(t, { table: { ...table, peer: (q) => t.peer(q) } })));
+  assert.equal(halfway.result, 'UNSUPP_OPCODE', 'peer without endPeer is no PEER support');
   assert.equal(reply(await answerPcp(mapPacket(), ctx(t, { table }))).result, 'SUCCESS');
 });

@@ -94,17 +94,25 @@ export interface PcpTableMapRequest {
   readonly requester: string;
 }
 
-/** Create or refresh the implicit (outbound) mapping of one flow (PEER). */
-export interface PcpTablePeerRequest {
+/** One outbound flow (PEER) and the nonce of the request naming it. */
+export interface PcpTablePeerFlow {
   readonly key: PcpMappingKey;
   /** 24 lowercase hex digits. */
   readonly nonce: string;
-  readonly suggestedExternalPort: number;
   readonly remotePeerAddress: string;
   readonly remotePeerPort: number;
-  readonly lifetimeSeconds: number;
   readonly requester: string;
 }
+
+/** Create or refresh the outbound mapping of one flow (PEER). */
+export interface PcpTablePeerRequest extends PcpTablePeerFlow {
+  /** 0: none; else the external port wished for a flow that does not exist yet (a hint). */
+  readonly suggestedExternalPort: number;
+  readonly lifetimeSeconds: number;
+}
+
+/** What ending a PEER mapping found: the flow's external endpoint, undefined when there is no such flow. */
+export type PcpTablePeerEnd = { readonly ok: true; readonly flow: PcpAssigned | undefined } | PcpTableFailure;
 
 /**
  * What the engine needs of the mapping service. Reads are synchronous; writes may return
@@ -126,11 +134,13 @@ export interface PcpMappingTable {
   /** Removes the PCP mapping of `key` made with `nonce`; absent counts as removed. */
   unmap(key: PcpMappingKey, nonce: string): PcpMaybeAsync<{ readonly ok: true } | PcpTableFailure>;
   /**
-   * Creates or refreshes a PEER flow mapping; a nonce mismatch on an existing one is
-   * 'not-authorized'. A table without it (no access to the NAT's outbound bindings)
-   * makes PEER an unsupported opcode.
+   * Creates or refreshes a PEER flow mapping; one still held under another nonce is
+   * 'not-authorized' with what its hold has left, and unchanged. A table without `peer`
+   * and `endPeer` (no access to the NAT's outbound bindings) makes PEER an unsupported opcode.
    */
   peer?(request: PcpTablePeerRequest): PcpMaybeAsync<PcpTableResult>;
+  /** Ends the PEER mapping of a flow (lifetime 0): the same nonce rule as `peer`. */
+  endPeer?(flow: PcpTablePeerFlow): PcpMaybeAsync<PcpTablePeerEnd>;
 }
 
 /** Server settings the RFC leaves to the operator. */
@@ -337,25 +347,51 @@ async function deleteMapping(request: PcpMapRequest, key: PcpMappingKey, ctx: Pc
 // ---- PEER ------------------------------------------------------------------------------
 
 /**
- * §12.3: PEER creates or refreshes the outbound mapping of one flow. It cannot delete
- * (the mapping belongs to the traffic), so a lifetime below the minimum, 0 included, is
- * raised to it. A suggested external address other than ours is only a hint.
+ * §12.3: PEER creates or refreshes the outbound mapping of one flow (what its first
+ * packet would make, held for the lifetime), or with lifetime 0 ends it (§15). The table
+ * keeps the request's nonce with the hold: while the hold lasts, a PEER naming the same
+ * flow with another nonce belongs to another client instance and is refused as MAP is
+ * (§11.3: NOT_AUTHORIZED, lifetime = what the hold has left), the hold unchanged. The
+ * suggested external port is a hint the table honours for a new flow when the NAT's
+ * mapping behaviour leaves the port free to choose; the reply carries what was assigned.
+ * A suggested external address other than ours is only a hint too: there is one.
  */
 async function answerPeer(request: PcpPeerRequest, ctx: PcpContext): Promise<PcpOutcome> {
-  if (ctx.table.peer === undefined) return fail(request, ctx, PCP_RESULT.UNSUPP_OPCODE);
-  if (ctx.table.externalAddress() === undefined) return fail(request, ctx, PCP_RESULT.NETWORK_FAILURE);
+  const table = ctx.table;
+  if (table.peer === undefined || table.endPeer === undefined) return fail(request, ctx, PCP_RESULT.UNSUPP_OPCODE);
+  if (table.externalAddress() === undefined) return fail(request, ctx, PCP_RESULT.NETWORK_FAILURE);
   if (!isSupportedProtocol(request.protocol)) return fail(request, ctx, PCP_RESULT.UNSUPP_PROTOCOL);
-  const result = await ctx.table.peer({
+  const flow: PcpTablePeerFlow = {
     key: keyOf(request),
     nonce: nonceHex(request.nonce),
-    suggestedExternalPort: request.suggestedExternalPort,
     remotePeerAddress: request.remotePeerAddress,
     remotePeerPort: request.remotePeerPort,
-    lifetimeSeconds: clampLifetime(request.requestedLifetimeSeconds, ctx.policy),
     requester: request.clientAddress,
+  };
+  if (request.requestedLifetimeSeconds === 0) return endPeer(request, flow, table.endPeer.bind(table), ctx);
+  const result = await table.peer({
+    ...flow,
+    suggestedExternalPort: request.suggestedExternalPort,
+    lifetimeSeconds: clampLifetime(request.requestedLifetimeSeconds, ctx.policy),
   });
   if (!result.ok) return refuse(request, ctx, result);
   return succeed(request, ctx, result.lifetimeSeconds, result);
+}
+
+/**
+ * §15, lifetime 0 for PEER: the PCP lifetime of the flow's mapping ends, and the flow is
+ * left to the NAT's own idle timer like any flow traffic made (removing a flow that may
+ * still carry a connection is not PCP's to do). Answered SUCCESS with lifetime 0 and the
+ * flow's external port and address; with no such flow (or none held any more) there is
+ * nothing to end, which is a success too, so a retransmitted request gets the same answer
+ * (§8). Another nonce's live hold: NOT_AUTHORIZED, unchanged.
+ */
+async function endPeer(
+  request: PcpPeerRequest, flow: PcpTablePeerFlow, end: (flow: PcpTablePeerFlow) => PcpMaybeAsync<PcpTablePeerEnd>, ctx: PcpContext,
+): Promise<PcpOutcome> {
+  const ended = await end(flow);
+  if (!ended.ok) return refuse(request, ctx, ended);
+  return succeed(request, ctx, 0, ended.flow);
 }
 
 // ---- shared ----------------------------------------------------------------------------

@@ -44,15 +44,17 @@ function reply(o: PcpOutcome): { result: string; lifetime: number; port: number 
 }
 
 /** A PEER request (RFC 6887 Figure 10): UDP `internalPort` → `remote`:3478. */
-function peerPacket(f: { lifetime?: number; internalPort?: number; remote?: string } = {}): Uint8Array {
-  return hex(`02 02 0000 ${u32(f.lifetime ?? 600)} ${v4(HOST)} ${NONCE} 11 000000`
-    + ` ${u16(f.internalPort ?? 5000)} ${u16(0)} ${v4('0.0.0.0')} ${u16(3478)} 0000 ${v4(f.remote ?? '198.51.100.7')}`);
+function peerPacket(f: { lifetime?: number; internalPort?: number; remote?: string; nonce?: string; suggestedPort?: number } = {}): Uint8Array {
+  return hex(`02 02 0000 ${u32(f.lifetime ?? 600)} ${v4(HOST)} ${f.nonce ?? NONCE} 11 000000`
+    + ` ${u16(f.internalPort ?? 5000)} ${u16(f.suggestedPort ?? 0)} ${v4('0.0.0.0')} ${u16(3478)} 0000 ${v4(f.remote ?? '198.51.100.7')}`);
 }
 
-async function setup(policy: AccessPolicy = {}, store = new MemoryMappingStore(), peer?: PortMappingBackend['peer']) {
+type Flows = Pick<PortMappingBackend, 'peer' | 'endPeer'>;
+
+async function setup(policy: AccessPolicy = {}, store = new MemoryMappingStore(), flows?: Flows) {
   const clock = new ManualClock();
   const backend = new MemoryPortMappingBackend({ externalAddress: EXTERNAL });
-  if (peer !== undefined) Object.assign(backend, { peer });
+  if (flows !== undefined) Object.assign(backend, flows);
   const service = new MappingService({ policy, allocationRange: { minimum: 40000, maximum: 40009 } }, { store, backend, now: clock.now });
   await service.start();
   const table = new MappingServicePcpTable(service);
@@ -141,18 +143,43 @@ test('nonce and filters survive a reload from the store; the renewal after it is
 
 test('PEER: the backend\'s flow, its port in the reply with the granted lifetime; nothing stored; refusals as result codes', async () => {
   const asked: PeerFlowRequest[] = [];
-  const { ask, service, store } = await setup({}, new MemoryMappingStore(), (r) => {
-    asked.push(r);
-    if (r.remoteHost === '198.51.100.66') return { ok: false, reason: 'no-resources' };
-    if (r.remoteHost === '198.51.100.67') return { ok: false, reason: 'invalid' };
-    return { ok: true, externalAddress: EXTERNAL, externalPort: 41000 };
+  const { ask, service, store } = await setup({}, new MemoryMappingStore(), {
+    peer: (r) => {
+      asked.push(r);
+      if (r.remoteHost === '198.51.100.66') return { ok: false, reason: 'no-resources' };
+      if (r.remoteHost === '198.51.100.67') return { ok: false, reason: 'invalid' };
+      if (r.remoteHost === '198.51.100.68') return { ok: false, reason: 'held-by-other', remainingSeconds: 77 };
+      return { ok: true, externalAddress: EXTERNAL, externalPort: 41000 };
+    },
+    endPeer: () => ({ ok: true, flow: undefined }),
   });
-  assert.deepEqual(await ask(peerPacket({ lifetime: 600 })), { result: 'SUCCESS', lifetime: 600, port: 41000 });
-  assert.deepEqual(asked[0], { protocol: 'UDP', internalClient: HOST, internalPort: 5000, remoteHost: '198.51.100.7', remotePort: 3478, lifetimeSeconds: 600 });
+  assert.deepEqual(await ask(peerPacket({ lifetime: 600, suggestedPort: 41234 })), { result: 'SUCCESS', lifetime: 600, port: 41000 });
+  assert.deepEqual(asked[0], {
+    protocol: 'UDP', internalClient: HOST, internalPort: 5000, remoteHost: '198.51.100.7', remotePort: 3478, lifetimeSeconds: 600,
+    nonce: NONCE, suggestedExternalPort: 41234,
+  });
   assert.equal(service.count(), 0, 'a PEER flow is not a mapping of the service');
   assert.equal((await store.load()).length, 0, 'nor stored');
   assert.equal((await ask(peerPacket({ remote: '198.51.100.66' }))).result, 'NO_RESOURCES');
   assert.equal((await ask(peerPacket({ remote: '198.51.100.67' }))).result, 'NOT_AUTHORIZED');
+  assert.deepEqual(await ask(peerPacket({ remote: '198.51.100.68' })), { result: 'NOT_AUTHORIZED', lifetime: 77, port: 0 });
+});
+
+test('PEER lifetime 0: the backend\'s endPeer with the nonce; the flow\'s port with lifetime 0, or the request echoed', async () => {
+  const ended: unknown[] = [];
+  const { ask } = await setup({}, new MemoryMappingStore(), {
+    peer: () => ({ ok: false, reason: 'invalid' }),
+    endPeer: (r) => {
+      ended.push(r);
+      if (r.remoteHost === '198.51.100.68') return { ok: false, reason: 'held-by-other', remainingSeconds: 9 };
+      if (r.remoteHost === '198.51.100.69') return { ok: true, flow: undefined };
+      return { ok: true, flow: { externalAddress: EXTERNAL, externalPort: 41000 } };
+    },
+  });
+  assert.deepEqual(await ask(peerPacket({ lifetime: 0 })), { result: 'SUCCESS', lifetime: 0, port: 41000 });
+  assert.deepEqual(ended[0], { protocol: 'UDP', internalClient: HOST, internalPort: 5000, remoteHost: '198.51.100.7', remotePort: 3478, nonce: NONCE });
+  assert.deepEqual(await ask(peerPacket({ lifetime: 0, remote: '198.51.100.69', suggestedPort: 777 })), { result: 'SUCCESS', lifetime: 0, port: 777 });
+  assert.deepEqual(await ask(peerPacket({ lifetime: 0, remote: '198.51.100.68' })), { result: 'NOT_AUTHORIZED', lifetime: 9, port: 0 });
 });
 
 test('PEER without a backend `peer`: UNSUPP_OPCODE', async () => {

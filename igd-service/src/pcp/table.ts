@@ -20,12 +20,16 @@
  *           dynamic NAT state, like any flow: the mapping service does not store it, list
  *           it or count it against limits, and it is gone after a restart or an external
  *           address change. It opens nothing inbound beyond what that flow opens under the
- *           configured filtering. The suggested external port is not honoured (the NAT's
- *           mapping behaviour chooses), nor is the nonce kept: a PEER with another nonce
- *           refreshes the same flow. Refusals: no external address → network-failure; no
- *           free port or flow slot → no-resources; an address the NAT cannot use (IPv6, a
- *           LAN peer, an internal host outside the LAN) → not-authorized. A backend
- *           without `peer` leaves it undefined: PEER is then UNSUPP_OPCODE.
+ *           configured filtering. The nonce is the hold's: while it lasts, another nonce
+ *           is refused (not-authorized with the seconds the hold has left) and changes
+ *           nothing (§12.3). The suggested external port is passed on: the NAT takes it
+ *           for a new flow when its mapping behaviour leaves the choice open and the port
+ *           is free. Refusals: no external address → network-failure; no free port or
+ *           flow slot → no-resources; an address the NAT cannot use (IPv6, a LAN peer, an
+ *           internal host outside the LAN) → not-authorized. A backend without `peer`
+ *           and `endPeer` leaves them undefined: PEER is then UNSUPP_OPCODE.
+ *   endPeer the backend's `endPeer` (PEER lifetime 0): the hold ends and the flow lives on
+ *           by its idle timer; the same nonce rule.
  *
  * The service's per-key locks make map/unmap's checks and writes
  * atomic per endpoint; the endpoint's other-protocol check in `find` is not under that lock.
@@ -33,11 +37,11 @@
  */
 import type { MappingService, PutMappingResult } from '../mapping/mapping-service.js';
 import { remainingLeaseSeconds } from '../mapping/mapping-service.js';
-import type { MappingProtocol, PeerFlowResult, PortMapping } from '../types.js';
+import type { MappingProtocol, PeerFlowKey, PeerFlowResult, PortMapping } from '../types.js';
 import { PCP_PROTOCOL } from './engine.js';
 import type {
-  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpTableFailure, PcpTableMapRequest, PcpTablePeerRequest, PcpTableRefusal,
-  PcpTableResult,
+  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpTableFailure, PcpTableMapRequest, PcpTablePeerEnd, PcpTablePeerFlow,
+  PcpTablePeerRequest, PcpTableRefusal, PcpTableResult,
 } from './engine.js';
 
 function protocolName(protocol: number): MappingProtocol | undefined {
@@ -50,19 +54,32 @@ function failure(reason: PcpTableRefusal, remainingSeconds?: number): PcpTableFa
   return remainingSeconds === undefined ? { ok: false, reason } : { ok: false, reason, remainingSeconds };
 }
 
-const PEER_REFUSAL: Record<Extract<PeerFlowResult, { ok: false }>['reason'], PcpTableRefusal> = {
+const PEER_REFUSAL: Record<Exclude<Extract<PeerFlowResult, { ok: false }>['reason'], 'held-by-other'>, PcpTableRefusal> = {
   'invalid': 'not-authorized',
   'no-external-address': 'network-failure',
   'no-resources': 'no-resources',
   'client-quota': 'user-ex-quota',
 };
 
+/** The backend's name for the flow a PEER request names; undefined for a protocol it has no flows of. */
+function peerFlowKey(r: PcpTablePeerFlow): PeerFlowKey | undefined {
+  const protocol = protocolName(r.key.protocol);
+  if (protocol === undefined) return undefined;
+  return {
+    protocol, internalClient: r.key.internalAddress, internalPort: r.key.internalPort,
+    remoteHost: r.remotePeerAddress, remotePort: r.remotePeerPort, nonce: r.nonce,
+  };
+}
+
 export class MappingServicePcpTable implements PcpMappingTable {
   /** PEER through the backend's outbound flows; undefined when the backend has none. */
   readonly peer: ((r: PcpTablePeerRequest) => PcpTableResult) | undefined;
+  readonly endPeer: ((r: PcpTablePeerFlow) => PcpTablePeerEnd) | undefined;
 
   constructor(private readonly mappings: MappingService) {
-    this.peer = mappings.backend.peer === undefined ? undefined : (r) => this.openPeerFlow(r);
+    const flows = mappings.backend.peer !== undefined && mappings.backend.endPeer !== undefined;
+    this.peer = flows ? (r) => this.openPeerFlow(r) : undefined;
+    this.endPeer = flows ? (r) => this.endPeerFlow(r) : undefined;
   }
 
   externalAddress(): string | undefined {
@@ -108,14 +125,20 @@ export class MappingServicePcpTable implements PcpMappingTable {
   }
 
   private openPeerFlow(r: PcpTablePeerRequest): PcpTableResult {
-    const protocol = protocolName(r.key.protocol);
-    if (protocol === undefined) return failure('unsupp-protocol');
-    const opened = this.mappings.backend.peer!({
-      protocol, internalClient: r.key.internalAddress, internalPort: r.key.internalPort,
-      remoteHost: r.remotePeerAddress, remotePort: r.remotePeerPort, lifetimeSeconds: r.lifetimeSeconds,
-    });
-    if (!opened.ok) return failure(PEER_REFUSAL[opened.reason]);
+    const flow = peerFlowKey(r);
+    if (flow === undefined) return failure('unsupp-protocol');
+    const opened = this.mappings.backend.peer!({ ...flow, lifetimeSeconds: r.lifetimeSeconds, suggestedExternalPort: r.suggestedExternalPort });
+    if (!opened.ok) {
+      return opened.reason === 'held-by-other' ? failure('not-authorized', opened.remainingSeconds) : failure(PEER_REFUSAL[opened.reason]);
+    }
     return { ok: true, externalAddress: opened.externalAddress, externalPort: opened.externalPort, lifetimeSeconds: r.lifetimeSeconds };
+  }
+
+  private endPeerFlow(r: PcpTablePeerFlow): PcpTablePeerEnd {
+    const flow = peerFlowKey(r);
+    if (flow === undefined) return { ok: true, flow: undefined };
+    const ended = this.mappings.backend.endPeer!(flow);
+    return ended.ok ? ended : failure('not-authorized', ended.remainingSeconds);
   }
 
   /** The endpoint's wildcard mapping: its PCP one, or with 'any' that failing the first of another protocol. */

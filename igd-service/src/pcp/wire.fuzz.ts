@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { PCP_DEFAULT_POLICY, answerPcp } from './engine.js';
-import type { PcpContext, PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpOutcome, PcpTableMapRequest, PcpTablePeerRequest, PcpTableResult } from './engine.js';
+import type {
+  PcpContext, PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpOutcome, PcpTableMapRequest, PcpTablePeerEnd, PcpTablePeerRequest, PcpTableResult,
+} from './engine.js';
 import { PCP_DROP_REASON, PCP_RESULT } from './wire.js';
 
 const HOST = '192.168.1.100';
@@ -35,6 +37,9 @@ class GrantingTable implements PcpMappingTable {
   }
   peer(r: PcpTablePeerRequest): PcpTableResult {
     return { ok: true, externalAddress: '203.0.113.2', externalPort: r.suggestedExternalPort || 50000, lifetimeSeconds: r.lifetimeSeconds };
+  }
+  endPeer(): PcpTablePeerEnd {
+    return { ok: true, flow: { externalAddress: '203.0.113.2', externalPort: 50000 } };
   }
 }
 

@@ -733,4 +733,75 @@ describe('openFlow (PCP PEER, RFC 6887 §12): an outbound flow made and held bef
     assert.equal(t.setExternalAddress(EXT2).length, 1);
     assert.equal(t.size, 0);
   });
+
+  test('a tagged hold: another tag is refused with the hold time and changes nothing; the same tag extends it', () => {
+    const t = table();
+    const r = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 600_000, { tag: 'a' }));
+    assert.deepEqual(t.openFlow(UDP, H1, 5000, S1, 3478, 1000, 900_000, { tag: 'b' }), { ok: false, reason: 'held-by-other', holdUntilMs: 600_000 });
+    assert.deepEqual(t.endHold(UDP, H1, 5000, S1, 3478, 1000, 'b'), { ok: false, reason: 'held-by-other', holdUntilMs: 600_000 });
+    assert.equal(only(t).expiresMs, 600_000, 'the hold is unchanged');
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S1, 3478, 2000, 900_000, { tag: 'a' })).expiresMs, 900_000);
+    assert.equal(t.expire(899_999), 0);
+    // Once the hold is over (the flow lives on by traffic), another tag may hold it.
+    out(t, UDP, H1, 5000, S1, 3478, 899_000);
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S1, 3478, 900_001, 2_000_000, { tag: 'b' })).externalPort, r.externalPort);
+  });
+
+  test('a flow traffic made (no hold) is taken by any tag', () => {
+    const t = table();
+    const p = out(t, UDP, H1, 5000, S1, 3478, 0);
+    const r = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 1000, 600_000, { tag: 'a' }));
+    assert.deepEqual([r.created, r.externalPort], [false, p]);
+  });
+
+  test('endHold: the flow then lives by its idle timer alone; absent is found: false; nothing is created', () => {
+    const t = table();
+    const r = opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 3_600_000, { tag: 'a' }));
+    out(t, UDP, H1, 5000, S1, 3478, 10_000);
+    assert.deepEqual(t.endHold(UDP, H1, 5000, S1, 3478, 20_000, 'a'),
+      { ok: true, found: true, externalAddr: EXT, externalPort: r.externalPort, expiresMs: 10_000 + UDP_MS });
+    assert.equal(t.expire(10_000 + UDP_MS - 1), 0, 'not before its idle timeout');
+    assert.equal(expired(t, 10_000 + UDP_MS).length, 1, 'removed at its idle timeout, not at the old hold');
+    assert.deepEqual(t.endHold(UDP, H1, 5000, S1, 3478, 20_000, 'a'), { ok: true, found: false });
+    assert.deepEqual(t.endHold(ICMP, H1, 5000, S1, 3478, 20_000, 'a'), { ok: true, found: false });
+    assert.equal(t.size, 0);
+    // With the idle timer already out, the next sweep removes it.
+    opened(t.openFlow(UDP, H2, 6000, S1, 3478, 0, 3_600_000, { tag: 'a' }));
+    assert.equal(t.endHold(UDP, H2, 6000, S1, 3478, UDP_MS + 1, 'a').ok, true);
+    assert.equal(t.expire(UDP_MS + 1), 1);
+    // After an end, any tag may hold the flow again.
+    opened(t.openFlow(UDP, H3, 7000, S1, 1, 0, 3_600_000, { tag: 'a' }));
+    t.endHold(UDP, H3, 7000, S1, 1, 1, 'a');
+    assert.equal(t.openFlow(UDP, H3, 7000, S1, 1, 2, 3_600_000, { tag: 'b' }).ok, true);
+  });
+
+  test('a tag does not outlive its flow: a new flow of the same 5-tuple is free for any tag', () => {
+    const t = table();
+    opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 10_000, { tag: 'a' }));
+    assert.equal(t.expire(UDP_MS), 1);
+    assert.equal(t.openFlow(UDP, H1, 5000, S1, 3478, UDP_MS, UDP_MS + 10_000, { tag: 'b' }).ok, true);
+    t.setExternalAddress(EXT2);
+    assert.equal(t.openFlow(UDP, H1, 5000, S1, 3478, UDP_MS, UDP_MS + 10_000, { tag: 'c' }).ok, true);
+  });
+
+  test('suggested port: taken when the flow needs a new binding and the port is free, in the port\'s class', () => {
+    const t = table({ mapping: 'endpoint-independent', portAllocation: 'sequential' });
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 60_000, { suggestedPort: 45678 })).externalPort, 45678);
+    assert.equal(out(t, UDP, H1, 5000, S1, 3478, 1), 45678, 'traffic then uses it');
+    // An existing binding (endpoint-independent mapping) decides, as for the first packet.
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S2, 1, 0, 60_000, { suggestedPort: 45000 })).externalPort, 45678);
+    // Taken by another endpoint: the allocator's choice instead.
+    const other = opened(t.openFlow(UDP, H2, 5000, S1, 3478, 0, 60_000, { suggestedPort: 45678 })).externalPort;
+    assert.notEqual(other, 45678);
+    // Outside the class of the internal port (1024 and up → the configured range): ignored.
+    assert.notEqual(opened(t.openFlow(UDP, H3, 5000, S1, 3478, 0, 60_000, { suggestedPort: 80 })).externalPort, 80);
+    // A port a mapping reserves is not free.
+    t.addPortMapping({ protocol: 17, externalPort: 46000, remoteHost: 0, internalClient: H2, internalPort: 9, enabled: true });
+    assert.notEqual(opened(t.openFlow(UDP, H3, 5001, S1, 3478, 0, 60_000, { suggestedPort: 46000 })).externalPort, 46000);
+    // An existing flow keeps its port.
+    assert.equal(opened(t.openFlow(UDP, H1, 5000, S1, 3478, 0, 60_000, { suggestedPort: 47000 })).externalPort, 45678);
+    // A wildcard port mapping of the endpoint wins over the suggestion.
+    t.addPortMapping({ protocol: 17, externalPort: 40001, remoteHost: 0, internalClient: H3, internalPort: 6000, enabled: true });
+    assert.equal(opened(t.openFlow(UDP, H3, 6000, S1, 3478, 0, 60_000, { suggestedPort: 47001 })).externalPort, 40001);
+  });
 });

@@ -163,7 +163,35 @@ export interface FlowFilter {
  */
 export type OpenFlowResult =
   | { readonly ok: true; readonly created: boolean; readonly externalAddr: number; readonly externalPort: number; readonly expiresMs: number }
-  | { readonly ok: false; readonly reason: DropReason };
+  | { readonly ok: false; readonly reason: DropReason }
+  | HeldByOther;
+
+/** The flow is held (until `holdUntilMs`) under another tag: its hold is not this caller's to change. */
+export interface HeldByOther {
+  readonly ok: false;
+  readonly reason: 'held-by-other';
+  readonly holdUntilMs: number;
+}
+
+/** How `openFlow` holds a flow: whose hold it is, and the external port wished for a new one. */
+export interface FlowHoldOptions {
+  /**
+   * Who holds it (PCP: the PEER's mapping nonce). While the hold lasts, only the same tag
+   * may extend or end it. '' (the default): an untagged hold, which any caller may change.
+   */
+  readonly tag?: string;
+  /**
+   * For a flow that does not exist yet and needs a new binding: this external port when it
+   * is free and in the internal port's class (else the allocator's choice). 0: no wish.
+   */
+  readonly suggestedPort?: number;
+}
+
+/** What `endHold` did: nothing (no such flow), the flow's endpoint and idle expiry, or a refusal. */
+export type EndHoldResult =
+  | { readonly ok: true; readonly found: false }
+  | { readonly ok: true; readonly found: true; readonly externalAddr: number; readonly externalPort: number; readonly expiresMs: number }
+  | HeldByOther;
 
 /** Where a translation's results land; reused for every call (no allocation). */
 export interface TranslationResult {
@@ -231,6 +259,11 @@ export class NatTable {
   private readonly fExpires: Float64Array;
   /** Not removed before this time, whatever its idle timer says (0: no hold). Only `expire` reads it. */
   private readonly fHeld: Float64Array;
+  /**
+   * The tag of each tagged hold, by flow slot (FlowHoldOptions.tag). Only flows held with a
+   * tag have an entry, removed with the flow: it never outgrows the live flows.
+   */
+  private readonly holdTags = new Map<number, string>();
   private readonly fInNext: Int32Array;
   /** Every live flow, filed by when its timer ends: `expire` visits only what is due. */
   private readonly wheel: ExpiryWheel;
@@ -443,24 +476,65 @@ export class NatTable {
    * (it then lives until the later of that and its idle timer; 0 drops the hold). An
    * existing flow's idle timer is not refreshed: no packet went through. Counts no packet
    * and no drop. TCP and UDP only.
+   *
+   * `hold.tag` owns the hold: a flow still held (hold time after `nowMs`) under another tag
+   * is refused ('held-by-other') and left as it was. A flow whose hold is over, or that
+   * traffic made, takes the new tag. `hold.suggestedPort` is honoured only where the first
+   * packet would get a new binding anyway and that port is free: an existing flow keeps
+   * its port, and a wildcard port mapping or an existing binding (endpoint-independent or
+   * address-dependent mapping) decide the port as they would for traffic.
    */
   openFlow(proto: number, internalAddr: number, internalPort: number, remoteAddr: number, remotePort: number,
-    nowMs: number, holdUntilMs: number): OpenFlowResult {
+    nowMs: number, holdUntilMs: number, hold: FlowHoldOptions = {}): OpenFlowResult {
     internalAddr >>>= 0; remoteAddr >>>= 0; internalPort &= 0xffff; remotePort &= 0xffff;
     const pi = protoIndex(proto);
     if (pi < 0 || pi === 2) return { ok: false, reason: 'unsupported-protocol' };
     if (this.externalAddr === 0) return { ok: false, reason: 'no-external-address' };
     if (remoteAddr === this.externalAddr && !this.config.hairpinning) return { ok: false, reason: 'hairpin-disabled' };
+    const tag = hold.tag ?? '';
     let f = this.findOut(proto, internalAddr, internalPort, remoteAddr, remotePort);
     const created = f === EMPTY;
     if (created) {
-      f = this.createFlow(proto, pi, internalAddr, internalPort, remoteAddr, remotePort, nowMs);
+      f = this.createFlow(proto, pi, internalAddr, internalPort, remoteAddr, remotePort, nowMs, hold.suggestedPort ?? 0);
       if (f === EMPTY) return { ok: false, reason: this.result.reason };
       this.touch(f, 0, true, nowMs);
+    } else if (this.heldByOther(f, tag, nowMs)) {
+      return { ok: false, reason: 'held-by-other', holdUntilMs: this.fHeld[f]! };
     }
     this.fHeld[f] = holdUntilMs;
+    if (tag === '' || holdUntilMs === 0) this.dropTag(f);
+    else this.holdTags.set(f, tag);
     this.wheel.scheduleIfSooner(f, this.expiresAt(f));
     return { ok: true, created, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.expiresAt(f) };
+  }
+
+  /**
+   * Ends the hold `openFlow` put on a flow (PCP PEER with lifetime 0): the flow stays and
+   * then lives by its idle timer alone, as a flow traffic made would (if that timer has
+   * run out, the next `expire` removes it). A flow still held under another tag is
+   * refused and left as it was; no such flow is `found: false`. Creates nothing.
+   */
+  endHold(proto: number, internalAddr: number, internalPort: number, remoteAddr: number, remotePort: number,
+    nowMs: number, tag: string): EndHoldResult {
+    internalAddr >>>= 0; remoteAddr >>>= 0; internalPort &= 0xffff; remotePort &= 0xffff;
+    const f = protoIndex(proto) < 0 ? EMPTY : this.findOut(proto, internalAddr, internalPort, remoteAddr, remotePort);
+    if (f === EMPTY) return { ok: true, found: false };
+    if (this.heldByOther(f, tag, nowMs)) return { ok: false, reason: 'held-by-other', holdUntilMs: this.fHeld[f]! };
+    this.fHeld[f] = 0;
+    this.dropTag(f);
+    this.wheel.scheduleIfSooner(f, this.expiresAt(f));
+    return { ok: true, found: true, externalAddr: this.externalAddr, externalPort: this.fExtPort[f]!, expiresMs: this.expiresAt(f) };
+  }
+
+  /** Whether flow `f` is held past `nowMs` under a tag other than `tag`. */
+  private heldByOther(f: number, tag: string, nowMs: number): boolean {
+    if (!(this.fHeld[f]! > nowMs)) return false;
+    const owner = this.holdTags.get(f);
+    return owner !== undefined && owner !== tag;
+  }
+
+  private dropTag(f: number): void {
+    if (this.holdTags.size !== 0) this.holdTags.delete(f);
   }
 
   // ---------------------------------------------------------------- expiry
@@ -763,7 +837,7 @@ export class NatTable {
   }
 
   /** A new flow, or EMPTY with the reason in `result.reason` (not counted: the caller decides). */
-  private createFlow(proto: number, pi: number, a: number, ap: number, r: number, rp: number, nowMs: number): number {
+  private createFlow(proto: number, pi: number, a: number, ap: number, r: number, rp: number, nowMs: number, suggestedPort = 0): number {
     if (this.live >= this.capacity) {
       this.result.reason = 'table-full';
       return EMPTY;
@@ -773,7 +847,7 @@ export class NatTable {
       this.result.reason = 'client-flow-limit';
       return EMPTY;
     }
-    const extPort = this.bindingFor(proto, pi, a, ap, r);
+    const extPort = this.bindingFor(proto, pi, a, ap, r, suggestedPort);
     if (extPort < 0) {
       this.result.reason = 'ports-exhausted';
       return EMPTY;
@@ -835,6 +909,7 @@ export class NatTable {
     const slot = pi * PORTS + ep;
     if (--this.pRefs[slot]! === 0) this.releaseBinding(pi, ep);
     this.wheel.cancel(f);
+    this.dropTag(f);
     this.fProto[f] = 0;
     this.fInNext[f] = this.freeHead;
     this.freeHead = f;
@@ -876,9 +951,10 @@ export class NatTable {
   /**
    * The external port for a new flow: the internal endpoint's port mapping if it has
    * an enabled wildcard one; else its existing binding (endpoint-independent or
-   * address-dependent mapping); else a newly allocated port. -1 when none is free.
+   * address-dependent mapping); else a newly allocated port (`suggestedPort` when it is
+   * free, see allocatePort). -1 when none is free.
    */
-  private bindingFor(proto: number, pi: number, a: number, ap: number, r: number): number {
+  private bindingFor(proto: number, pi: number, a: number, ap: number, r: number, suggestedPort = 0): number {
     if (pi !== 2 && this.mappingsByInternal.size !== 0) {
       const mapped = this.mappingsByInternal.get(this.internalKey(pi, a, ap));
       if (mapped) {
@@ -904,7 +980,7 @@ export class NatTable {
         i = (i + 1) & this.bindMask;
       }
     }
-    const port = this.allocatePort(pi, ap);
+    const port = this.allocatePort(pi, ap, suggestedPort);
     if (port < 0) return -1;
     this.claim(pi, port, a, ap, rk, mode !== 'address-and-port-dependent');
     return port;
@@ -946,13 +1022,17 @@ export class NatTable {
   /**
    * Picks a free external port in the internal port's class (RFC 4787 REQ-3: below
    * 1024 stays below, 1024 and up stays in the configured range; ICMP identifiers use
-   * 1–65535). Free = no flow owns it and no port mapping reserves it.
+   * 1–65535). Free = no flow owns it and no port mapping reserves it. A free `suggested`
+   * port of that class is taken as it is (the cursor does not move).
    */
-  private allocatePort(pi: number, internalPort: number): number {
+  private allocatePort(pi: number, internalPort: number, suggested = 0): number {
     let lo: number, hi: number, cls: number;
     if (pi === 2) { lo = 1; hi = 65535; cls = 0; }
     else if (internalPort < 1024) { lo = 1; hi = 1023; cls = 0; }
     else { lo = this.config.portRange.min; hi = this.config.portRange.max; cls = 1; }
+    if (suggested >= lo && suggested <= hi && this.pRefs[pi * PORTS + suggested] === 0 && this.pMapped[pi * PORTS + suggested] === 0) {
+      return suggested;
+    }
     const n = hi - lo + 1;
     let start: number;
     const how = this.config.portAllocation;
