@@ -42,7 +42,7 @@ export function statusFixture(): GatewayStatus {
       gena: { subscriptions: 1, subscribed: 1, renewed: 0, unsubscribed: 0, expired: 0, refusedCallStranger: 0, refusedCapacity: 0,
         notifiesSent: 1, notifiesFailed: 0, droppedFailing: 0, droppedSlow: 0 },
       natpmp: { requests: 3, results: [3, 0, 0, 0, 0, 0], drops: { short: 0, oversized: 0, 'wrong-length': 0, response: 0, 'not-lan': 0 }, pcp: 0,
-        epochResets: 0, announcementsSent: 10, pcpAnnouncementsSent: 10, sendErrors: 0, rateLimited: 0 },
+        epochResets: 0, announcementsSent: 10, pcpAnnouncementsSent: 10, pcpUpdatesSent: 0, pcpUpdatesSuppressed: 0, sendErrors: 0, rateLimited: 0 },
       httpRateLimited: 0,
       pcp: { requests: 2, results: { SUCCESS: 1, NOT_AUTHORIZED: 1 }, drops: { 'too-short': 0, response: 0, 'header-too-short': 1 } },
     },

@@ -102,3 +102,49 @@ test('with PCP: each announcement is followed by a PCP ANNOUNCE with the same ep
   assert.deepEqual(pcp.stats(), { requests: 1, results: { SUCCESS: 1 }, drops: { 'too-short': 0, response: 0, 'header-too-short': 1 } });
   assert.equal(server.stats().pcpAnnouncementsSent, 2);
 });
+
+test('with PCP: an address change sends each PCP client its MAP mapping with the new address, 3 times, bounded', async (t) => {
+  const backend = new MemoryPortMappingBackend({ externalAddress: '203.0.113.7' });
+  let now = 1_700_000_000_000;
+  const mappings = new MappingService({}, { store: new MemoryMappingStore(), backend, now: () => now });
+  await mappings.start();
+  const pcp = new PcpResponder(mappings, { lan: '127.0.0.0/8', gatewayAddress: '127.0.0.1' });
+  const announcements = await listener();
+  t.after(() => announcements.socket.close());
+  const clients = await listener();
+  t.after(() => clients.socket.close());
+  const server = await startNatPmpServer({
+    lanAddress: '127.0.0.1', lanPrefixLength: 8, port: 0,
+    announceAddress: '127.0.0.1', announcePort: announcements.port, announceCount: 1, announceFirstGapMs: 5,
+    pcpUpdates: { clientPort: clients.port, firstGapMs: 20, maxPerSend: 2, rate: { perSecond: 0.001, burst: 5 } },
+  }, { mappings, pcp });
+  t.after(() => server.close());
+  await announcements.until(2, 2_000);
+
+  const nonce = '0102030405060708090a0b0c';
+  const ask = (port: number) => Buffer.from(`0201000000000e10${'00000000000000000000ffff7f000001'}${nonce}06000000${port.toString(16).padStart(4, '0').repeat(2)}${'0'.repeat(32)}`, 'hex');
+  const answers = await listener();
+  t.after(() => answers.socket.close());
+  for (const port of [8080, 8081, 8082]) answers.socket.send(ask(port), server.port, '127.0.0.1');
+  await answers.until(3, 2_000);
+  assert.equal(clients.got.length, 0, 'nothing unsolicited before a change');
+
+  now += 600_000;
+  backend.setExternalAddress('198.51.100.9');
+  // Two mappings a send (the third counted), three sends, but only 5 tokens in all.
+  await clients.until(5, 3_000);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(clients.got.length, 5);
+  const first = clients.got[0]!;
+  assert.equal(first.from, `127.0.0.1:${server.port}`);
+  assert.equal(first.bytes.subarray(0, 4).toString('hex'), '02810000', 'MAP response, SUCCESS');
+  assert.equal(first.bytes.readUInt32BE(4), 3000, 'the lifetime left');
+  assert.ok(first.bytes.readUInt32BE(8) <= 1, 'the new epoch');
+  assert.equal(first.bytes.subarray(24, 36).toString('hex'), nonce);
+  assert.equal(first.bytes.readUInt16BE(42), 8080);
+  assert.equal(first.bytes.subarray(44, 60).toString('hex'), '00000000000000000000ffffc6336409', 'the new address');
+  assert.deepEqual(clients.got.map((r) => r.bytes.readUInt16BE(42)), [8080, 8081, 8080, 8081, 8080]);
+  assert.ok(clients.got[2]!.at - first.at >= 15, 'the second send waits its gap');
+  const stats = server.stats();
+  assert.deepEqual([stats.pcpUpdatesSent, stats.pcpUpdatesSuppressed], [5, 3 + 1]);
+});

@@ -10,8 +10,17 @@
  * With PCP plugged in, each send is followed by PCP's unsolicited ANNOUNCE (RFC 6887
  * §14.1.3: the same group, port and schedule), so PCP clients renew after the epoch reset
  * (miniupnpd issue #254: without it they keep mappings on the old address).
+ *
+ * PCP mapping updates (RFC 6887 §14.2): after an external-address change the server also
+ * sends each PCP client with a MAP mapping an unsolicited MAP response with the new
+ * address, to the client's address at the PCP client port 5350, three times (at once,
+ * then after 250 and 500 more ms, the ANNOUNCE schedule cut to three sends), each built
+ * afresh (a mapping deleted meanwhile is not announced; lifetimes are those of the
+ * moment). Bounded: at most `maxPerSend` mappings a send (the rest counted), and one
+ * token bucket for all of them (a flood of address changes, each restarting the run,
+ * cannot make more than its rate; refusals counted).
  * Must not: throw from a socket event, keep the process alive by its timers, or send an
- * announcement anywhere but the configured address.
+ * announcement anywhere but the configured address, or an update anywhere but a client's.
  */
 import { SourceBuckets, type SourceRate } from '../source-buckets.js';
 import { createSocket } from 'node:dgram';
@@ -19,6 +28,7 @@ import { NatPmpEngine } from './natpmp-engine.js';
 import type { MappingService } from '../mapping/mapping-service.js';
 import type { NatPmpStats, PcpHandler } from './natpmp-engine.js';
 import { NATPMP_ANNOUNCE_ADDRESS, NATPMP_CLIENT_PORT, NATPMP_SERVER_PORT } from './natpmp-wire.js';
+import type { PcpUpdateBatch } from '../pcp/updates.js';
 
 export interface NatPmpServerOptions {
   /** The gateway's LAN address: the socket binds it. */
@@ -35,12 +45,36 @@ export interface NatPmpServerOptions {
   readonly maxLifetimeSeconds?: number;
   /** NAT-PMP and PCP requests per source address (a token bucket each); past it dropped and counted. Default: no limit. */
   readonly requestRatePerSource?: SourceRate;
+  /** PCP mapping updates (§14.2); defaults in PCP_UPDATE_DEFAULTS. */
+  readonly pcpUpdates?: Partial<PcpUpdateOptions>;
 }
 
-/** PCP as the server needs it: the version-2 handler and the unsolicited ANNOUNCE. */
+export interface PcpUpdateOptions {
+  /** Where clients listen (RFC 6887 §19.1: 5350). */
+  readonly clientPort: number;
+  /** Sends per address change, and the first gap in ms (it doubles). */
+  readonly count: number;
+  readonly firstGapMs: number;
+  /** Most mappings one send covers; the rest are counted in pcpUpdatesSuppressed. */
+  readonly maxPerSend: number;
+  /** All updates together: past it they are not sent, and counted. */
+  readonly rate: SourceRate;
+}
+
+export const PCP_UPDATE_DEFAULTS: PcpUpdateOptions = {
+  clientPort: NATPMP_CLIENT_PORT,
+  count: 3,
+  firstGapMs: 250,
+  maxPerSend: 1024,
+  rate: { perSecond: 1024, burst: 3072 },
+};
+
+/** PCP as the server needs it: the version-2 handler, the unsolicited ANNOUNCE and mapping updates. */
 export interface PcpEndpoint {
   readonly handle: PcpHandler;
   announcement(epochSeconds: number): Uint8Array;
+  /** The unsolicited MAP responses after an address change (§14.2), at most `limit`; absent: none are sent. */
+  mappingUpdates?(epochSeconds: number, limit: number): PcpUpdateBatch;
 }
 
 export interface NatPmpServerComponents {
@@ -53,6 +87,10 @@ export interface NatPmpServerStats extends NatPmpStats {
   readonly announcementsSent: number;
   /** PCP ANNOUNCE datagrams multicast (0 without PCP). */
   readonly pcpAnnouncementsSent: number;
+  /** Unsolicited PCP MAP responses sent after address changes (§14.2). */
+  readonly pcpUpdatesSent: number;
+  /** Those not sent: over `maxPerSend` or past the rate. */
+  readonly pcpUpdatesSuppressed: number;
   readonly sendErrors: number;
   /** Requests dropped because their source spent its `requestRatePerSource`. */
   readonly rateLimited: number;
@@ -87,7 +125,7 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
     socket.setMulticastInterface(options.lanAddress);
     socket.setMulticastTTL(1);
   }
-  const counts = { announcementsSent: 0, pcpAnnouncementsSent: 0, sendErrors: 0 };
+  const counts = { announcementsSent: 0, pcpAnnouncementsSent: 0, pcpUpdatesSent: 0, pcpUpdatesSuppressed: 0, sendErrors: 0 };
   const sent = (error: Error | null): void => {
     if (error) counts.sendErrors++;
   };
@@ -113,9 +151,15 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
       socket.send(pcp.announcement(engine.epochSeconds()), port, announceAddress, sent);
     }
   });
+  const updates = pcp?.mappingUpdates === undefined ? undefined : pcpUpdater(pcp, { ...PCP_UPDATE_DEFAULTS, ...options.pcpUpdates }, {
+    epochSeconds: () => engine.epochSeconds(),
+    send: (bytes, port, address) => socket.send(bytes, port, address, sent),
+    counts,
+  });
   const unsubscribe = components.mappings.backend.onExternalAddressChange(() => {
     engine.resetEpoch();
     announcer.start();
+    updates?.start();
   });
   announcer.start();
 
@@ -126,9 +170,33 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
     close: () => new Promise<void>((resolve) => {
       unsubscribe();
       announcer.stop();
+      updates?.stop();
       socket.close(() => resolve());
     }),
   };
+}
+
+interface UpdateSink {
+  epochSeconds(): number;
+  send(bytes: Uint8Array, port: number, address: string): void;
+  readonly counts: { pcpUpdatesSent: number; pcpUpdatesSuppressed: number };
+}
+
+/** The §14.2 schedule: each run sends every PCP client its update, within the bounds. */
+function pcpUpdater(pcp: PcpEndpoint, o: PcpUpdateOptions, sink: UpdateSink): Announcer {
+  const bucket = new SourceBuckets(o.rate, 1);
+  return new Announcer(o.count, o.firstGapMs, () => {
+    const batch = pcp.mappingUpdates!(sink.epochSeconds(), o.maxPerSend);
+    sink.counts.pcpUpdatesSuppressed += batch.overLimit;
+    for (const d of batch.datagrams) {
+      if (!bucket.take('all')) {
+        sink.counts.pcpUpdatesSuppressed++;
+        continue;
+      }
+      sink.counts.pcpUpdatesSent++;
+      sink.send(d.bytes, o.clientPort, d.address);
+    }
+  });
 }
 
 /** Runs `send` `count` times: at once, then after gaps of first, 2·first, 4·first, ... ms. */

@@ -1,8 +1,9 @@
 /**
  * PCP behind the NAT-PMP socket: the handler the NAT-PMP engine calls for a version-2
  * datagram (answerPcp over the mapping service, with the shared epoch), the unsolicited
- * ANNOUNCE the server multicasts, and the counts /status shows (answers by result code,
- * drops by reason).
+ * ANNOUNCE the server multicasts, the unsolicited MAP responses it sends each client
+ * after an external address change (§14.2, updates.ts), and the counts /status shows
+ * (answers by result code, drops by reason).
  *
  * Policy: THIRD_PARTY is off unless configured; when on, a LAN host may act for another
  * LAN host (never for the gateway itself or outside the LAN), and the mapping service's
@@ -15,6 +16,8 @@ import type { PcpHandler } from '../natpmp/natpmp-engine.js';
 import { PCP_DEFAULT_POLICY, answerPcp } from './engine.js';
 import type { PcpPolicy } from './engine.js';
 import { MappingServicePcpTable } from './table.js';
+import { pcpMappingUpdates } from './updates.js';
+import type { PcpUpdateBatch } from './updates.js';
 import { PCP_DROP_REASON, encodePcpAnnounce, pcpResultName } from './wire.js';
 import type { PcpDropReason } from './wire.js';
 
@@ -44,7 +47,7 @@ export class PcpResponder {
     drops: Object.fromEntries(Object.values(PCP_DROP_REASON).map((r) => [r, 0])) as Record<PcpDropReason, number>,
   };
 
-  constructor(mappings: MappingService, options: PcpResponderOptions) {
+  constructor(private readonly mappings: MappingService, options: PcpResponderOptions) {
     this.table = new MappingServicePcpTable(mappings);
     const thirdParty = options.allowThirdParty ?? false;
     this.policy = {
@@ -70,6 +73,14 @@ export class PcpResponder {
   /** The unsolicited ANNOUNCE (§14.1.3) with the epoch of its moment. */
   announcement(epochSeconds: number): Uint8Array {
     return encodePcpAnnounce(epochSeconds);
+  }
+
+  /**
+   * The unsolicited MAP responses (§14.2) for the mappings PCP holds now, with the
+   * current external address, lifetimes as they are now, and `epochSeconds`; at most `limit`.
+   */
+  mappingUpdates(epochSeconds: number, limit: number): PcpUpdateBatch {
+    return pcpMappingUpdates(this.mappings.list(), this.mappings.backend.externalAddress(), epochSeconds, this.mappings.clock(), limit);
   }
 
   stats(): PcpStats {

@@ -263,6 +263,14 @@ test('construct unsolicited MAP and PEER responses for an address change, byte-e
   assert.equal(toHex(peer!), toHex(hex(
     `02 82 00 00 | 00000078 | 00000003 | 00000000 00000000 00000000 | ${NONCE} | 11 000000 | 1388 | 9c40 | 00000000 00000000 0000ffff c6336463` +
     ' | 0d05 0000 | 00000000 00000000 0000ffff c6336410')));
+  const third = encodePcpMappingUpdate({
+    opcode: PCP_OPCODE.MAP, nonce, protocol: 6, internalPort: 8080, externalPort: 8080, externalAddress: '198.51.100.99',
+    lifetimeSeconds: 3000, epochSeconds: 0, thirdParty: '192.168.1.101',
+  });
+  assert.equal(toHex(third!), toHex(hex(
+    `02 81 00 00 | 00000bb8 | 00000000 | 00000000 00000000 00000000 | ${NONCE} | 06 000000 | 1f90 | 1f90 | 00000000 00000000 0000ffff c6336463` +
+    ' | 01 00 0010 | 00000000 00000000 0000ffff c0a80165')), 'the THIRD_PARTY option (§13.1) after the MAP data');
+  assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce, protocol: 6, internalPort: 1, externalPort: 1, externalAddress: '198.51.100.99', lifetimeSeconds: 1, epochSeconds: 1, thirdParty: 'x' }), undefined);
   assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce: nonce.subarray(1), protocol: 6, internalPort: 1, externalPort: 1, externalAddress: '198.51.100.99', lifetimeSeconds: 1, epochSeconds: 1 }), undefined);
   assert.equal(encodePcpMappingUpdate({ opcode: PCP_OPCODE.MAP, nonce, protocol: 6, internalPort: 1, externalPort: 1, externalAddress: 'nope', lifetimeSeconds: 1, epochSeconds: 1 }), undefined);
 });

@@ -552,18 +552,25 @@ export interface PcpMappingUpdate {
   /** PEER only. */
   readonly remotePeerPort?: number;
   readonly remotePeerAddress?: string;
+  /**
+   * The internal address of a mapping made with THIRD_PARTY (§13.1): the update then
+   * carries that option, as the reply to the renewal would, so the client can tell it
+   * from a mapping of its own.
+   */
+  readonly thirdParty?: string;
 }
 
 /**
  * An unsolicited MAP or PEER success response (§14.2): how a server that kept its
  * mappings tells each client their new external address, laid out exactly as the reply
- * to a renewal would be. Returns a new buffer; undefined when an address cannot be
- * written or the nonce is not 12 octets.
+ * to a renewal would be (a THIRD_PARTY option last when the mapping has one). Returns a
+ * new buffer; undefined when an address cannot be written or the nonce is not 12 octets.
  */
 export function encodePcpMappingUpdate(u: PcpMappingUpdate): Uint8Array | undefined {
   if (u.nonce.length !== PCP_SIZE.nonce) return undefined;
   const bodyBytes = bodyLength(u.opcode);
-  const out = new Uint8Array(PCP_SIZE.header + bodyBytes);
+  const optionBytes = u.thirdParty === undefined ? 0 : PCP_SIZE.optionHeader + PCP_SIZE.address;
+  const out = new Uint8Array(PCP_SIZE.header + bodyBytes + optionBytes);
   out[OFF.version] = PCP_VERSION;
   out[OFF.opcode] = u.opcode;
   writeResponseHeader(out, { result: PCP_RESULT.SUCCESS, lifetimeSeconds: u.lifetimeSeconds, epochSeconds: u.epochSeconds });
@@ -576,6 +583,12 @@ export function encodePcpMappingUpdate(u: PcpMappingUpdate): Uint8Array | undefi
   if (u.opcode === PCP_OPCODE.PEER) {
     writeU16(out, body + BODY.remotePeerPort, u.remotePeerPort ?? 0);
     if (!writePcpAddress(out, body + BODY.remotePeerAddress, u.remotePeerAddress ?? '')) return undefined;
+  }
+  if (u.thirdParty !== undefined) {
+    const option = PCP_SIZE.header + bodyBytes;
+    out[option] = PCP_OPTION.THIRD_PARTY;
+    writeU16(out, option + 2, PCP_SIZE.address);
+    if (!writePcpAddress(out, option + PCP_SIZE.optionHeader, u.thirdParty)) return undefined;
   }
   return out;
 }
