@@ -9,12 +9,16 @@
  *  - PEER: the external port a UDP flow will leave from, before its first packet; the
  *    server then sees the host's datagram from that port and its reply gets back; the flow
  *    is held past UDP's idle timeout; filtering stays as configured; no port mapping is
- *    made; an endpoint with a MAP mapping gets that mapping's port;
+ *    made; an endpoint with a MAP mapping gets that mapping's port; another nonce neither
+ *    renews nor ends the hold (NOT_AUTHORIZED with what it has left); lifetime 0 ends it
+ *    (the flow back on its idle timer); a free suggested external port is the one given,
+ *    a taken one is not;
  *  - one table with UPnP (upnpc) and NAT-PMP (natpmpc): each refuses the others' ports with
  *    its own answer, `upnpc -l` and /mappings list all three with their protocol, and they
  *    survive SIGTERM, kill -9 and an external address change;
  *  - PCP's ANNOUNCE reaches 224.0.0.1:5350 on the LAN at start and after `POST /wan`, with
- *    the epoch reset;
+ *    the epoch reset; after `POST /wan` the client also gets its MAP mapping with the new
+ *    address unsolicited at its port 5350, three times (RFC 6887 §14.2);
  *  - tshark's PCP and NAT-PMP dissectors read every packet to or from 5351/5350 in the
  *    gateway's LAN captures without a malformed-packet warning.
  */
@@ -48,14 +52,14 @@ interface Mapping {
 }
 
 /** One line of natpmp-announce-listen.py: NAT-PMP (version 0) or PCP (version 2). */
-interface Heard { atMs: number; from: string; version: number; op: number; result: number; epoch: number; address: string; length: number }
+interface Heard { atMs: number; from: string; version: number; op: number; result: number; epoch: number; address: string; length: number; hex: string }
 
 function heard(output: string): Heard[] {
   return [...output.matchAll(/^announce (\d+) (\S+) ([0-9a-f]+)$/gm)].map((m) => {
     const b = Buffer.from(m[3]!, 'hex');
     const pcp = b[0] === 2;
     return {
-      atMs: Number(m[1]), from: m[2]!, version: b[0]!, op: b[1]!, length: b.length,
+      atMs: Number(m[1]), from: m[2]!, version: b[0]!, op: b[1]!, length: b.length, hex: m[3]!,
       result: pcp ? b[3]! : b.readUInt16BE(2),
       epoch: pcp ? b.readUInt32BE(8) : b.readUInt32BE(4),
       address: !pcp && b.length >= 12 ? [...b.subarray(8, 12)].join('.') : '',
@@ -103,8 +107,8 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
   const probe = (proto: 'tcp' | 'udp', externalAddr: string, externalPort: number, internalPort: number, opts: ProbeOptions) =>
     probeMapping(lab, cleanup, proto, externalAddr, externalPort, internalPort, opts);
 
-  const listenForAnnouncements = async (during: () => Promise<void>, done: (a: Heard[]) => boolean): Promise<Heard[]> =>
-    heard(await announcementsDuring(lab.namespaces.h1, h1, cleanup, during, (out) => done(heard(out))));
+  const listenForAnnouncements = async (during: () => Promise<void>, done: (a: Heard[]) => boolean, unicastToo = false): Promise<Heard[]> =>
+    heard(await announcementsDuring(lab.namespaces.h1, h1, cleanup, during, (out) => done(heard(out)), 30_000, unicastToo));
 
   test('MAP new: the suggested port on the external address; the internet reaches h1 through it; listed as PCP', async () => {
     const r = await ask(lab.namespaces.h1, map(h1));
@@ -167,8 +171,8 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     assert.equal((await mappings()).length, before);
   });
 
-  const peer = (internalPort: number, protocol: number, remoteIp: string, remotePort: number, lifetime = 600): ClientRequest =>
-    ({ opcode: 'peer', lifetime, clientIp: h1, map: fields({ protocol, internalPort, externalPort: 0 }), remotePort, remoteIp });
+  const peer = (internalPort: number, protocol: number, remoteIp: string, remotePort: number, lifetime = 600, over: Partial<ClientMapFields> = {}): ClientRequest =>
+    ({ opcode: 'peer', lifetime, clientIp: h1, map: fields({ protocol, internalPort, externalPort: 0, ...over }), remotePort, remoteIp });
 
   test('PEER: the external port comes before the first packet, which then leaves from it; the reply gets back; no port mapping', async () => {
     const [server, other] = lab.servers as [string, string];
@@ -199,6 +203,50 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     await probe('udp', lab.wanAddress, external, 7001, { expect: true, source: server });
     await probe('udp', lab.wanAddress, external, 7001, { expect: false, source: other });
     assert.equal((await mappings()).length, before, 'PEER made no port mapping');
+  });
+
+  /** The flow h1:`internalPort` → `remote` as /flows shows it. */
+  async function flowOf(internalPort: number, remote: string): Promise<{ external: string; expiresInMs: number } | undefined> {
+    const { flows } = (await admin(lab.adminSocket, 'GET', `/flows?proto=udp&port=${internalPort}`)).json as
+      { flows: { protocol: string; internal: string; external: string; remote: string; expiresInMs: number }[] };
+    return flows.find((f) => f.protocol === 'udp' && f.internal === `${h1}:${internalPort}` && f.remote === remote);
+  }
+
+  test('PEER with another nonce: NOT_AUTHORIZED with what the hold has left, for a renewal and for lifetime 0; the hold unchanged', async () => {
+    const server = lab.servers[0]!;
+    const other = (lifetime: number): ClientRequest => peer(7001, UDP, server, 3478, lifetime, { nonce: NONCE_B });
+    const [renew, end] = await askAll(lab.namespaces.h1, [other(3600), other(0)]);
+    for (const r of [renew!, end!]) {
+      assert.equal(r.resultText, 'NOT_AUTHORIZED');
+      assert.ok(r.lifetime > 500 && r.lifetime <= 600, `the hold's remaining lifetime: ${r.lifetime}`);
+      assert.deepEqual(Buffer.from(r.map!.nonce), Buffer.from(NONCE_B), 'the request echoed');
+    }
+    const flow = await flowOf(7001, `${server}:3478`);
+    assert.ok(flow !== undefined && flow.expiresInMs > 500_000 && flow.expiresInMs <= 600_000, `still held as before: ${JSON.stringify(flow)}`);
+  });
+
+  test('PEER lifetime 0 with its nonce: SUCCESS, lifetime 0, the flow\'s port; the flow is back on its idle timer; again is SUCCESS', async () => {
+    const server = lab.servers[0]!;
+    const held = await flowOf(7001, `${server}:3478`);
+    const [ended, again] = await askAll(lab.namespaces.h1, [peer(7001, UDP, server, 3478, 0), peer(7001, UDP, server, 3478, 0)]);
+    assert.deepEqual([ended!.resultText, ended!.lifetime, `${ended!.map?.externalIp}:${ended!.map?.externalPort}`], ['SUCCESS', 0, held?.external]);
+    assert.deepEqual([again!.resultText, again!.lifetime], ['SUCCESS', 0]);
+    const flow = await flowOf(7001, `${server}:3478`);
+    assert.ok(flow !== undefined && flow.expiresInMs <= 300_000, `UDP's idle timeout rules again: ${JSON.stringify(flow)}`);
+    // The hold ended, the flow is anyone's to hold: another nonce now succeeds.
+    const other = await ask(lab.namespaces.h1, peer(7001, UDP, server, 3478, 120, { nonce: NONCE_B }));
+    assert.equal(other.resultText, 'SUCCESS');
+  });
+
+  test('PEER suggested external port: given when free for a new flow; a taken one gets another port', async () => {
+    const server = lab.servers[0]!;
+    const wish = (internalPort: number): ClientRequest => peer(internalPort, UDP, server, 3479, 600, { externalPort: 47002 });
+    const [got, taken] = await askAll(lab.namespaces.h1, [wish(7002), wish(7003)]);
+    assert.deepEqual([got!.resultText, got!.map?.externalPort], ['SUCCESS', 47002]);
+    assert.equal((await flowOf(7002, `${server}:3479`))?.external, `${lab.wanAddress}:47002`);
+    assert.equal(taken!.resultText, 'SUCCESS');
+    assert.notEqual(taken!.map?.externalPort, 47002);
+    assert.equal((await flowOf(7003, `${server}:3479`))?.external, `${lab.wanAddress}:${taken!.map?.externalPort}`);
   });
 
   test('PEER for an endpoint with a MAP mapping: the mapping\'s external port', async () => {
@@ -266,21 +314,35 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     await probe('udp', lab.wanAddress, 19090, 9090, { expect: true, listenNs: lab.namespaces.h2 });
   });
 
-  test('POST /wan: PCP ANNOUNCE with a reset epoch; PCP renews on the new address; all three forward on it', async () => {
+  test('POST /wan: PCP ANNOUNCE with a reset epoch and the MAP mapping sent unsolicited; PCP renews on the new address; all three forward on it', async () => {
     await until('the epoch to pass 2 s', async () => {
       const r = await ask(lab.namespaces.h1, { opcode: 'announce', lifetime: 0, clientIp: h1 });
       return r.epoch >= 3 || null;
     }, 20_000, 500);
+    const isUpdate = (x: Heard): boolean => x.version === 2 && x.op === (0x80 | PCP.opcode.map);
     const seen = await listenForAnnouncements(async () => {
       const r = await admin(lab.adminSocket, 'POST', '/wan', { address: `${NEW_WAN}/24`, gateway: lab.wanGateway });
       assert.equal(r.status, 200, JSON.stringify(r.json));
     }, (a) => {
       const i = a.findIndex((x) => x.version === 0 && x.address === NEW_WAN);
-      return i >= 0 && a.slice(i).some((x) => x.version === 2);
-    });
+      return i >= 0 && a.slice(i).some((x) => x.version === 2 && x.op === 0x80) && a.filter(isUpdate).length >= 3;
+    }, true);
     const first = seen.findIndex((x) => x.version === 0 && x.address === NEW_WAN);
-    const pcp = seen.slice(first).find((x) => x.version === 2)!;
+    const pcp = seen.slice(first).find((x) => x.version === 2 && x.op === 0x80)!;
     assert.ok(pcp.epoch <= 1, `PCP epoch after the change: ${pcp.epoch}`);
+    // §14.2: h1's MAP mapping, unsolicited, to h1:5350, three times 250 then 500 ms apart.
+    const updates = seen.filter(isUpdate);
+    assert.equal(updates.length, 3, JSON.stringify(updates));
+    for (const u of updates) {
+      const r = decodeClientResponse(Buffer.from(u.hex, 'hex'));
+      assert.deepEqual([u.from, r.resultText, r.map?.externalIp, r.map?.externalPort, r.map?.internalPort, r.map?.protocol],
+        [`${GW}:5351`, 'SUCCESS', NEW_WAN, 28080, 8080, TCP]);
+      assert.deepEqual(Buffer.from(r.map!.nonce), Buffer.from(NONCE_A));
+      assert.ok(r.lifetime > 3000 && r.lifetime <= 3600, `the lifetime left: ${r.lifetime}`);
+      assert.ok(r.epoch <= 2, `the new epoch: ${r.epoch}`);
+    }
+    assert.ok(updates[1]!.atMs - updates[0]!.atMs >= 240 && updates[2]!.atMs - updates[1]!.atMs >= 490,
+      `gaps ${updates[1]!.atMs - updates[0]!.atMs} and ${updates[2]!.atMs - updates[1]!.atMs} ms`);
     const renewed = await ask(lab.namespaces.h1, map(h1, { externalPort: 0 }, 3600));
     assert.deepEqual([renewed.resultText, renewed.map?.externalIp, renewed.map?.externalPort], ['SUCCESS', NEW_WAN, 28080]);
     await probe('tcp', NEW_WAN, 28080, 8080, { expect: true });
@@ -301,23 +363,29 @@ describe('PCP with our client from a LAN host: MAP, FILTER, nonces, one table, A
     const ours = 'udp.port == 5351 || udp.port == 5350';
     const versions = new Map<string, number>();
     const pcpOps = new Set<number>();
+    let unsolicitedMaps = 0;
     for (const f of files) {
       const path = join(capDir, f);
       const bad = await must(null, 'tshark', ['-n', '-r', path, '-Y', `(${ours}) && (_ws.malformed || _ws.expert.severity >= "warning")`], 60_000);
       assert.equal(bad.trim(), '', `${f}: tshark warns about PCP or NAT-PMP packets`);
-      const rows = (await must(null, 'tshark', ['-n', '-r', path, '-Y', ours, '-T', 'fields', '-e', 'nat-pmp.version', '-e', 'portcontrol.version', '-e', 'portcontrol.opcode', '-e', 'portcontrol.r'], 60_000))
+      const rows = (await must(null, 'tshark', ['-n', '-r', path, '-Y', ours, '-T', 'fields', '-e', 'nat-pmp.version', '-e', 'portcontrol.version', '-e', 'portcontrol.opcode', '-e', 'portcontrol.r', '-e', 'udp.dstport'], 60_000))
         .trim().split('\n').filter(Boolean);
       for (const row of rows) {
-        const [natpmp, pcp, op, r] = row.split('\t');
+        const [natpmp, pcp, op, r, dstPort] = row.split('\t');
         const version = natpmp || pcp || '?';
         assert.ok(version === '0' || version === '2', `${f}: neither NAT-PMP nor PCP to tshark: ${row}`);
         versions.set(version, (versions.get(version) ?? 0) + 1);
-        if (version === '2') pcpOps.add(Number(op) | (r === '1' || r === 'True' ? 0x80 : 0));
+        const code = Number(op) | (r === '1' || r === 'True' ? 0x80 : 0);
+        if (version === '2') pcpOps.add(code);
+        if (version === '2' && code === (0x80 | PCP.opcode.map) && dstPort === '5350') unsolicitedMaps++;
       }
     }
     assert.ok((versions.get('2') ?? 0) > 20 && (versions.get('0') ?? 0) > 5, JSON.stringify([...versions]));
     // MAP, PEER and ANNOUNCE requests and their responses (announcements are 128 too).
     assert.deepEqual([...pcpOps].sort((a, b) => a - b), [0, 1, 2, 128, 129, 130]);
+    // At least the three after POST /wan (a restart whose WAN address comes up after the
+    // server started sends them too: the address changed from none to one).
+    assert.ok(unsolicitedMaps >= 3, `the unsolicited MAP responses to 5350, decoded as PCP: ${unsolicitedMaps}`);
     console.log(`# tshark read ${versions.get('2')} PCP and ${versions.get('0')} NAT-PMP packets in ${files.length} LAN captures, none malformed`);
   });
 });

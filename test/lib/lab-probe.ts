@@ -15,11 +15,12 @@ const ANNOUNCE_LISTEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 /**
  * Listens on 224.0.0.1:5350 in namespace `ns` (joined on `address`: a LAN host's) while
  * `during` runs, until `done` holds for what was heard (at most `timeoutMs`); returns the
- * listener's whole output (natpmp-announce-listen.py's `announce` lines).
+ * listener's whole output (natpmp-announce-listen.py's `announce` lines). `unicastToo`:
+ * bound to 0.0.0.0:5350 instead, so it also hears datagrams sent to the host itself.
  */
 export async function announcementsDuring(ns: string, address: string, cleanup: Cleanup, during: () => Promise<void>,
-  done: (output: string) => boolean, timeoutMs = 30_000): Promise<string> {
-  const listener = background(ns, 'python3', [ANNOUNCE_LISTEN, address, String(Math.ceil(timeoutMs / 1000) + 30)]);
+  done: (output: string) => boolean, timeoutMs = 30_000, unicastToo = false): Promise<string> {
+  const listener = background(ns, 'python3', [ANNOUNCE_LISTEN, address, String(Math.ceil(timeoutMs / 1000) + 30), ...(unicastToo ? ['any'] : [])]);
   cleanup.add(() => listener.stop());
   await until('the announcement listener', async () => listener.output().includes('ready'), 10_000, 20);
   await during();
