@@ -343,6 +343,9 @@ test('NETWORK_FAILURE (short-lived) without an external address, for MAP and PEE
   assert.deepEqual([r.result, r.lifetime], ['NETWORK_FAILURE', 30]);
   assert.equal(reply(await answerPcp(peerPacket(), ctx(t))).result, 'NETWORK_FAILURE');
   assert.equal(t.held.size, 0);
+  // Ending (lifetime 0) needs no address, as a MAP delete does not.
+  assert.equal(reply(await answerPcp(peerPacket({ lifetime: 0 }), ctx(t))).result, 'SUCCESS');
+  assert.equal(reply(await answerPcp(mapPacket({ lifetime: 0 }), ctx(t))).result, 'SUCCESS');
 });
 
 test('protocols: only TCP and UDP (UNSUPP_PROTOCOL); every port of a host is NOT_AUTHORIZED', async () => {

@@ -359,8 +359,6 @@ async function deleteMapping(request: PcpMapRequest, key: PcpMappingKey, ctx: Pc
 async function answerPeer(request: PcpPeerRequest, ctx: PcpContext): Promise<PcpOutcome> {
   const table = ctx.table;
   if (table.peer === undefined || table.endPeer === undefined) return fail(request, ctx, PCP_RESULT.UNSUPP_OPCODE);
-  if (table.externalAddress() === undefined) return fail(request, ctx, PCP_RESULT.NETWORK_FAILURE);
-  if (!isSupportedProtocol(request.protocol)) return fail(request, ctx, PCP_RESULT.UNSUPP_PROTOCOL);
   const flow: PcpTablePeerFlow = {
     key: keyOf(request),
     nonce: nonceHex(request.nonce),
@@ -368,7 +366,10 @@ async function answerPeer(request: PcpPeerRequest, ctx: PcpContext): Promise<Pcp
     remotePeerPort: request.remotePeerPort,
     requester: request.clientAddress,
   };
+  // As a MAP delete: ending needs no external address (without one there are no flows).
   if (request.requestedLifetimeSeconds === 0) return endPeer(request, flow, table.endPeer.bind(table), ctx);
+  if (table.externalAddress() === undefined) return fail(request, ctx, PCP_RESULT.NETWORK_FAILURE);
+  if (!isSupportedProtocol(request.protocol)) return fail(request, ctx, PCP_RESULT.UNSUPP_PROTOCOL);
   const result = await table.peer({
     ...flow,
     suggestedExternalPort: request.suggestedExternalPort,
