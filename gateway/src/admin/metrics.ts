@@ -108,7 +108,7 @@ const igdFamilies: MetricFamily[] = [
   counter('openigd_natpmp_responses_total', 'NAT-PMP answers sent, by result code.', ['result'],
     (s) => (s.igd?.natpmp?.results ?? []).map((v, code) => [{ result: String(code) }, v] as const)),
   counter('openigd_natpmp_drops_total', 'NAT-PMP datagrams dropped unanswered, by reason.', ['reason'], (s) => byKey(s.igd?.natpmp?.drops, 'reason')),
-  counter('openigd_natpmp_events_total', 'NAT-PMP announcements, PCP datagrams, epoch resets and send errors.', ['event'],
+  counter('openigd_natpmp_events_total', 'NAT-PMP announcements, PCP datagrams and mapping updates (sent, suppressed), epoch resets and send errors.', ['event'],
     (s) => byKey(s.igd?.natpmp, 'event', ['requests'])),
   counter('openigd_pcp_responses_total', 'PCP answers sent, by result name (RFC 6887 §7.4).', ['result'],
     (s) => Object.entries(s.igd?.pcp?.results ?? {}).map(([name, v]) => [{ result: name }, v] as const)),

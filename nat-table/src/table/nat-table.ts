@@ -9,7 +9,8 @@
  * Storage is struct-of-arrays in typed arrays with open addressing, so a flow costs
  * a fixed number of bytes and nothing is allocated per packet:
  *  - flows: protocol, TCP state, internal/remote endpoints, external port, expiry, and
- *    a held-until time (PCP PEER: the flow outlives its idle timer until then);
+ *    a held-until time (PCP PEER: the flow outlives its idle timer until then); a held
+ *    flow's owner tag (the PEER's nonce) sits in a small map beside them, by flow slot;
  *  - `outIndex`: (proto, internal addr:port, remote addr:port) → flow;
  *  - `inIndex`: (proto, external port, remote addr) → first flow of a chain linked by
  *    `inNext` (the chain is the flows of that remote address on that port; a
