@@ -129,6 +129,12 @@ test('with PCP: an address change sends each PCP client its MAP mapping with the
   await answers.until(3, 2_000);
   assert.equal(clients.got.length, 0, 'nothing unsolicited before a change');
 
+  // Losing the address and getting the same one back changes nothing a client knows.
+  backend.setExternalAddress('');
+  backend.setExternalAddress('203.0.113.7');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(clients.got.length, 0, 'no update for the address clients already have');
+
   now += 600_000;
   backend.setExternalAddress('198.51.100.9');
   // Two mappings a send (the third counted), three sends, but only 5 tokens in all.

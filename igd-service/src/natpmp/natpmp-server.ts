@@ -11,9 +11,10 @@
  * §14.1.3: the same group, port and schedule), so PCP clients renew after the epoch reset
  * (miniupnpd issue #254: without it they keep mappings on the old address).
  *
- * PCP mapping updates (RFC 6887 §14.2): after an external-address change the server also
- * sends each PCP client with a MAP mapping an unsolicited MAP response with the new
- * address, to the client's address at the PCP client port 5350, three times (at once,
+ * PCP mapping updates (RFC 6887 §14.2): after an external-address change (a new address
+ * replacing another) the server also sends each PCP client with a MAP mapping an
+ * unsolicited MAP response with the new address, to the client's address at the PCP
+ * client port 5350, three times (at once,
  * then after 250 and 500 more ms, the ANNOUNCE schedule cut to three sends), each built
  * afresh (a mapping deleted meanwhile is not announced; lifetimes are those of the
  * moment). Bounded: at most `maxPerSend` mappings a send (the rest counted), and one
@@ -156,10 +157,16 @@ export async function startNatPmpServer(options: NatPmpServerOptions, components
     send: (bytes, port, address) => socket.send(bytes, port, address, sent),
     counts,
   });
-  const unsubscribe = components.mappings.backend.onExternalAddressChange(() => {
+  // The last external address clients were given: updates go out only when a new one
+  // replaces it (not for the first address after a start without one, where ANNOUNCE
+  // says all there is, nor for the same address again, say after a lease lost and regained).
+  let knownAddress = components.mappings.backend.externalAddress();
+  const unsubscribe = components.mappings.backend.onExternalAddressChange((address) => {
     engine.resetEpoch();
     announcer.start();
-    updates?.start();
+    if (address === '') return;
+    if (knownAddress !== '' && address !== knownAddress) updates?.start();
+    knownAddress = address;
   });
   announcer.start();
 
