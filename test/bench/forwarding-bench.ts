@@ -27,6 +27,20 @@
  *
  *   node test/dist/bench/forwarding-bench.js [--json FILE] [--seconds 5]
  *        [--paths kernel,slirp4netns,pasta,openigd,openigd-offload]
+ *        [--build NAME=DIR]... [--rounds N]
+ *
+ * Builds compared in one run: `--build NAME=DIR` (repeatable) names a checkout of OpenIGD
+ * that has been `npm ci` + `npx tsc -b`-built; its OpenIGD paths run that tree's daemon,
+ * brought up by that tree's `labUp` (its `gateway/dist/index.js`, imported at run time),
+ * measured by this bench's code. Without it the one build is this checkout ("this").
+ * The OpenIGD paths then run `--rounds` times per build (default 3 with several builds, at
+ * least 2; 1 with one), round by round and the builds in turn (A B A B …), so that drift in
+ * the machine's load hits all alike; the other paths run once, first. After the table of
+ * every run come, per OpenIGD path, the medians per build, each later build over the first,
+ * the run-to-run spread ((max − min) / median, the larger of the two builds') and the
+ * figures that moved by more than it. The ratios to slirp4netns and the kernel (issue 3's
+ * target) are printed only for a run with one build and one round.
+ *   node test/dist/bench/forwarding-bench.js --paths openigd,openigd-offload --build base=../wt-base --build main=.
  *
  * Needs root. Each path is built in namespaces of its own (prefix `oi-fb…`) and removed
  * when it is done, even when it fails or the run is interrupted; the run ends only the
@@ -36,16 +50,20 @@
 import { cpus, release } from 'node:os';
 import { Cleanup, sh, uniquePrefix } from '../lib/ns.js';
 import { parseTcpJson, parseUdpJson, runIperf, shutdownIperf, type IperfTest, type Measured, type UdpResult } from './lib/iperf.js';
-import { parseBenchOptions, USAGE } from './lib/bench-options.js';
+import { formatAbTable } from './lib/ab-report.js';
+import { parseBenchOptions, USAGE, type BenchOptions } from './lib/bench-options.js';
 import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
-import { buildPath, PATH_LABELS, type ForwardingPath, type PathName } from './lib/peers.js';
+import { abSchedule, describeBuild, loadBuild, type BuildLoad } from './lib/builds.js';
+import { buildPath, OPENIGD_PATHS, PATH_LABELS, type ForwardingPath, type PathName } from './lib/peers.js';
 import {
   clockTicksPerSecond, cpuMicrosPerDatagram, readProcessesCpu, readUdpCounters, udpArrivedBetween, type ProcessCpu, type UdpCounters,
 } from './lib/proc-stats.js';
-import { computeRatios, formatRatios, formatTable, type Metric, type PathResult } from './lib/report.js';
+import { computeRatios, formatRatios, formatTable, PATH_FIGURES, pathFigures, type Metric, type PathResult } from './lib/report.js';
 
 /** The whole run (five paths) must stay under about four minutes; a path is not started past this. */
 const BUDGET_MS = 270_000;
+/** Added to the budget for each further run of an OpenIGD path (builds, rounds): three tests and a lab. */
+const BUDGET_PER_EXTRA_RUN_MS = 45_000;
 
 /** Set by SIGINT/SIGTERM: no new path or measurement starts, the current one is torn down. */
 let interrupted = false;
@@ -54,10 +72,10 @@ function metricOf<T>(m: Measured<T>, pick: (v: T) => number): Metric {
   return m.ok ? { ok: true, value: pick(m.value) } : m;
 }
 
-function unavailable(path: PathName, reason: string): PathResult {
+function unavailable(path: PathName, reason: string, label?: string): PathResult {
   const none: Metric = { ok: false, reason: 'not measured' };
   return {
-    path, available: false, reason, description: null, tcpUpBitsPerSecond: none, tcpDownBitsPerSecond: none, udpPacketsPerSecond: none,
+    path, ...(label === undefined ? {} : { label }), available: false, reason, description: null, tcpUpBitsPerSecond: none, tcpDownBitsPerSecond: none, udpPacketsPerSecond: none,
     udpArrivedPerSecond: none, udpForwarderMicrosPerPacket: none, details: {},
   };
 }
@@ -111,19 +129,46 @@ function forwarderFigures(before: ForwarderReading, after: ForwarderReading, udp
   };
 }
 
+/** One measurement of a path: a peer once, or an OpenIGD path for one round of one build. */
+interface PathRun {
+  readonly path: PathName;
+  /** The OpenIGD build (or why it did not load); null for the other paths. */
+  readonly build: BuildLoad | null;
+  readonly buildName: string | null;
+  /** Its label in the table: the path's own, or with the build and round when builds or rounds are compared. */
+  readonly label: string;
+}
+
+/** The runs in order: the other paths once, then the OpenIGD paths round by round, the builds in turn. */
+function planRuns(options: BenchOptions, builds: readonly BuildLoad[]): PathRun[] {
+  const compared = options.builds.length > 1 || options.rounds > 1;
+  const isOpenIgd = (p: PathName) => (OPENIGD_PATHS as readonly PathName[]).includes(p);
+  const runs: PathRun[] = options.paths.filter((p) => !isOpenIgd(p)).map((p) => ({ path: p, build: null, buildName: null, label: PATH_LABELS[p] }));
+  const openIgd = options.paths.filter(isOpenIgd);
+  for (const { build, round } of abSchedule(options.builds.length, options.rounds)) {
+    const name = options.builds[build]!.name;
+    for (const p of openIgd) {
+      runs.push({ path: p, build: builds[build]!, buildName: name, label: compared ? `${PATH_LABELS[p]} (${name}) #${round + 1}` : PATH_LABELS[p] });
+    }
+  }
+  return runs;
+}
+
 /** Builds one path, runs the three measurements on it, and always tears it down. */
-async function measurePath(name: PathName, prefix: string, seconds: number, ticksPerSecond: number, log: (line: string) => void): Promise<PathResult> {
+async function measurePath(run: PathRun, prefix: string, seconds: number, ticksPerSecond: number, log: (line: string) => void): Promise<PathResult> {
+  const { path: name, label } = run;
+  const custom = label === PATH_LABELS[name] ? {} : { label };
   const cleanup = new Cleanup();
   try {
-    const setup = await buildPath(name, prefix, cleanup).catch((e: unknown) => ({
+    const setup = await buildPath(name, prefix, cleanup, run.build).catch((e: unknown) => ({
       ok: false as const, reason: `setup failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
     }));
     if (!setup.ok) {
-      log(`${PATH_LABELS[name]}: not available (${setup.reason})`);
-      return unavailable(name, setup.reason);
+      log(`${label}: not available (${setup.reason})`);
+      return unavailable(name, setup.reason, custom.label);
     }
     const { path } = setup;
-    log(`${PATH_LABELS[name]}: ${path.description}`);
+    log(`${label}: ${path.description}`);
     const test: IperfTest = { serverNs: path.serverNs, serverAddr: path.serverAddr, clientNs: path.clientNs, seconds };
     // TCP skips its first second (slow start); UDP has none to skip.
     const upText = await runIperf(test, ['-O', '1']);
@@ -144,6 +189,7 @@ async function measurePath(name: PathName, prefix: string, seconds: number, tick
     log(`  forwarder CPU: ${cpu.ok ? `${cpu.value.toFixed(2)} µs per datagram (${who}, ${fd.forwarderCpuSeconds} s)` : cpu.notApplicable ? `n/a (${cpu.reason})` : cpu.reason}`);
     return {
       path: name,
+      ...custom,
       available: true,
       reason: null,
       description: path.description,
@@ -164,7 +210,7 @@ async function measurePath(name: PathName, prefix: string, seconds: number, tick
   } finally {
     await cleanup.run().catch((e: unknown) => {
       process.exitCode = 1;
-      console.error(`${PATH_LABELS[name]}: cleanup failed: ${e instanceof AggregateError ? e.errors.map(String).join('; ') : String(e)}`);
+      console.error(`${label}: cleanup failed: ${e instanceof AggregateError ? e.errors.map(String).join('; ') : String(e)}`);
     });
   }
 }
@@ -194,6 +240,32 @@ async function toolVersions(): Promise<Record<string, string>> {
   return out;
 }
 
+/** Loads each build and names it in the run's header. */
+async function loadBuilds(options: BenchOptions): Promise<BuildLoad[]> {
+  const out: BuildLoad[] = [];
+  for (const b of options.builds) {
+    const loaded = await loadBuild(b);
+    console.log(loaded.ok ? `  build ${describeBuild(loaded.build)}` : `  build ${b.name}: not available (${loaded.reason})`);
+    out.push(loaded);
+  }
+  return out;
+}
+
+/** Per OpenIGD path measured: the medians per build over the rounds, the ratios and the spread. */
+function formatBuilds(measured: readonly { readonly run: PathRun; readonly result: PathResult }[], options: BenchOptions): string {
+  const out = [`OpenIGD builds compared: medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'} per build, made in turn`];
+  for (const p of OPENIGD_PATHS.filter((x) => options.paths.includes(x))) {
+    const rows = options.builds.map(({ name }) => ({
+      label: `${PATH_LABELS[p]} (${name})`,
+      name,
+      rounds: measured.filter(({ run }) => run.path === p && run.buildName === name).map(({ result }) => pathFigures(result)),
+    }));
+    out.push('', formatAbTable(`${PATH_LABELS[p]}, median`, PATH_FIGURES, rows));
+  }
+  out.push('', 'Ratios to slirp4netns and the kernel (issue 3): run with one build and one round.');
+  return out.join('\n');
+}
+
 async function main(): Promise<number> {
   const parsed = parseBenchOptions(process.argv.slice(2));
   if (!parsed.ok) {
@@ -217,29 +289,42 @@ async function main(): Promise<number> {
   const tools = await toolVersions();
   const ticksPerSecond = await clockTicksPerSecond();
   const environment = { node: process.version, kernel: release(), cpus: cpus().length, clockTicksPerSecond: ticksPerSecond, tools };
-  console.log(`forwarding bench: node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs, ${options.seconds} s per test, prefix ${prefix}`);
+  console.log(`forwarding bench: node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs, ${options.seconds} s per test, `
+    + `${options.rounds} round${options.rounds === 1 ? '' : 's'} of OpenIGD per build, prefix ${prefix}`);
   for (const [name, version] of Object.entries(tools)) console.log(`  ${name}: ${version}`);
 
-  const results: PathResult[] = [];
-  for (const name of options.paths) {
+  const builds = options.paths.some((p) => (OPENIGD_PATHS as readonly PathName[]).includes(p)) ? await loadBuilds(options) : [];
+  const runs = planRuns(options, builds);
+  const budgetMs = BUDGET_MS + BUDGET_PER_EXTRA_RUN_MS * (runs.length - options.paths.length);
+  const measured: { readonly run: PathRun; readonly result: PathResult }[] = [];
+  for (const run of runs) {
     if (interrupted) return 130;
-    if (Date.now() - startedMs > BUDGET_MS) {
-      results.push(unavailable(name, `skipped: the run passed its ${BUDGET_MS / 1000} s budget`));
-      continue;
-    }
-    results.push(await measurePath(name, prefix, options.seconds, ticksPerSecond, (line) => console.log(line)));
+    const result = Date.now() - startedMs > budgetMs
+      ? unavailable(run.path, `skipped: the run passed its ${budgetMs / 1000} s budget`, run.label)
+      : await measurePath(run, prefix, options.seconds, ticksPerSecond, (line) => console.log(line));
+    measured.push({ run, result });
   }
+  const results = measured.map((m) => m.result);
   if (interrupted) return 130;
-  const ratios = computeRatios(results);
+  const compared = options.builds.length > 1 || options.rounds > 1;
+  const ratios = compared ? [] : computeRatios(results);
   const elapsedSeconds = Math.round((Date.now() - startedMs) / 100) / 10;
   console.log('');
   console.log(formatTable(results));
   console.log('');
-  console.log(formatRatios(ratios));
+  if (compared) {
+    console.log(formatBuilds(measured, options));
+  } else {
+    console.log(formatRatios(ratios));
+  }
   console.log(`(${elapsedSeconds} s)`);
 
   if (options.jsonPath) {
-    const report = { date: new Date(startedMs).toISOString(), elapsedSeconds, secondsPerTest: options.seconds, environment, results, ratios };
+    const buildInfo = builds.map((b, i) => (b.ok ? { name: b.build.name, dir: b.build.dir, commit: b.build.commit } : { name: options.builds[i]!.name, reason: b.reason }));
+    const runInfo = measured.map(({ run, result }) => ({ build: run.buildName, ...result }));
+    const report = {
+      date: new Date(startedMs).toISOString(), elapsedSeconds, secondsPerTest: options.seconds, rounds: options.rounds, environment, builds: buildInfo, results: runInfo, ratios,
+    };
     await writeJsonReport(options.jsonPath, report);
   }
   return results.some((r) => r.available) ? 0 : 1;

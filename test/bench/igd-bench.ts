@@ -12,6 +12,20 @@
  *
  *   node test/dist/bench/igd-bench.js [--count 3000] [--step 500] [--clients 4]
  *        [--targets miniupnpd,openigd] [--keep-alive] [--json FILE]
+ *        [--build NAME=DIR]... [--rounds N]
+ *
+ * Builds compared in one run: `--build NAME=DIR` (repeatable) names a checkout of OpenIGD
+ * that has been `npm ci` + `npx tsc -b`-built; the bench imports that tree's
+ * `gateway/dist/index.js` and brings its daemon up with that tree's `labUp`, with this
+ * bench's client code for all. Without it the one build is this checkout ("this").
+ * OpenIGD is then run `--rounds` times per build (default 3 with several builds, at least
+ * 2; 1 with one), the builds in turn (A B A B …) so that drift in the machine's load hits
+ * all alike; miniupnpd runs once. After the table of every run come the medians per build,
+ * each later build over the first, the run-to-run spread ((max − min) / median, the larger
+ * of the two builds') and the figures that moved by more than it. The request-rate setting
+ * below (`igd.requestRate`) goes only to builds whose config schema has the key (older
+ * builds have no request limit); the run's header says which.
+ *   node test/dist/bench/igd-bench.js --targets openigd --build base=../wt-base --build main=.
  *
  * The timed SOAP calls are made by a C client (lib/soap-load.c, compiled with the machine's
  * `cc` at the first run) inside each IGD's LAN namespace, the same client for both, so that
@@ -24,21 +38,21 @@
  * target that cannot run is printed as "not available (reason)", never with a number.
  */
 import { cpus, release } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Cleanup, uniquePrefix } from '../lib/ns.js';
+import { formatAbTable, type AbFigure, type AbRow } from './lib/ab-report.js';
 import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
+import { abSchedule, describeBuild, loadBuild, schemaAccepts, type LoadedBuild } from './lib/builds.js';
+import { parseIgdOptions, USAGE, type IgdBenchOptions as Options, type TargetName } from './lib/igd-options.js';
 import { startMiniupnpd } from './lib/miniupnpd.js';
 import { runSoapWorker, type ControlPoint, type StepTiming, type WorkerResult } from './lib/soap-worker.js';
 
-const TARGETS = ['miniupnpd', 'openigd'] as const;
-type TargetName = (typeof TARGETS)[number];
 const LABELS = { miniupnpd: 'miniupnpd', openigd: 'OpenIGD' } as const satisfies Record<TargetName, string>;
 
 /** Where the gateway's lab keeps its files. */
 const LAB_DIR = '/run/openigd-lab';
-/** The whole run's budget. */
+/** The whole run's budget with one run per target; each further OpenIGD run (builds, rounds) adds a reserve. */
 const BUDGET_MS = 300_000;
-/** Kept back for each target still to run when one starts (OpenIGD, run second, should need far less). */
+/** Kept back for each run still to come when one starts (OpenIGD, run after miniupnpd, should need far less). */
 const RESERVE_PER_LATER_TARGET_MS = 80_000;
 /** Upper bounds per phase within a target's share. */
 const ADD_PHASE_MAX_MS = 90_000;
@@ -50,47 +64,10 @@ const FIRST_PORT = 20_000;
 /** The issue's target: OpenIGD ≥ 10× miniupnpd. */
 const TARGET_RATIO = 10;
 
-const USAGE = 'usage: node test/dist/bench/igd-bench.js [--count 1..40000] [--step N] [--clients 1..16] [--targets miniupnpd,openigd] [--keep-alive] [--json FILE]';
-
-interface Options {
-  readonly count: number;
-  readonly step: number;
-  readonly clients: number;
-  readonly targets: readonly TargetName[];
-  readonly keepAlive: boolean;
-  readonly jsonPath: string | null;
-}
-
-function parseOptions(argv: readonly string[]): { ok: true; options: Options } | { ok: false; reason: string } {
-  let values: { count?: string; step?: string; clients?: string; targets?: string; 'keep-alive'?: boolean; json?: string };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        count: { type: 'string' }, step: { type: 'string' }, clients: { type: 'string' },
-        targets: { type: 'string' }, 'keep-alive': { type: 'boolean' }, json: { type: 'string' },
-      },
-      strict: true, allowPositionals: false,
-    }));
-  } catch (e) {
-    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
-  }
-  const int = (v: string | undefined, dflt: number) => (v === undefined ? dflt : /^\d+$/.test(v) ? Number(v) : NaN);
-  const count = int(values.count, 3000);
-  const step = int(values.step, 500);
-  const clients = int(values.clients, 4);
-  if (!(count >= 1 && count <= 40_000)) return { ok: false, reason: '--count must be an integer from 1 to 40000' };
-  if (!(step >= 1 && step <= count)) return { ok: false, reason: '--step must be an integer from 1 to --count' };
-  if (!(clients >= 1 && clients <= 16)) return { ok: false, reason: '--clients must be an integer from 1 to 16' };
-  const names = values.targets === undefined ? [...TARGETS] : values.targets.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = names.filter((n) => !(TARGETS as readonly string[]).includes(n));
-  if (unknown.length || !names.length) return { ok: false, reason: `--targets takes ${TARGETS.join(', ')}` };
-  if (values.json === '') return { ok: false, reason: '--json needs a file name' };
-  return {
-    ok: true,
-    options: { count, step, clients, targets: TARGETS.filter((t) => names.includes(t)), keepAlive: values['keep-alive'] === true, jsonPath: values.json ?? null },
-  };
-}
+/** The config key the bench sets to lift the request limit, in builds that have it. */
+const REQUEST_RATE_KEY = ['igd', 'requestRate'] as const;
+/** The per-source request limit is for floods; the bench is one client asking as fast as it can. */
+const NO_REQUEST_LIMIT = 'igd: { requestRate: { perSecond: 1000000, burst: 1000000 } }';
 
 type AddOutcome =
   | { readonly ok: true; readonly added: number; readonly failed: number; readonly firstFailure: string | null; readonly totalMs: number; readonly steps: readonly StepTiming[]; readonly stoppedByDeadline: boolean }
@@ -99,6 +76,11 @@ type ListOutcome = { readonly ok: true; readonly entries: number; readonly total
 
 interface TargetResult {
   readonly target: TargetName;
+  /** How the run is named in the tables: "OpenIGD", or "OpenIGD (base) #2" when builds or rounds are compared. */
+  readonly label: string;
+  /** The OpenIGD build's name, null for miniupnpd. */
+  readonly build: string | null;
+  readonly round: number;
   readonly available: boolean;
   readonly reason: string | null;
   readonly description: string | null;
@@ -140,20 +122,15 @@ async function setUpMiniupnpd(prefix: string, cleanup: Cleanup, log: (l: string)
   };
 }
 
-async function setUpOpenIgd(prefix: string, cleanup: Cleanup, log: (l: string) => void): Promise<TargetSetup> {
-  let gateway: typeof import('@openigd/gateway');
-  try {
-    gateway = await import('@openigd/gateway');
-  } catch (e) {
-    return { ok: false, reason: `cannot load @openigd/gateway: ${firstLine(e)}` };
-  }
+async function setUpOpenIgd(prefix: string, cleanup: Cleanup, log: (l: string) => void, build: LoadedBuild): Promise<TargetSetup> {
+  const { gateway } = build;
+  const extraConfig = schemaAccepts(gateway.CONFIG_SCHEMA, REQUEST_RATE_KEY) ? NO_REQUEST_LIMIT : undefined;
   const labPrefix = `${prefix}o`;
   cleanup.add(() => gateway.labDown(labPrefix, LAB_DIR));
   const up = async (): Promise<{ ok: true; igd: Omit<IgdUnderTest, 'reset'> } | { ok: false; reason: string }> => {
     let lab: Awaited<ReturnType<typeof gateway.labUp>>;
     try {
-      // The per-source request limit is for floods; the bench is one client asking as fast as it can.
-      lab = await gateway.labUp({ prefix: labPrefix, dir: LAB_DIR, extraConfig: 'igd: { requestRate: { perSecond: 1000000, burst: 1000000 } }' });
+      lab = await gateway.labUp({ prefix: labPrefix, dir: LAB_DIR, ...(extraConfig === undefined ? {} : { extraConfig }) });
     } catch (e) {
       return { ok: false, reason: `lab up failed: ${firstLine(e)}` };
     }
@@ -164,7 +141,7 @@ async function setUpOpenIgd(prefix: string, cleanup: Cleanup, log: (l: string) =
     const d = await runSoapWorker(h1, { mode: 'describe', descriptionUrl }, 15_000, abort.signal);
     if (!d.ok) return { ok: false, reason: `description from h1: ${d.reason}` };
     if (d.mode !== 'describe') return { ok: false, reason: 'the worker answered another job' };
-    log(`OpenIGD: lab ${labPrefix}, daemon pid ${lab.daemonPid}, ${d.control.controlUrl}`);
+    log(`OpenIGD (${build.name}): lab ${labPrefix}, daemon pid ${lab.daemonPid}, ${d.control.controlUrl}`);
     return {
       ok: true,
       igd: { description: `OpenIGD lab, daemon pid ${lab.daemonPid} in ${lab.namespaces.gw}, external ${lab.wanAddress}, client ${client} in ${h1}, ${d.control.controlUrl}`, clientNs: h1, internalClient: client, control: d.control },
@@ -207,20 +184,52 @@ function describeAdd(o: AddOutcome): string {
 
 const NOT_RUN = { ok: false, reason: 'not run' } as const;
 
+/** One measurement: miniupnpd, or one round of one OpenIGD build. */
+interface Run {
+  readonly target: TargetName;
+  /** The OpenIGD build (null for miniupnpd), or why it could not be loaded. */
+  readonly build: { readonly ok: true; readonly build: LoadedBuild } | { readonly ok: false; readonly name: string; readonly reason: string } | null;
+  readonly round: number;
+  readonly label: string;
+}
+
+/** The runs in the order they are made: miniupnpd once, then OpenIGD round by round, the builds in turn. */
+function planRuns(options: Options, builds: readonly NonNullable<Run['build']>[]): Run[] {
+  const compared = builds.length > 1 || options.rounds > 1;
+  const runs: Run[] = [];
+  if (options.targets.includes('miniupnpd')) runs.push({ target: 'miniupnpd', build: null, round: 1, label: LABELS.miniupnpd });
+  if (!options.targets.includes('openigd')) return runs;
+  for (const { build, round } of abSchedule(builds.length, options.rounds)) {
+    const b = builds[build]!;
+    const name = b.ok ? b.build.name : b.name;
+    runs.push({ target: 'openigd', build: b, round: round + 1, label: compared ? `${LABELS.openigd} (${name}) #${round + 1}` : LABELS.openigd });
+  }
+  return runs;
+}
+
 /** Sets one target up, runs the three phases within `shareMs`, and always tears it down. */
-async function measureTarget(name: TargetName, prefix: string, options: Options, shareMs: number, log: (l: string) => void): Promise<TargetResult> {
+async function measureTarget(run: Run, prefix: string, options: Options, shareMs: number, log: (l: string) => void): Promise<TargetResult> {
+  const { target: name, label } = run;
+  const buildName = run.build === null ? null : run.build.ok ? run.build.build.name : run.build.name;
   const cleanup = new Cleanup();
   const startMs = Date.now();
   const left = () => shareMs - (Date.now() - startMs);
-  const unavailable = (reason: string): TargetResult => ({ target: name, available: false, reason, description: null, sequential: NOT_RUN, list: NOT_RUN, concurrent: NOT_RUN });
+  const unavailable = (reason: string): TargetResult => ({
+    target: name, label, build: buildName, round: run.round, available: false, reason, description: null, sequential: NOT_RUN, list: NOT_RUN, concurrent: NOT_RUN,
+  });
   try {
-    const setup = await (name === 'miniupnpd' ? setUpMiniupnpd : setUpOpenIgd)(prefix, cleanup, log).catch((e: unknown) => ({ ok: false as const, reason: `setup failed: ${firstLine(e)}` }));
+    const setUp = (): Promise<TargetSetup> => {
+      if (run.build === null) return setUpMiniupnpd(prefix, cleanup, log);
+      if (!run.build.ok) return Promise.resolve({ ok: false, reason: run.build.reason });
+      return setUpOpenIgd(prefix, cleanup, log, run.build.build);
+    };
+    const setup = await setUp().catch((e: unknown) => ({ ok: false as const, reason: `setup failed: ${firstLine(e)}` }));
     if (!setup.ok) {
-      log(`${LABELS[name]}: not available (${setup.reason})`);
+      log(`${label}: not available (${setup.reason})`);
       return unavailable(setup.reason);
     }
     const { igd } = setup;
-    log(`${LABELS[name]}: ${igd.description}`);
+    log(`${label}: ${igd.description}`);
     const add = async (clients: number, capMs: number): Promise<AddOutcome> => {
       const deadlineMs = Math.max(1_000, Math.min(capMs, left() - 5_000));
       return asAdd(await runSoapWorker(igd.clientNs, {
@@ -251,11 +260,11 @@ async function measureTarget(name: TargetName, prefix: string, options: Options,
     } else if (!abort.signal.aborted) {
       concurrent = { ok: false, reason: 'no time left in the budget' };
     }
-    return { target: name, available: true, reason: null, description: igd.description, sequential, list, concurrent };
+    return { target: name, label, build: buildName, round: run.round, available: true, reason: null, description: igd.description, sequential, list, concurrent };
   } finally {
     await cleanup.run().catch((e: unknown) => {
       process.exitCode = 1;
-      console.error(`${LABELS[name]}: cleanup failed: ${e instanceof AggregateError ? e.errors.map(String).join('; ') : String(e)}`);
+      console.error(`${label}: cleanup failed: ${e instanceof AggregateError ? e.errors.map(String).join('; ') : String(e)}`);
     });
   }
 }
@@ -286,11 +295,15 @@ function formatReport(results: readonly TargetResult[], options: Options): strin
   const header = ['requests/s', ...bounds.map((f) => `${f}–${Math.min(f + options.step, options.count)}`), 'overall', 'last/first'];
   const rows: string[][] = [];
   const notes: string[] = [];
-  const by = (t: TargetName) => results.find((r) => r.target === t && r.available);
+  // The ratios to miniupnpd need one OpenIGD run; with builds compared, the A/B tables follow instead.
+  const only = (t: TargetName) => {
+    const runs = results.filter((r) => r.target === t);
+    return runs.length === 1 && runs[0]!.available ? runs[0] : undefined;
+  };
   const phases = [['sequential', 'sequential'], ['concurrent', `${options.clients} clients`]] as const;
   for (const r of results) {
     if (!r.available) {
-      notes.push(`${LABELS[r.target]}: not available (${r.reason})`);
+      notes.push(`${r.label}: not available (${r.reason})`);
       continue;
     }
     for (const [key, label] of phases) {
@@ -298,13 +311,13 @@ function formatReport(results: readonly TargetResult[], options: Options): strin
       const rates = stepRates(o, bounds);
       const first = rates[0] ?? null;
       const last = [...rates].reverse().find((v) => v !== null) ?? null;
-      rows.push([`${LABELS[r.target]} ${label}`, ...rates.map(fmt), fmt(overall(o)), first !== null && last !== null ? (last / first).toFixed(2) : 'n/a']);
-      if (!o.ok) notes.push(`${LABELS[r.target]} ${label}: ${o.reason}`);
-      else if (o.stoppedByDeadline || o.failed) notes.push(`${LABELS[r.target]} ${label}: ${describeAdd(o)}`);
+      rows.push([`${r.label} ${label}`, ...rates.map(fmt), fmt(overall(o)), first !== null && last !== null ? (last / first).toFixed(2) : 'n/a']);
+      if (!o.ok) notes.push(`${r.label} ${label}: ${o.reason}`);
+      else if (o.stoppedByDeadline || o.failed) notes.push(`${r.label} ${label}: ${describeAdd(o)}`);
     }
   }
-  const m = by('miniupnpd');
-  const oi = by('openigd');
+  const m = only('miniupnpd');
+  const oi = only('openigd');
   if (m && oi) {
     for (const [key, label] of phases) {
       const a = stepRates(oi[key], bounds);
@@ -317,12 +330,13 @@ function formatReport(results: readonly TargetResult[], options: Options): strin
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line), ''];
 
   out.push('list all through GetGenericPortMappingEntry (index 0.. until 713):');
+  const labelWidth = Math.max(9, ...results.map((r) => r.label.length));
   for (const r of results) {
     if (!r.available) continue;
     const l = r.list;
     out.push(l.ok
-      ? `  ${LABELS[r.target].padEnd(9)} ${l.entries} entries in ${(l.totalMs / 1000).toFixed(2)} s (${fmt(listRate(l))} entries/s), ended by ${l.end === '713' ? 'error 713' : l.end}`
-      : `  ${LABELS[r.target].padEnd(9)} failed: ${l.reason}`);
+      ? `  ${r.label.padEnd(labelWidth)} ${l.entries} entries in ${(l.totalMs / 1000).toFixed(2)} s (${fmt(listRate(l))} entries/s), ended by ${l.end === '713' ? 'error 713' : l.end}`
+      : `  ${r.label.padEnd(labelWidth)} failed: ${l.reason}`);
   }
   if (m && oi) {
     const ratios = [div(overall(oi.sequential), overall(m.sequential)), div(overall(oi.concurrent), overall(m.concurrent)), div(listRate(oi.list), listRate(m.list))];
@@ -330,13 +344,63 @@ function formatReport(results: readonly TargetResult[], options: Options): strin
     const verdict = ratios[0] === null || ratios[1] === null ? 'n/a' : ratios[0] >= TARGET_RATIO && ratios[1] >= TARGET_RATIO ? 'met' : 'NOT met';
     out.push(`target (issue 4): OpenIGD adds ≥ ${TARGET_RATIO}× miniupnpd: ${verdict}`);
   } else {
-    out.push('', 'OpenIGD / miniupnpd: n/a (both are needed)');
+    out.push('', `OpenIGD / miniupnpd: n/a (${results.filter((r) => r.target === 'openigd').length > 1 ? 'several OpenIGD runs: see the builds compared below' : 'both are needed'})`);
   }
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 
+/** A rate: higher is better. */
+const rateFigure = (label: string): AbFigure => ({ label, better: 'higher', format: fmt });
+
+/**
+ * The OpenIGD runs per build as medians over the rounds: the overall rates (adds with one
+ * client and with `--clients`, listing), then the adds per step of the table's growth.
+ */
+function formatBuilds(results: readonly TargetResult[], builds: readonly string[], options: Options): string {
+  const bounds: number[] = [];
+  for (let from = 0; from < options.count; from += options.step) bounds.push(from);
+  const steps = bounds.map((f) => `${f}–${Math.min(f + options.step, options.count)}`);
+  const rowsOf = (figures: (r: TargetResult) => (number | null)[]): AbRow[] => builds.map((name) => ({
+    label: `${LABELS.openigd} (${name})`,
+    name,
+    rounds: results.filter((r) => r.target === 'openigd' && r.build === name).map((r) => (r.available ? figures(r) : [])),
+  }));
+  const clients = `${options.clients} clients`;
+  const overallFigures = ['sequential adds/s', `${clients} adds/s`, 'list entries/s'].map(rateFigure);
+  const perStep = (key: 'sequential' | 'concurrent') => (r: TargetResult) => [...stepRates(r[key], bounds), overall(r[key])];
+  const stepFigures = [...steps, 'overall'].map(rateFigure);
+  const rounds = Math.max(...builds.map((b) => results.filter((r) => r.target === 'openigd' && r.build === b).length));
+  return [
+    `OpenIGD builds compared: medians of ${rounds} round${rounds === 1 ? '' : 's'} per build, made in turn`,
+    formatAbTable('requests/s, median', overallFigures, rowsOf((r) => [overall(r.sequential), overall(r.concurrent), listRate(r.list)])),
+    '',
+    formatAbTable('sequential adds/s', stepFigures, rowsOf(perStep('sequential'))),
+    '',
+    formatAbTable(`${clients} adds/s`, stepFigures, rowsOf(perStep('concurrent'))),
+  ].join('\n');
+}
+
+/** Loads each build and says, for the run's header, where it is and whether it takes the request-rate setting. */
+async function loadBuilds(options: Options): Promise<NonNullable<Run['build']>[]> {
+  const out: NonNullable<Run['build']>[] = [];
+  for (const b of options.builds) {
+    const loaded = await loadBuild(b);
+    if (!loaded.ok) {
+      console.log(`  build ${b.name}: not available (${loaded.reason})`);
+      out.push({ ok: false, name: b.name, reason: loaded.reason });
+      continue;
+    }
+    const limit = schemaAccepts(loaded.build.gateway.CONFIG_SCHEMA, REQUEST_RATE_KEY)
+      ? `its config has ${REQUEST_RATE_KEY.join('.')}: run with the request limit lifted (${NO_REQUEST_LIMIT})`
+      : `its config has no ${REQUEST_RATE_KEY.join('.')} (no request limit): run without it`;
+    console.log(`  build ${describeBuild(loaded.build)}; ${limit}`);
+    out.push(loaded);
+  }
+  return out;
+}
+
 async function main(): Promise<number> {
-  const parsed = parseOptions(process.argv.slice(2));
+  const parsed = parseIgdOptions(process.argv.slice(2));
   if (!parsed.ok) {
     console.error(`igd-bench: ${parsed.reason}\n${USAGE}`);
     return 2;
@@ -359,21 +423,27 @@ async function main(): Promise<number> {
   };
   console.log(`IGD bench: node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs; `
     + `miniupnpd-nftables ${environment.miniupnpd ?? 'not installed'}, stun-server ${environment.stund ?? 'not installed'}; `
-    + `${options.count} mappings, step ${options.step}, ${options.clients} concurrent clients, ${options.keepAlive ? 'keep-alive' : 'a connection per request'}, prefix ${prefix}`);
+    + `${options.count} mappings, step ${options.step}, ${options.clients} concurrent clients, ${options.keepAlive ? 'keep-alive' : 'a connection per request'}, `
+    + `${options.rounds} round${options.rounds === 1 ? '' : 's'} of OpenIGD per build, prefix ${prefix}`);
 
+  const builds = options.targets.includes('openigd') ? await loadBuilds(options) : [];
+  const runs = planRuns(options, builds);
+  const budgetMs = BUDGET_MS + RESERVE_PER_LATER_TARGET_MS * (runs.length - options.targets.length);
   const results: TargetResult[] = [];
-  for (const [i, name] of options.targets.entries()) {
+  for (const [i, run] of runs.entries()) {
     if (abort.signal.aborted) return 130;
-    const shareMs = BUDGET_MS - (Date.now() - startedMs) - RESERVE_PER_LATER_TARGET_MS * (options.targets.length - 1 - i);
-    results.push(await measureTarget(name, prefix, options, shareMs, (l) => console.log(l)));
+    const shareMs = budgetMs - (Date.now() - startedMs) - RESERVE_PER_LATER_TARGET_MS * (runs.length - 1 - i);
+    results.push(await measureTarget(run, prefix, options, shareMs, (l) => console.log(l)));
   }
   if (abort.signal.aborted) return 130;
   const elapsedSeconds = Math.round((Date.now() - startedMs) / 100) / 10;
   console.log('');
   console.log(formatReport(results, options));
+  if (runs.filter((r) => r.target === 'openigd').length > 1) console.log(`\n${formatBuilds(results, options.builds.map((b) => b.name), options)}`);
   console.log(`(${elapsedSeconds} s)`);
   if (options.jsonPath) {
-    const report = { date: new Date(startedMs).toISOString(), elapsedSeconds, options, environment, results };
+    const buildInfo = builds.map((b) => (b.ok ? { name: b.build.name, dir: b.build.dir, commit: b.build.commit } : b));
+    const report = { date: new Date(startedMs).toISOString(), elapsedSeconds, options, environment, builds: buildInfo, results };
     await writeJsonReport(options.jsonPath, report);
   }
   return results.some((r) => r.available) ? 0 : 1;

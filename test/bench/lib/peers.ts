@@ -7,7 +7,8 @@
  *   slirp4netns  inner (tap0 of slirp4netns, its default MTU 1500) → slirp4netns running in "outer" → server in outer
  *   slirp4netns-65520  the same with `--mtu=65520` (fewer, larger TCP segments)
  *   pasta        inner (tap0 of pasta)       → pasta running in "outer"       → server in outer
- *   openigd      the gateway's lab: h1 (DHCP) ─ LAN ─ OpenIGD daemon ─ WAN ─ inet (server)
+ *   openigd      the gateway's lab: h1 (DHCP) ─ LAN ─ OpenIGD daemon ─ WAN ─ inet (server), brought up
+ *                by the `labUp` of the build under test (lib/builds.ts), which runs that build's daemon
  *   openigd-offload  the same with `offload: true` (TSO and checksum offload on the TAPs)
  *
  * In the slirp4netns and pasta paths the server listens on a veth address of the outer
@@ -24,6 +25,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { background, must, sh, until, isRoot, type Cleanup } from '../../lib/ns.js';
+import { schemaAccepts, type BuildLoad } from './builds.js';
 
 export const PATH_NAMES = ['kernel', 'slirp4netns', 'slirp4netns-65520', 'pasta', 'openigd', 'openigd-offload'] as const;
 export type PathName = (typeof PATH_NAMES)[number];
@@ -219,17 +221,15 @@ function firstLine(e: unknown): string {
  * With `offload` the daemon opens its LAN and WAN TAPs with TSO/checksum offloads (GSO
  * super-frames and partial checksums pass through it); without, the kernel hands it
  * plain frames with complete checksums.
- * The gateway is imported here, not at the top, so that a gateway that does not load
- * (native addon not built) makes this one path "not available" instead of the run fail.
+ * The build's gateway is loaded by the caller (`loadBuild`), so that a gateway that does
+ * not load (native addon not built) makes its paths "not available" instead of the run fail.
  */
-async function openIgdPath(name: 'openigd' | 'openigd-offload', prefix: string, cleanup: Cleanup): Promise<PathSetup> {
+async function openIgdPath(name: 'openigd' | 'openigd-offload', prefix: string, cleanup: Cleanup, build: BuildLoad | null): Promise<PathSetup> {
   const offload = name === 'openigd-offload';
-  let gateway: typeof import('@openigd/gateway');
-  try {
-    gateway = await import('@openigd/gateway');
-  } catch (e) {
-    return { ok: false, reason: `cannot load @openigd/gateway: ${firstLine(e)}` };
-  }
+  if (build === null) return { ok: false, reason: 'no OpenIGD build given' };
+  if (!build.ok) return build;
+  const { gateway } = build.build;
+  if (!schemaAccepts(gateway.CONFIG_SCHEMA, ['offload'])) return { ok: false, reason: `build ${build.build.name} has no offload key in its config` };
   const labPrefix = `${prefix}-${offload ? 'lo' : 'l'}`;
   // labDown is safe to run for a lab that never came up or came down already.
   cleanup.add(() => gateway.labDown(labPrefix, LAB_DIR));
@@ -247,13 +247,16 @@ async function openIgdPath(name: 'openigd' | 'openigd-offload', prefix: string, 
     ok: true,
     path: {
       name, clientNs: h1, serverNs: inet, serverAddr: server, forwarderPid: lab.daemonPid, helperPids: lab.lanNapiPids,
-      description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN (${lab.lanNapiPids.length > 0 ? `GRO, NAPI threads ${lab.lanNapiPids.join(' ')}` : 'no GRO'}) ─ OpenIGD pid ${lab.daemonPid} in ${gw} (preset rfc, offload ${offload ? 'on' : 'off'}) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
+      description: `${h1} (${lab.hostAddresses.h1 ?? 'no DHCP address'}) ─ LAN (${lab.lanNapiPids.length > 0 ? `GRO, NAPI threads ${lab.lanNapiPids.join(' ')}` : 'no GRO'}) ─ OpenIGD (${build.build.name}) pid ${lab.daemonPid} in ${gw} (preset rfc, offload ${offload ? 'on' : 'off'}) ─ WAN ${lab.wanAddress} ─ ${inet} ${server}`,
     },
   };
 }
 
-/** Builds one path under `prefix` (e.g. from `uniquePrefix('fb')`); undo steps go on `cleanup`. */
-export async function buildPath(name: PathName, prefix: string, cleanup: Cleanup): Promise<PathSetup> {
+/**
+ * Builds one path under `prefix` (e.g. from `uniquePrefix('fb')`); undo steps go on
+ * `cleanup`. The OpenIGD paths run `build`'s daemon; the others ignore it.
+ */
+export async function buildPath(name: PathName, prefix: string, cleanup: Cleanup, build: BuildLoad | null): Promise<PathSetup> {
   if (!isRoot()) return { ok: false, reason: 'needs root (network namespaces)' };
   switch (name) {
     case 'kernel': return kernelPath(prefix, cleanup);
@@ -261,6 +264,6 @@ export async function buildPath(name: PathName, prefix: string, cleanup: Cleanup
     case 'slirp4netns-65520': return slirpPath(prefix, cleanup, 65520);
     case 'pasta': return pastaPath(prefix, cleanup);
     case 'openigd':
-    case 'openigd-offload': return openIgdPath(name, prefix, cleanup);
+    case 'openigd-offload': return openIgdPath(name, prefix, cleanup, build);
   }
 }

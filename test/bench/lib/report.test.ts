@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeRatios, formatRatios, formatTable, type Metric, type PathResult } from './report.js';
+import { computeRatios, formatRatios, formatTable, PATH_FIGURES, pathFigures, type Metric, type PathResult } from './report.js';
 import type { PathName } from './peers.js';
 
 const ok = (value: number): Metric => ({ ok: true, value });
@@ -125,4 +125,16 @@ test('the forwarder figures against slirp4netns: which side has no number, and w
   const zero = computeRatios([measured('slirp4netns', ok(1), ok(1), ok(1), ok(0), failed('cannot read /proc/42/stat: ENOENT')), oi]);
   assert.deepEqual(zero[0]!.forwarderOverSlirp4netns.cpuPerDatagram, { ok: false, reason: 'slirp4netns (MTU 1500): cannot read /proc/42/stat: ENOENT' });
   assert.ok(!zero[0]!.forwarderOverSlirp4netns.udpArrived.ok);
+});
+
+test('builds compared: a run labelled with its build and round, and its figures in the table\'s order', () => {
+  const run: PathResult = { ...measured('openigd-offload', ok(9e9), ok(8e9), ok(220_000), ok(400_000), ok(1.25)), label: 'OpenIGD, offload on (base) #2' };
+  assert.match(formatTable([run]), /^OpenIGD, offload on \(base\) #2 \|\s+9\.00 \|\s+8\.00 \|\s+220,000 \|\s+400,000 \|\s+1\.25$/m);
+  assert.deepEqual(PATH_FIGURES.map((f) => `${f.label} ${f.better}`), [
+    'TCP up Gbit/s higher', 'TCP down Gbit/s higher', 'UDP 64B pkts/s higher', 'UDP arrived pkts/s higher', 'fwd CPU µs/pkt lower',
+  ]);
+  assert.deepEqual(pathFigures(run), [9e9, 8e9, 220_000, 400_000, 1.25]);
+  assert.deepEqual(pathFigures(measured('openigd', failed('timeout'), ok(1), ok(2), ok(3), inKernel)), [null, 1, 2, 3, null]);
+  assert.deepEqual(pathFigures(missing('openigd', 'lab up failed')), [null, null, null, null, null]);
+  assert.equal(PATH_FIGURES[0]!.format(9.876e9), '9.88');
 });

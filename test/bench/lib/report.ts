@@ -7,6 +7,7 @@
  * figures against slirp4netns. Pure: no I/O, and a missing or failed number is shown
  * with its reason, never replaced by a made-up one.
  */
+import type { AbFigure } from './ab-report.js';
 import { OPENIGD_PATHS, PATH_LABELS, type PathName } from './peers.js';
 
 export type Metric =
@@ -16,6 +17,8 @@ export type Metric =
 
 export interface PathResult {
   readonly path: PathName;
+  /** The row's label when not the path's own (PATH_LABELS), e.g. "OpenIGD, offload on (base) #2" when builds are compared. */
+  readonly label?: string;
   /** False when the path cannot exist here; `reason` says why and the metrics are absent. */
   readonly available: boolean;
   readonly reason: string | null;
@@ -121,6 +124,20 @@ const micros = (us: number) => us.toFixed(2);
 const times = (r: number | null) => (r === null ? 'n/a' : `${r.toFixed(2)}×`);
 const timesSlirp = (m: Metric) => (m.ok ? `${m.value.toFixed(2)}× slirp4netns` : `n/a (${m.reason})`);
 
+/** The table's five figures for builds compared (lib/ab-report.ts), in the table's order. */
+export const PATH_FIGURES: readonly AbFigure[] = [
+  { label: 'TCP up Gbit/s', better: 'higher', format: gbit },
+  { label: 'TCP down Gbit/s', better: 'higher', format: gbit },
+  { label: 'UDP 64B pkts/s', better: 'higher', format: pps },
+  { label: 'UDP arrived pkts/s', better: 'higher', format: pps },
+  { label: 'fwd CPU µs/pkt', better: 'lower', format: micros },
+];
+
+/** A run's values of PATH_FIGURES; null where it has no number (a path not available has none). */
+export function pathFigures(r: PathResult): (number | null)[] {
+  return [r.tcpUpBitsPerSecond, r.tcpDownBitsPerSecond, r.udpPacketsPerSecond, r.udpArrivedPerSecond, r.udpForwarderMicrosPerPacket].map((m) => value(m));
+}
+
 /** Says what the three UDP columns count; printed under the table. */
 const UDP_LEGEND = [
   'UDP 64B pkts/s: datagrams the iperf3 server read (the target\'s figure); UDP arrived: datagrams that reached',
@@ -134,7 +151,7 @@ export function formatTable(results: readonly PathResult[]): string {
   const rows: string[][] = [];
   const notes: string[] = [];
   for (const r of results) {
-    const label = PATH_LABELS[r.path];
+    const label = r.label ?? PATH_LABELS[r.path];
     if (!r.available) {
       rows.push([label, `not available (${r.reason ?? 'unknown'})`]);
       continue;
