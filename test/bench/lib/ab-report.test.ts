@@ -39,7 +39,16 @@ test('a figure is worse, better or within the spread, by which way is better', (
   const same = compareRows([rate, cpu], base, row('main', [[98, 2.1], [106, 2.0]]));
   assert.deepEqual(same.map((c) => c.verdict), ['within', 'within']);
   const once = compareRows([rate], row('base', [[100]]), row('main', [[50]]));
-  assert.deepEqual(once[0], { figure: 'adds/s', ratio: 0.5, spread: null, verdict: null }, 'one round: no spread, no verdict');
+  assert.deepEqual(once[0], {
+    figure: 'adds/s', ratio: 0.5, spread: null, verdict: null, paired: { median: 0.5, min: 0.5, max: 0.5, measured: 1, of: 1 }, worseEveryRound: false,
+  }, 'one round: no spread, no verdict');
+  assert.deepEqual(adds!.paired, { median: (0.8 + 82 / 110) / 2, min: 82 / 110, max: 0.8, measured: 2, of: 2 });
+  assert.equal(adds!.worseEveryRound, true);
+  assert.equal(us!.worseEveryRound, true);
+  assert.deepEqual(faster.map((c) => c.worseEveryRound), [false, false]);
+  const mixed = compareRows([rate], row('base', [[100], [100], [null]]), row('main', [[90], [110], [50]]));
+  assert.deepEqual(mixed[0]!.paired, { median: 1, min: 0.9, max: 1.1, measured: 2, of: 3 }, 'a round one side did not measure is left out');
+  assert.equal(mixed[0]!.worseEveryRound, false);
 });
 
 test('the table: a row per build, the ratio row, the spread row and the verdict', () => {
@@ -48,14 +57,16 @@ test('the table: a row per build, the ratio row, the spread row and the verdict'
     row('main', [[80, 2.5], [null, 2.6], [82, 2.55]]),
   ]);
   const lines = text.split('\n');
-  assert.match(lines[0]!, /^OpenIGD, offload on, median +\| +adds\/s \| µs\/pkt$/);
+  assert.match(lines[0]!, /^OpenIGD, offload on, median +\| +adds\/s \| +µs\/pkt$/);
   assert.match(lines[2]!, /^OpenIGD \(base\) +\| +105 \| +2\.05$/);
-  assert.match(lines[3]!, /^OpenIGD \(main\) +\| 81 \(2 of 3\) \| +2\.55$/);
+  assert.match(lines[3]!, /^OpenIGD \(main\) +\| +81 \(2 of 3\) \| +2\.55$/);
   assert.match(lines[4]!, /^main \/ base +\| +0\.77× \| +1\.24×$/);
-  assert.match(lines[5]!, /^spread \(max−min\)\/median +\| +10% \| +5%$/);
-  assert.equal(lines[6], 'main / base: WORSE beyond the run-to-run spread: adds/s 0.77× (spread 10%), µs/pkt 1.24× (spread 5%)');
-  assert.equal(lines.length, 7);
-  assert.ok(lines.slice(1, 6).every((l) => l.indexOf('|') === lines[0]!.indexOf('|')), 'the first column is aligned');
+  assert.match(lines[5]!, /^ {2}paired by round, median +\| 0\.79× \(0\.78×–0\.80×\) \| 1\.24× \(1\.24×–1\.25×\)$/);
+  assert.match(lines[6]!, /^spread \(max−min\)\/median +\| +10% \| +5%$/);
+  assert.equal(lines[7], 'main / base: WORSE beyond the run-to-run spread: adds/s 0.77× (spread 10%), µs/pkt 1.24× (spread 5%); '
+    + 'worse in every paired round: adds/s (0.78×–0.80×), µs/pkt (1.24×–1.25×)');
+  assert.equal(lines.length, 8);
+  assert.ok(lines.slice(1, 7).every((l) => l.indexOf('|') === lines[0]!.indexOf('|')), 'the first column is aligned');
 });
 
 test('better and unjudged figures are named; a build with no number shows n/a', () => {

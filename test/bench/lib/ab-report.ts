@@ -58,6 +58,10 @@ export interface AbComparison {
   readonly spread: number | null;
   /** Which way the later build moved, when by more than the spread; 'within' otherwise, null without the numbers. */
   readonly verdict: 'worse' | 'better' | 'within' | null;
+  /** The later build over the first round by round (runs made one after the other), for the rounds both measured. */
+  readonly paired: FigureStats;
+  /** True when the later build was worse in every one of at least 2 paired rounds. */
+  readonly worseEveryRound: boolean;
 }
 
 function statsOf(row: AbRow, figure: number): FigureStats {
@@ -79,7 +83,14 @@ export function compareRows(figures: readonly AbFigure[], before: AbRow, after: 
       const down = ratio < 1 - spread;
       verdict = !up && !down ? 'within' : up === (f.better === 'higher') ? 'better' : 'worse';
     }
-    return { figure: f.label, ratio, spread, verdict };
+    const pairs = before.rounds.map((r, k) => {
+      const x = r[i] ?? null;
+      const y = after.rounds[k]?.[i] ?? null;
+      return x !== null && y !== null && x > 0 ? y / x : null;
+    });
+    const paired = figureStats(pairs);
+    const worseEveryRound = paired.measured >= 2 && (f.better === 'higher' ? paired.max! < 1 : paired.min! > 1);
+    return { figure: f.label, ratio, spread, verdict, paired, worseEveryRound };
   });
 }
 
@@ -97,8 +108,10 @@ function verdictLine(before: AbRow, after: AbRow, comparisons: readonly AbCompar
   const worse = list('worse');
   const better = list('better');
   const unjudged = comparisons.filter((c) => c.verdict === null).map((c) => c.figure);
+  const everyRound = comparisons.filter((c) => c.worseEveryRound).map((c) => `${c.figure} (${times(c.paired.min)}–${times(c.paired.max)})`);
   const parts = [
     worse.length ? `WORSE beyond the run-to-run spread: ${worse.join(', ')}` : 'no figure worse beyond the run-to-run spread',
+    ...(everyRound.length ? [`worse in every paired round: ${everyRound.join(', ')}`] : []),
     ...(better.length ? [`better beyond it: ${better.join(', ')}`] : []),
     ...(unjudged.length ? [`not judged (fewer than 2 rounds measured): ${unjudged.join(', ')}`] : []),
   ];
@@ -107,14 +120,19 @@ function verdictLine(before: AbRow, after: AbRow, comparisons: readonly AbCompar
 
 /**
  * The table: a row per build (medians; "(k of n)" when some rounds measured nothing),
- * a row per later build over the first, the spread row, then the verdict lines.
+ * per later build its medians over the first's and, below, the median and range of its
+ * round-by-round ratios (each round's runs were made one after the other, so these
+ * cancel slow drift), the spread row, then the verdict lines.
  */
 export function formatAbTable(title: string, figures: readonly AbFigure[], rows: readonly AbRow[]): string {
   const header = [title, ...figures.map((f) => f.label)];
   const table: string[][] = rows.map((r) => [r.label, ...figures.map((f, i) => cell(statsOf(r, i), f.format))]);
   const [first, ...later] = rows;
   const comparisons = first === undefined ? [] : later.map((r) => ({ row: r, c: compareRows(figures, first, r) }));
-  for (const { row, c } of comparisons) table.push([`${row.name} / ${first!.name}`, ...c.map((x) => times(x.ratio))]);
+  for (const { row, c } of comparisons) {
+    table.push([`${row.name} / ${first!.name}`, ...c.map((x) => times(x.ratio))]);
+    table.push([`  paired by round, median`, ...c.map((x) => (x.paired.median === null ? 'n/a' : `${times(x.paired.median)} (${times(x.paired.min)}–${times(x.paired.max)})`))]);
+  }
   const spreads = figures.map((_, i) => {
     const s = rows.map((r) => relativeSpread(statsOf(r, i)));
     return s.some((x) => x === null) ? null : Math.max(...(s as number[]));
