@@ -36,9 +36,10 @@
  * The OpenIGD paths then run `--rounds` times per build (default 3 with several builds, at
  * least 2; 1 with one), round by round and the builds in turn (A B A B …), so that drift in
  * the machine's load hits all alike; the other paths run once, first. After the table of
- * every run come, per OpenIGD path, the medians per build, each later build over the first,
- * the run-to-run spread ((max − min) / median, the larger of the two builds') and the
- * figures that moved by more than it. The ratios to slirp4netns and the kernel (issue 3's
+ * every run come, per OpenIGD path, the medians per build, each later build over the first
+ * (the medians' ratio, and the median and range of the round-by-round ratios), the
+ * run-to-run spread ((max − min) / median, the larger of the two builds') and the figures
+ * that moved by more than it. The ratios to slirp4netns and the kernel (issue 3's
  * target) are printed only for a run with one build and one round.
  *   node test/dist/bench/forwarding-bench.js --paths openigd,openigd-offload --build base=../wt-base --build main=.
  *

@@ -21,8 +21,9 @@
  * OpenIGD is then run `--rounds` times per build (default 3 with several builds, at least
  * 2; 1 with one), the builds in turn (A B A B …) so that drift in the machine's load hits
  * all alike; miniupnpd runs once. After the table of every run come the medians per build,
- * each later build over the first, the run-to-run spread ((max − min) / median, the larger
- * of the two builds') and the figures that moved by more than it. The request-rate setting
+ * each later build over the first (the medians' ratio, and the median and range of the
+ * round-by-round ratios), the run-to-run spread ((max − min) / median, the larger of the
+ * two builds') and the figures that moved by more than it. The request-rate setting
  * below (`igd.requestRate`) goes only to builds whose config schema has the key (older
  * builds have no request limit); the run's header says which.
  *   node test/dist/bench/igd-bench.js --targets openigd --build base=../wt-base --build main=.
