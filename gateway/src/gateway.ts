@@ -1,7 +1,7 @@
 /**
  * The gateway as one object built from its parts: the config, a logger and a clock.
  * `start()` builds the NAT table, opens the three TAP links, the DHCP server's lease
- * file, the captures, the router, the timer, the WAN DHCP client, the IGD and the admin
+ * file, the router and the forwarder that does its I/O, the captures, the timer, the WAN DHCP client, the IGD and the admin
  * API, in that order. Every resource pushes its undo onto one cleanup stack as it is
  * acquired; if any step fails, the stack unwinds (newest first) before the error goes
  * up, so a failed start leaves no TAP, timer, socket or open file behind. `stop()`
@@ -15,6 +15,7 @@ import { ConfigError, readAdminToken, type GatewayConfig } from './config/config
 import { TapLink } from './link/tap-link.js';
 import type { Link, LinkState } from './link/link.js';
 import { Router, type RouterAddresses } from './router/router.js';
+import { Forwarder } from './router/forwarder.js';
 import { DhcpServer } from './dhcp/dhcp-server.js';
 import { DhcpClient } from './dhcp/dhcp-client.js';
 import { LeaseFile } from './dhcp/lease-file.js';
@@ -93,8 +94,17 @@ export function routerAddresses(config: GatewayConfig, plan: Plan): RouterAddres
   return {
     lanAddr: plan.lanAddr, lanPrefixLength: config.lan.address.prefixLength, lanMac: plan.lanMac,
     wanAddr: plan.wanAddr, wanPrefixLength: plan.wanStatic?.prefixLength ?? 0, wanGateway: plan.configuredGateway, wanMac: plan.wanMac,
-    localMac: plan.localMac, localKernelMac: plan.localKernelMac, wanMtu: config.wan.mtu,
+    localMac: plan.localMac, localKernelMac: plan.localKernelMac, lanMtu: config.lan.mtu, wanMtu: config.wan.mtu,
   };
+}
+
+/** What a started gateway is made of. */
+interface Parts {
+  readonly router: Router;
+  /** The router's I/O: its links, its captures. */
+  readonly forwarder: Forwarder;
+  readonly table: NatTable;
+  readonly capture: CaptureControl;
 }
 
 /** A file-system failure at start as one line naming the config key: `capture.dir: cannot create /x (EACCES)`. */
@@ -104,7 +114,7 @@ function pathError(field: string, what: string, path: string, cause: unknown): C
 
 export class Gateway implements RunningDaemon {
   private readonly cleanup = new CleanupStack();
-  private parts: { router: Router; table: NatTable; capture: CaptureControl } | null = null;
+  private parts: Parts | null = null;
   private dhcp: DhcpServer | null = null;
   private wanDhcp: DhcpClient | null = null;
   private igdRuntime: IgdRuntime | null = null;
@@ -153,7 +163,7 @@ export class Gateway implements RunningDaemon {
     await this.release();
   }
 
-  private running(): { router: Router; table: NatTable; capture: CaptureControl } {
+  private running(): Parts {
     if (!this.parts) throw new Error('the gateway is not running');
     return this.parts;
   }
@@ -177,11 +187,12 @@ export class Gateway implements RunningDaemon {
     table.setExternalAddress(plan.wanAddr);
     const links = await this.openLinks(plan);
     this.dhcp = await this.openDhcpServer(plan);
-    const router = new Router(routerAddresses(config, plan), table, links, clock, this.dhcp);
-    const capture = await this.openCaptures(router);
-    this.parts = { router, table, capture };
+    const router = new Router(routerAddresses(config, plan), table, clock, this.dhcp);
+    const forwarder = new Forwarder(router, links, clock);
+    const capture = await this.openCaptures(forwarder);
+    this.parts = { router, forwarder, table, capture };
     this.links = links;
-    router.start((port, e) => this.linkGone(port, e.code));
+    forwarder.start((port, e) => this.linkGone(port, e.code));
     this.startTimer();
     if (!plan.wanStatic) this.startWanDhcp(plan);
     if (config.igd.enabled) await this.startIgd(plan, links[1]);
@@ -228,9 +239,9 @@ export class Gateway implements RunningDaemon {
   }
 
   /** Captures on and off at run time (`POST /capture`); one from the start with `capture`. */
-  private async openCaptures(router: Router): Promise<CaptureControl> {
+  private async openCaptures(forwarder: Forwarder): Promise<CaptureControl> {
     const { config, log, clock } = this.partsGiven;
-    const capture = new CaptureControl(config.capture?.dir ?? join(config.state, 'captures'), (taps) => router.setTaps(taps),
+    const capture = new CaptureControl(config.capture?.dir ?? join(config.state, 'captures'), (taps) => forwarder.setTaps(taps),
       (port, e) => log.error({ port, error: e.message }, 'capture write failed'), () => clock.now());
     this.cleanup.defer('capture', () => { capture.stop(); });
     if (config.capture) {
@@ -242,13 +253,13 @@ export class Gateway implements RunningDaemon {
   /** The one periodic timer: flows, DHCP leases, ARP and reassembly, the WAN lease, IGD leases. */
   private startTimer(): void {
     const { log, clock } = this.partsGiven;
-    const { router, table } = this.running();
+    const { forwarder, table } = this.running();
     const timer = setInterval(() => {
       const ms = clock.now();
       const gone = table.expire(ms);
       if (gone) log.debug({ count: gone }, 'flows expired');
       this.dhcp?.expire(ms);
-      router.tick();
+      forwarder.tick();
       this.wanDhcp?.tick(ms);
       this.igdRuntime?.tick();
       this.watchWan();
@@ -293,9 +304,9 @@ export class Gateway implements RunningDaemon {
   /** `wan.address: dhcp`: the client sets the router's WAN address as leases come and go. */
   private startWanDhcp(plan: Plan): void {
     const { log, clock } = this.partsGiven;
-    const { router } = this.running();
+    const { router, forwarder } = this.running();
     const client = new DhcpClient({ mac: plan.wanMac, hostName: 'openigd' }, {
-      send: (m, to) => router.sendWanDhcp(m, to),
+      send: (m, to) => forwarder.sendWanDhcp(m, to),
       lease: (l) => {
         if (l) {
           const gw = l.router || plan.configuredGateway;
@@ -329,9 +340,9 @@ export class Gateway implements RunningDaemon {
   private async startAdmin(plan: Plan, token: string | null): Promise<AdminServer> {
     const { config, log, clock } = this.partsGiven;
     const admin = config.admin!;
-    const { router, table, capture } = this.running();
+    const { router, forwarder, table, capture } = this.running();
     const control = gatewayControl({
-      router, table, nat: plan.nat, lan: { address: plan.lanAddr, prefixLength: config.lan.address.prefixLength, mac: plan.lanMac },
+      router, status: () => forwarder.status(), table, nat: plan.nat, lan: { address: plan.lanAddr, prefixLength: config.lan.address.prefixLength, mac: plan.lanMac },
       wanMac: plan.wanMac, dhcp: () => this.dhcp, wanDhcp: () => this.wanDhcp, igd: () => this.igdRuntime, clock, log, capture,
     });
     const tcp = admin.listen && token ? { ...admin.listen, token } : undefined;

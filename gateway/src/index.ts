@@ -13,4 +13,4 @@ export { Replay, type ReplaySummary, type ReplayOptions } from './replay/replay.
 export { replayFiles, type ReplayFiles, type ReplayFilesResult } from './replay/replay-command.js';
 export { readPcapFile, parsePcap, PcapFormatError, type PcapFrames } from './capture/pcap-reader.js';
 export { PcapWriter } from './capture/pcap-writer.js';
-export type { FrameTap } from './router/router.js';
+export type { FrameTap } from './router/forwarder.js';

@@ -5,7 +5,7 @@
  * each scrape. Nothing here counts: the parts count, this only names the shape.
  */
 import type { PortMapping } from '@openigd/igd-service';
-import type { RouterStatus } from './router/router.js';
+import type { RouterStatus } from './router/forwarder.js';
 import type { DhcpClient } from './dhcp/dhcp-client.js';
 import type { DhcpServer } from './dhcp/dhcp-server.js';
 import type { IgdRuntimeStatus } from './igd/igd-runtime.js';

@@ -20,7 +20,7 @@ import { serviceMappingControl, tableMappingControl } from './control/mapping-co
 import { leaseViews } from './control/lease-view.js';
 import { NatPortMappingBackend } from '../igd/nat-backend.js';
 import { CaptureControl } from '../capture/capture-control.js';
-import type { FrameTap } from '../router/router.js';
+import type { FrameTap } from '../router/forwarder.js';
 import type { CaptureStatus, FlowView, MappingView } from '../stats.js';
 
 const WAN = parseIpv4('203.0.113.2')!;
@@ -187,7 +187,7 @@ test('GET /leases and captures on and off', async (t) => {
   assert.equal(on.status, 200);
   const status = on.json as CaptureStatus;
   assert.deepEqual([status.running, status.files.map((f) => f.port)], [true, ['lan', 'wan']]);
-  assert.deepEqual(taps.at(-1)?.map((x) => x !== null), [true, true, false], 'the router got a LAN and a WAN tap');
+  assert.deepEqual(taps.at(-1)?.map((x) => x !== null), [true, true, false], 'the forwarder got a LAN and a WAN tap');
   (taps.at(-1)![0] as FrameTap).write(new Uint8Array(60), 0, 60, Date.now(), 0, 0, 0);
   const off = await api('POST', '/capture', { on: false });
   assert.deepEqual([(off.json as CaptureStatus).running, (off.json as CaptureStatus).files.map((f) => f.frames)], [false, [1, 0]]);

@@ -6,6 +6,7 @@
  */
 import { ipv4ToString, parseIpv4, type NatTable, type NatConfig } from '@openigd/nat-table';
 import type { Router } from '../router/router.js';
+import type { RouterStatus } from '../router/forwarder.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
 import type { DhcpClient } from '../dhcp/dhcp-client.js';
 import type { IgdRuntime } from '../igd/igd-runtime.js';
@@ -21,6 +22,8 @@ import type { GatewayControl } from './admin-api.js';
 /** What the admin API reads; the optional parts are null when the config leaves them out. */
 export interface ControlSources {
   readonly router: Router;
+  /** The router's counters with its links' (the Forwarder's `status`). */
+  readonly status: () => RouterStatus;
   readonly table: NatTable;
   readonly nat: NatConfig;
   readonly lan: { readonly address: number; readonly prefixLength: number; readonly mac: Uint8Array };
@@ -48,7 +51,7 @@ export function collectStatus(s: ControlSources): GatewayStatus {
     natBehaviour: { mapping: nat.mapping, filtering: nat.filtering, portAllocation: nat.portAllocation, hairpinning: nat.hairpinning },
     dhcpLeases: dhcp?.leases().map((l) => ({ mac: l.mac, address: ipv4ToString(l.addr), expiresAt: new Date(l.expiresAtMs).toISOString(), offered: l.offered })) ?? [],
     dhcpServer: dhcp ? { ...dhcp.counters } : null,
-    ...router.status(),
+    ...s.status(),
     wanDhcp: wanDhcp ? { state: wanDhcp.state, ...wanDhcp.counters } : null,
     igd: s.igd()?.status() ?? null,
   };

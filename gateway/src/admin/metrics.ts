@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { GatewayStatus } from '../stats.js';
-import type { LinkStatus } from '../router/router.js';
+import type { LinkStatus } from '../router/forwarder.js';
 
 type Labels = Record<string, string>;
 type Sample = readonly [Labels, number];

@@ -1,19 +1,19 @@
 /**
  * Captures on and off at run time: `start()` opens a pcap file per port (LAN, WAN) in the
- * capture directory, named by the time it began, and hands them to the router as its
- * frame taps; `stop()` takes them back and closes them. The `capture` config starts one
- * at boot; `POST /capture` starts and stops them.
+ * capture directory, named by the time it began, and hands them to the Forwarder (the
+ * router's I/O) as its frame taps; `stop()` takes them back and closes them. The
+ * `capture` config starts one at boot; `POST /capture` starts and stops them.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PcapWriter } from './pcap-writer.js';
-import type { FrameTap } from '../router/router.js';
+import type { FrameTap } from '../router/forwarder.js';
 import type { CaptureStatus } from '../stats.js';
 
 /** Captured frames are kept whole: GSO super-frames (offload on) reach 64 KiB plus headers. */
 const CAPTURE_SNAP_BYTES = 262_144;
 
-/** Where the taps go: the router's `setTaps`. */
+/** Where the taps go: the Forwarder's `setTaps`. */
 export type TapSink = (taps: [FrameTap | null, FrameTap | null, FrameTap | null]) => void;
 
 /** Why a capture could not start: its directory could not be made, or a file not opened. */

@@ -1,8 +1,9 @@
 /**
  * Offline replay: captured frames through the real router and NAT table, built from a
  * gateway config as the daemon builds them, on the capture's own clock. What the router
- * writes to the LAN and the WAN goes to two FrameTaps (pcap writers); what it hands the
- * local port (the gateway's own services, which a replay does not run) is counted.
+ * returns for the LAN and the WAN goes to two FrameTaps (pcap writers), stamped with
+ * that clock; what it sends the local port (the gateway's own services, which a replay
+ * does not run) is counted.
  *
  * How the inputs are fed:
  *  - The LAN and WAN captures are merged by stamp (on a tie the LAN goes first).
@@ -30,10 +31,10 @@ import { NatTable } from '@openigd/nat-table';
 import { ConfigError, type GatewayConfig } from '../config/config.js';
 import { planOf, routerAddresses } from '../gateway.js';
 import { FrameFlag, createFrameBatch, type FrameBatch } from '../link/index.js';
-import { PORT, Router, type FrameTap, type RouterStatus } from '../router/router.js';
+import { PORT, Router, type RouterCounters, type RouterOutput } from '../router/router.js';
+import { tapBatch, type FrameTap } from '../router/forwarder.js';
 import { ManualClock } from '../clock.js';
 import type { PcapFrames } from '../capture/pcap-reader.js';
-import { SinkLink } from './sink-link.js';
 import { seededRandom } from './seeded-random.js';
 
 const TICK_MS = 1000;
@@ -52,8 +53,9 @@ export interface ReplaySummary {
   readonly skippedOwn: { readonly lan: number; readonly wan: number };
   readonly batches: number;
   readonly ticks: number;
+  /** Frames the router sent out of each port. */
   readonly output: { readonly lan: number; readonly wan: number; readonly local: number };
-  readonly router: RouterStatus;
+  readonly router: RouterCounters;
 }
 
 /** True when the frame at `buf[off..]` has Ethernet source `mac`. */
@@ -83,7 +85,9 @@ export class Replay {
   readonly router: Router;
   readonly table: NatTable;
   private readonly clock = new ManualClock();
-  private readonly sinks: readonly [SinkLink, SinkLink, SinkLink];
+  /** Where the LAN's and the WAN's output go; the local port's is only counted. */
+  private readonly taps: readonly [FrameTap, FrameTap];
+  private readonly output = [0, 0, 0];
   private readonly batch = createFrameBatch(BATCH_FRAMES);
   private readonly macs: readonly [Uint8Array, Uint8Array];
   private readonly mtus: readonly [number, number];
@@ -99,14 +103,10 @@ export class Replay {
     const addrs = routerAddresses(config, plan);
     this.table = new NatTable({ ...plan.nat, random: seededRandom(options.seed ?? 1) });
     this.table.setExternalAddress(addrs.wanAddr);
-    this.sinks = [
-      new SinkLink('lan', config.lan.mtu, this.clock, outputs.lan),
-      new SinkLink('wan', config.wan.mtu, this.clock, outputs.wan),
-      new SinkLink('local', config.lan.mtu, this.clock, null),
-    ];
+    this.taps = [outputs.lan, outputs.wan];
     this.macs = [addrs.lanMac, addrs.wanMac];
     this.mtus = [config.lan.mtu, config.wan.mtu];
-    this.router = new Router(addrs, this.table, this.sinks, this.clock);
+    this.router = new Router(addrs, this.table, this.clock);
   }
 
   /** Feeds both captures through the router, merged by stamp; may be called again with later captures. */
@@ -148,9 +148,23 @@ export class Replay {
     }
     if (batch.count > 0) {
       this.batches++;
-      this.router.handle(port, batch);
+      this.record(this.router.handle(port, batch));
     }
     return k;
+  }
+
+  /** Writes what the router sent to the LAN and WAN taps at the clock's time (forwarded frames first, as the daemon writes them) and counts it. */
+  private record(out: RouterOutput): void {
+    const nowMs = this.clock.now();
+    for (let p = 0; p < 3; p++) {
+      const forwarded = out.forwarded[p]!;
+      const generated = out.generated[p]!;
+      this.output[p]! += forwarded.count + generated.count;
+      const tap = p === PORT.local ? null : this.taps[p];
+      if (!tap) continue;
+      tapBatch(tap, forwarded, nowMs);
+      tapBatch(tap, generated, nowMs);
+    }
   }
 
   /** Runs the daemon's one-second timer up to the stamp `times[k]` (the first call starts it). */
@@ -172,18 +186,17 @@ export class Replay {
   private tick(ms: number): void {
     this.clock.set(ms);
     this.table.expire(ms);
-    this.router.tick();
+    this.record(this.router.tick());
     this.ticks++;
   }
 
   summary(): ReplaySummary {
-    const [lan, wan, local] = this.sinks;
     return {
       input: { lan: this.input[0]!, wan: this.input[1]! },
       skippedOwn: { lan: this.skippedOwn[0]!, wan: this.skippedOwn[1]! },
       batches: this.batches,
       ticks: this.ticks,
-      output: { lan: lan.counters.txFrames, wan: wan.counters.txFrames, local: local.counters.txFrames },
+      output: { lan: this.output[0]!, wan: this.output[1]!, local: this.output[2]! },
       router: this.router.status(),
     };
   }

@@ -1,20 +1,21 @@
 /**
- * The router on three in-memory link pairs (LAN, WAN, local), driven by a manual clock:
- * frames built here go in at the far end of a link, and the frames that come out of the
- * far ends are checked byte by byte. Checksums are recomputed here with a one's
- * complement sum of our own (RFC 1071), not nat-table's, so that a wrong incremental
- * update there cannot hide behind the same code here. No TAP, no root, no timers: the
- * links deliver on later turns of the event loop and `settle` waits those turns out.
+ * The router alone, driven by a manual clock: frames built here are handed to
+ * `router.handle` as one batch from the far end of a port (LAN, WAN, local), and the
+ * frames it returns for each port are checked byte by byte, as what that port's far end
+ * would receive. Checksums are recomputed here with a one's complement sum of our own
+ * (RFC 1071), not nat-table's, so that a wrong incremental update there cannot hide
+ * behind the same code here. No link, no TAP, no root, no timers: the router returns
+ * what to send, so every test runs synchronously. Its I/O (links, captures) is tested
+ * in forwarder.test.ts.
  */
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { Ipv4Packet, NatTable, emitEthernet, emitIpv4, fragmentIpv4, resolveNatConfig, type NatConfigInput } from '@openigd/nat-table';
-import { FrameFlag, createFrameBatch, pushFrame } from '../link/index.js';
-import { MemoryLink } from '../testing/index.js';
+import { FrameFlag, createFrameBatch, pushFrame, type FrameBatch } from '../link/index.js';
 import {
   DHCP_MESSAGE_TYPE, DHCP_OPTION, addrOption, dhcpBufferLength, emitDhcp, parseDhcp, type DhcpMessage,
 } from '../dhcp/dhcp-message.js';
-import { PORT, Router, type PortId, type RouterAddresses } from './router.js';
+import { PORT, Router, type PortId, type RouterAddresses, type RouterOutput } from './router.js';
 import { ManualClock } from '../clock.js';
 import { seededRandom } from '../replay/seeded-random.js';
 
@@ -260,25 +261,18 @@ function rawFragment(spec: IpSpec, protocol: number, offsetBytes: number, more: 
 
 // ------------------------------------------------------------------ rig
 
-/** The far end of one router port: sends frames in, records every frame that comes out. */
+/**
+ * The far end of one router port: what it sends goes to `router.handle` as one batch,
+ * and what the router returns for this port (forwarded, then generated, as the
+ * Forwarder writes it) is recorded here as received.
+ */
 class FarEnd {
   readonly frames: Uint8Array[] = [];
-  constructor(readonly link: MemoryLink) {
-    link.start((b) => {
-      for (let i = 0; i < b.count; i++) this.frames.push(b.buffer.slice(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
-    });
-  }
+  constructor(private readonly toRouter: (frames: Uint8Array[]) => void) {}
 
-  /** Writes the frames as one batch. */
+  /** Sends the frames to the router as one batch. */
   send(...frames: Uint8Array[]): void {
-    const batch = createFrameBatch(frames.length, new Uint8Array(frames.reduce((n, f) => n + f.length, 0)));
-    let o = 0;
-    for (const f of frames) {
-      batch.buffer.set(f, o);
-      pushFrame(batch, o, f.length);
-      o += f.length;
-    }
-    assert.equal(this.link.writeBatch(batch), frames.length, 'the link took every frame');
+    this.toRouter(frames);
   }
 
   /** The frames received so far, forgotten here. */
@@ -303,10 +297,14 @@ interface Rig {
   readonly local: FarEnd;
   /** The router's clock (ms, a ManualClock): tests move it forward by hand. */
   nowMs: number;
-  /** Waits for the links to deliver everything in flight (a few event-loop turns). */
-  settle(): Promise<void>;
-  /** Handles `frames` on `port` synchronously (router.handle, bypassing the link). */
+  /** Hands `frames` to the router on `port` as one batch and records what it returns. */
   handle(port: PortId, frames: Uint8Array[]): void;
+  /** Hands a batch made by the test (offload metadata and all) to the router and records what it returns. */
+  handleBatch(port: PortId, batch: FrameBatch): void;
+  /** The router's tick, its output recorded. */
+  tick(): void;
+  /** Records what a call of the router returned (null: nothing to send now). */
+  record(out: RouterOutput | null): void;
   /** All three far ends' frames, dropped. */
   clear(): void;
 }
@@ -314,69 +312,73 @@ interface Rig {
 /** A deterministic PRNG (mulberry32), the one the replay's NAT draws its ports from. */
 const prng = seededRandom;
 
-function rig(t: TestContext, overrides: Partial<RouterAddresses> = {}, nat: NatConfigInput = {}): Rig {
+/** One batch holding copies of `frames`, in one buffer of their own. */
+function batchOf(frames: Uint8Array[]): FrameBatch {
+  const batch = createFrameBatch(Math.max(1, frames.length), new Uint8Array(frames.reduce((n, f) => n + f.length, 0)));
+  let o = 0;
+  for (const f of frames) {
+    batch.buffer.set(f, o);
+    pushFrame(batch, o, f.length);
+    o += f.length;
+  }
+  return batch;
+}
+
+/** Copies of the frames of `batch`. */
+const framesOf = (batch: FrameBatch): Uint8Array[] =>
+  Array.from({ length: batch.count }, (_, i) => batch.buffer.slice(batch.offsets[i]!, batch.offsets[i]! + batch.lengths[i]!));
+
+function rig(overrides: Partial<RouterAddresses> = {}, nat: NatConfigInput = {}): Rig {
   const cfg = resolveNatConfig({ random: prng(1), ...nat });
   assert.ok(cfg.ok);
   const table = new NatTable(cfg.config);
   const addrs: RouterAddresses = {
     lanAddr: LAN_ADDR, lanPrefixLength: 24, lanMac: LAN_MAC,
     wanAddr: WAN_ADDR, wanPrefixLength: 24, wanGateway: WAN_GW, wanMac: WAN_MAC,
-    localMac: LOCAL_MAC, localKernelMac: LOCAL_KERNEL_MAC, wanMtu: 1500,
+    localMac: LOCAL_MAC, localKernelMac: LOCAL_KERNEL_MAC, lanMtu: 1500, wanMtu: 1500,
     ...overrides,
   };
   table.setExternalAddress(addrs.wanAddr);
-  const [lanIn, lanOut] = MemoryLink.pair('lan', 'lan-far');
-  const [wanIn, wanOut] = MemoryLink.pair('wan', 'wan-far');
-  const [localIn, localOut] = MemoryLink.pair('local', 'local-far');
   const clock = new ManualClock(10_000);
-  const router = new Router(addrs, table, [lanIn, wanIn, localIn], clock);
+  const router = new Router(addrs, table, clock);
+  const record = (out: RouterOutput | null): void => {
+    if (!out) return;
+    [r.lan, r.wan, r.local].forEach((end, port) => end.frames.push(...framesOf(out.forwarded[port]!), ...framesOf(out.generated[port]!)));
+  };
   const r: Rig = {
     router, table, addrs,
-    lan: new FarEnd(lanOut), wan: new FarEnd(wanOut), local: new FarEnd(localOut),
+    lan: new FarEnd((frames) => r.handle(PORT.lan, frames)),
+    wan: new FarEnd((frames) => r.handle(PORT.wan, frames)),
+    local: new FarEnd((frames) => r.handle(PORT.local, frames)),
     get nowMs() {
       return clock.now();
     },
     set nowMs(ms: number) {
       clock.set(ms);
     },
-    settle: async () => {
-      for (let i = 0; i < 8; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-    },
-    handle: (port, frames) => {
-      const batch = createFrameBatch(Math.max(1, frames.length), new Uint8Array(frames.reduce((n, f) => n + f.length, 0)));
-      let o = 0;
-      for (const f of frames) {
-        batch.buffer.set(f, o);
-        pushFrame(batch, o, f.length);
-        o += f.length;
-      }
-      router.handle(port, batch);
-    },
+    handle: (port, frames) => record(router.handle(port, batchOf(frames))),
+    handleBatch: (port, batch) => record(router.handle(port, batch)),
+    tick: () => record(router.tick()),
+    record,
     clear: () => {
       r.lan.take();
       r.wan.take();
       r.local.take();
     },
   };
-  router.start();
-  t.after(() => {
-    for (const l of [lanIn, lanOut, wanIn, wanOut, localIn, localOut]) l.close();
-  });
   return r;
 }
 
 /** The router learns the LAN host and the WAN gateway from their ARP requests; the answers are dropped. */
-async function prime(r: Rig): Promise<void> {
+function prime(r: Rig): void {
   r.lan.send(whoHas(HOST_MAC, HOST, LAN_ADDR));
   r.wan.send(whoHas(GW_MAC, WAN_GW, WAN_ADDR));
-  await r.settle();
   r.clear();
 }
 
 /** Opens a UDP flow from the host's `srcPort` to REMOTE:9000 (the outbound datagram is taken); returns its external port. */
-async function openFlow(r: Rig, srcPort: number): Promise<number> {
+function openFlow(r: Rig, srcPort: number): number {
   r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, srcPort, 9000, pattern(8))));
-  await r.settle();
   return u16(r.wan.one('outbound'), 34);
 }
 
@@ -405,19 +407,42 @@ function echoReplyTo(request: Uint8Array, src: number, dst: number): Uint8Array 
   want[20] = 0;
   return fillChecksums(want);
 }
+describe('output', () => {
+  // The router is built from its addresses, a NAT table and a clock: it has no link it
+  // could write to. What it sends, it returns; the Forwarder writes it (forwarder.test.ts).
+  it('returns what to send in one reused object: forwarded frames in the receive buffer, rewritten in place, made frames in its own', () => {
+    const r = rig();
+    prime(r);
+    const out = udp({ src: HOST, dst: REMOTE, id: 0x0a0a }, 40000, 53, pattern(12));
+    const rx = batchOf([whoHas(HOST_MAC, HOST, LAN_ADDR), frame(LAN_MAC, HOST_MAC, out)]);
+    const sent = r.router.handle(PORT.lan, rx);
+    const counts = (o: RouterOutput): number[][] => [0, 1, 2].map((p) => [o.forwarded[p]!.count, o.generated[p]!.count]);
+    assert.deepEqual(counts(sent), [[0, 1], [1, 0], [0, 0]], 'the ARP reply made for the LAN, the datagram forwarded to the WAN');
+    const fwd = sent.forwarded[PORT.wan];
+    assert.equal(fwd.buffer, rx.buffer, 'forwarded from the receive buffer, not copied');
+    assert.equal(fwd.offsets[0], rx.offsets[1]);
+    assert.equal(hex(rx.buffer.subarray(rx.offsets[1]!, rx.offsets[1]! + rx.lengths[1]!)), hex(frame(GW_MAC, WAN_MAC, translated(out, { src: WAN_ADDR }))),
+      'rewritten in place');
+    assert.notEqual(sent.generated[PORT.lan].buffer, rx.buffer);
+    assert.equal(hex(framesOf(sent.generated[PORT.lan])[0]!), hex(arpReply(LAN_MAC, LAN_ADDR, HOST_MAC, HOST)));
+    // The next call returns the same object, emptied: an output is valid until the next call.
+    const next = r.router.tick();
+    assert.equal(next, sent);
+    assert.deepEqual(counts(next), [[0, 0], [0, 0], [0, 0]]);
+  });
+});
+
 describe('ARP', () => {
-  it('answers who-has for its LAN address on the LAN and its WAN address on the WAN, and nothing else', async (t) => {
-    const r = rig(t);
+  it('answers who-has for its LAN address on the LAN and its WAN address on the WAN, and nothing else', () => {
+    const r = rig();
     r.lan.send(whoHas(HOST_MAC, HOST, LAN_ADDR));
     r.wan.send(whoHas(GW_MAC, WAN_GW, WAN_ADDR));
-    await r.settle();
     assert.equal(hex(r.lan.one('LAN reply')), hex(arpReply(LAN_MAC, LAN_ADDR, HOST_MAC, HOST)));
     assert.equal(hex(r.wan.one('WAN reply')), hex(arpReply(WAN_MAC, WAN_ADDR, GW_MAC, WAN_GW)));
 
     // The other side's address, another host's, and the local port's kernel address are not ours to answer here.
     r.lan.send(whoHas(HOST_MAC, HOST, WAN_ADDR), whoHas(HOST_MAC, HOST, ip4('192.168.1.20')));
     r.wan.send(whoHas(GW_MAC, WAN_GW, LAN_ADDR), whoHas(GW_MAC, WAN_GW, ip4('198.51.100.3')));
-    await r.settle();
     assertQuiet(r, 'requests for other addresses');
     assert.equal(r.router.stats.arpReplies, 2);
     // Both requesters were learned.
@@ -425,56 +450,48 @@ describe('ARP', () => {
     assert.equal(hex(r.router.neighbours[PORT.wan].lookup(WAN_GW, r.nowMs)!), hex(GW_MAC));
   });
 
-  it('answers the local port for every LAN address (proxy ARP) but not for its own LAN address', async (t) => {
-    const r = rig(t);
+  it('answers the local port for every LAN address (proxy ARP) but not for its own LAN address', () => {
+    const r = rig();
     const ask = (target: number): Uint8Array => whoHas(LOCAL_KERNEL_MAC, LAN_ADDR, target);
     r.local.send(ask(HOST), ask(ip4('192.168.1.200')));
-    await r.settle();
     const got = r.local.take();
     assert.deepEqual(got.map(hex), [
       hex(arpReply(LOCAL_MAC, HOST, LOCAL_KERNEL_MAC, LAN_ADDR)),
       hex(arpReply(LOCAL_MAC, ip4('192.168.1.200'), LOCAL_KERNEL_MAC, LAN_ADDR)),
     ]);
     r.local.send(ask(LAN_ADDR), ask(REMOTE), ask(WAN_ADDR));
-    await r.settle();
     assertQuiet(r, 'the local port asking for our own, WAN or outside addresses');
     assert.equal(r.router.neighbours[PORT.lan].size, 0, 'the local port teaches the LAN cache nothing');
   });
 
-  it('holds a frame for an unknown next hop, asks again on tick, and sends it when the reply arrives', async (t) => {
-    const r = rig(t);
+  it('holds a frame for an unknown next hop, asks again on tick, and sends it when the reply arrives', () => {
+    const r = rig();
     r.lan.send(whoHas(HOST_MAC, HOST, LAN_ADDR));
-    await r.settle();
     r.clear();
     const out = udp({ src: HOST, dst: REMOTE, df: true, id: 0x0101 }, 40000, 3478, pattern(32));
     r.lan.send(frame(LAN_MAC, HOST_MAC, out));
-    await r.settle();
     const request = hex(whoHas(WAN_MAC, WAN_ADDR, WAN_GW));
     assert.equal(hex(r.wan.one('first ARP request')), request);
     assert.equal(r.lan.frames.length, 0);
 
     r.nowMs += 999;
-    r.router.tick();
-    await r.settle();
+    r.tick();
     assert.equal(r.wan.frames.length, 0, 'no retry before a second has passed');
     r.nowMs += 1;
-    r.router.tick();
-    await r.settle();
+    r.tick();
     assert.equal(hex(r.wan.one('retried ARP request')), request);
 
     r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
-    await r.settle();
     const sent = r.wan.one('the held frame');
     assert.equal(hex(sent), hex(frame(GW_MAC, WAN_MAC, translated(out, { src: WAN_ADDR }))));
     r.nowMs += 5000;
-    r.router.tick();
-    await r.settle();
+    r.tick();
     assertQuiet(r, 'after the reply, no more requests');
   });
 
-  it('a UDP super-frame (LAN GRO) for an unknown next hop waits as its datagrams and leaves translated when ARP resolves', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('a UDP super-frame (LAN GRO) for an unknown next hop waits as its datagrams and leaves translated when ARP resolves', () => {
+    const r = rig();
+    prime(r);
     r.router.neighbours[PORT.wan].forget();
     const segments = [pattern(100, 1), pattern(100, 2), pattern(57, 3)];
     const whole = frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE, id: 0x2000 }, 40000, 3478, concat(...segments)));
@@ -485,11 +502,9 @@ describe('ARP', () => {
     batch.hdrLen[0] = 14 + 20 + 8;
     batch.csumStart[0] = 14 + 20;
     batch.csumOffset[0] = 6;
-    r.router.handle(PORT.lan, batch);
-    await r.settle();
+    r.handleBatch(PORT.lan, batch);
     assert.equal(hex(r.wan.one('ARP request for the next hop')), hex(whoHas(WAN_MAC, WAN_ADDR, WAN_GW)));
     r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
-    await r.settle();
     const released = r.wan.take();
     assert.equal(released.length, 3, 'one frame per datagram');
     released.forEach((f, k) => {
@@ -506,9 +521,9 @@ describe('ARP', () => {
   // Once there were two resolvers: a packet received whole waited for ARP, a datagram put
   // back together (or split for the MTU) was dropped as fragment-no-neighbour. Now both ask
   // the one resolver and wait the same way.
-  it('a packet received whole, a reassembled datagram and one split for the MTU all wait for ARP and leave when it resolves', async (t) => {
-    const r = rig(t, { wanMtu: 576 });
-    await prime(r);
+  it('a packet received whole, a reassembled datagram and one split for the MTU all wait for ARP and leave when it resolves', () => {
+    const r = rig({ wanMtu: 576 });
+    prime(r);
     r.router.neighbours[PORT.wan].forget();
     const whole = udp({ src: HOST, dst: REMOTE, id: 0x4001 }, 40010, 9000, pattern(100, 1));
     const reassembled = udp({ src: HOST, dst: REMOTE, id: 0x4002 }, 40011, 9000, pattern(400, 2));
@@ -518,11 +533,9 @@ describe('ARP', () => {
       ...fragments(reassembled, 300).map((d) => frame(LAN_MAC, HOST_MAC, d)),
       frame(LAN_MAC, HOST_MAC, split),
     );
-    await r.settle();
     assert.equal(hex(r.wan.one('one ARP request for the gateway')), hex(whoHas(WAN_MAC, WAN_ADDR, WAN_GW)));
     assert.equal(r.router.stats.reassembled, 1);
     r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
-    await r.settle();
     const out = r.wan.take();
     assert.equal(out.length, 1 + 1 + 2, 'the whole packet, the reassembled one (fits 576), the split one in two');
     for (const f of out) assert.equal(hex(f.subarray(0, 14)), hex(concat(GW_MAC, WAN_MAC, Uint8Array.of(8, 0))));
@@ -534,18 +547,16 @@ describe('ARP', () => {
     assert.deepEqual(drops(r), {});
   });
 
-  it('a reply put back together on the WAN waits for the LAN host\'s ARP like a whole reply', async (t) => {
-    const r = rig(t);
-    await prime(r);
-    const ext = await openFlow(r, 40013);
+  it('a reply put back together on the WAN waits for the LAN host\'s ARP like a whole reply', () => {
+    const r = rig();
+    prime(r);
+    const ext = openFlow(r, 40013);
     r.router.neighbours[PORT.lan].forget();
     const wholeReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4101 }, 9000, ext, pattern(40, 4));
     const fragmentedReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4102 }, 9000, ext, pattern(900, 5));
     r.wan.send(frame(WAN_MAC, GW_MAC, wholeReply), ...fragments(fragmentedReply, 576).map((d) => frame(WAN_MAC, GW_MAC, d)));
-    await r.settle();
     assert.equal(hex(r.lan.one('one ARP request for the host')), hex(whoHas(LAN_MAC, LAN_ADDR, HOST)));
     r.lan.send(arpReply(HOST_MAC, HOST, LAN_MAC, LAN_ADDR));
-    await r.settle();
     const back = r.lan.take();
     assert.deepEqual(back.map(hex), [
       hex(frame(HOST_MAC, LAN_MAC, translated(wholeReply, { dst: HOST, dstPort: 40013 }))),
@@ -554,28 +565,25 @@ describe('ARP', () => {
     assert.deepEqual(drops(r), {});
   });
 
-  it('gives up after three requests and counts the frames it held', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('gives up after three requests and counts the frames it held', () => {
+    const r = rig();
+    prime(r);
     r.router.neighbours[PORT.wan].forget();
     r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(20))));
-    await r.settle();
     let requests = r.wan.take().length;
     for (let k = 1; k <= 5; k++) {
       r.nowMs += 1000;
-      r.router.tick();
-      await r.settle();
+      r.tick();
       requests += r.wan.take().length;
     }
     assert.equal(requests, 3);
     assert.equal((r.router.status().neighbours as { heldDropped: number }).heldDropped, 1);
     r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
-    await r.settle();
     assertQuiet(r, 'a late reply releases nothing');
   });
 
-  it('bounds the cache (4096 entries, oldest evicted) and the frames held per address (16)', async (t) => {
-    const r = rig(t, { lanPrefixLength: 16 });
+  it('bounds the cache (4096 entries, oldest evicted) and the frames held per address (16)', () => {
+    const r = rig({ lanPrefixLength: 16 });
     const sender = (i: number): number => (ip4('192.168.16.0') + i) >>> 0;
     const senderMac = (i: number): Uint8Array => Uint8Array.of(2, 0, 0, 0x10, (i >>> 8) & 0xff, i & 0xff);
     const n = 4096 + 100;
@@ -584,7 +592,6 @@ describe('ARP', () => {
       // Gratuitous announcements: learned, not answered.
       for (let k = i; k < Math.min(n, i + 64); k++) batch.push(whoHas(senderMac(k), sender(k), sender(k)));
       r.lan.send(...batch);
-      await r.settle();
     }
     assertQuiet(r, 'announcements');
     assert.equal(r.router.neighbours[PORT.lan].size, 4096);
@@ -599,11 +606,9 @@ describe('ARP', () => {
     const frames = Array.from({ length: 70 }, (_, k) =>
       frame(LOCAL_MAC, LOCAL_KERNEL_MAC, udp({ src: LAN_ADDR, dst: stranger, id: k }, 1900, 5000 + k, pattern(10, k))));
     r.local.send(...frames);
-    await r.settle();
     assert.equal(hex(r.lan.one('ARP request for the stranger')), hex(whoHas(LAN_MAC, LAN_ADDR, stranger)));
     assert.equal((r.router.status().neighbours as { heldDropped: number }).heldDropped, 6);
     r.lan.send(arpReply(strangerMac, stranger, LAN_MAC, LAN_ADDR));
-    await r.settle();
     const released = r.lan.take();
     assert.equal(released.length, 64);
     released.forEach((f, k) => {
@@ -616,12 +621,11 @@ describe('ARP', () => {
 });
 
 describe('forwarding through the NAT', () => {
-  it('outbound UDP: source is the WAN address, TTL − 1, MACs rewritten, checksums right; the reply comes back translated', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('outbound UDP: source is the WAN address, TTL − 1, MACs rewritten, checksums right; the reply comes back translated', () => {
+    const r = rig();
+    prime(r);
     const out = udp({ src: HOST, dst: REMOTE, ttl: 64, id: 0x1234, df: true }, 40000, 3478, new TextEncoder().encode('hello through the NAT'));
     r.lan.send(frame(LAN_MAC, HOST_MAC, out));
-    await r.settle();
     const sent = r.wan.one('outbound');
     const ip = ipOf(sent);
     assert.ok(checksumsOk(ip), 'IP and UDP checksums verify');
@@ -634,7 +638,6 @@ describe('forwarding through the NAT', () => {
 
     const reply = udp({ src: REMOTE, dst: WAN_ADDR, ttl: 50, id: 0x9999 }, 3478, extPort, pattern(40));
     r.wan.send(frame(WAN_MAC, GW_MAC, reply));
-    await r.settle();
     const back = r.lan.one('reply');
     assert.ok(checksumsOk(ipOf(back)));
     assert.equal(hex(back), hex(frame(HOST_MAC, LAN_MAC, translated(reply, { dst: HOST, dstPort: 40000 }))));
@@ -643,12 +646,11 @@ describe('forwarding through the NAT', () => {
     assert.deepEqual(drops(r), {});
   });
 
-  it('outbound TCP: SYN, SYN-ACK and data translated both ways with valid checksums', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('outbound TCP: SYN, SYN-ACK and data translated both ways with valid checksums', () => {
+    const r = rig();
+    prime(r);
     const syn = tcp({ src: HOST, dst: REMOTE, df: true, id: 1 }, 50000, 443, 1000, 0, TCP.syn);
     r.lan.send(frame(LAN_MAC, HOST_MAC, syn));
-    await r.settle();
     const synOut = r.wan.one('SYN');
     assert.ok(checksumsOk(ipOf(synOut)));
     const extPort = u16(synOut, 34);
@@ -656,36 +658,31 @@ describe('forwarding through the NAT', () => {
 
     const synAck = tcp({ src: REMOTE, dst: WAN_ADDR, ttl: 57, id: 2 }, 443, extPort, 5000, 1001, TCP.syn | TCP.ack);
     r.wan.send(frame(WAN_MAC, GW_MAC, synAck));
-    await r.settle();
     const synAckIn = r.lan.one('SYN-ACK');
     assert.ok(checksumsOk(ipOf(synAckIn)));
     assert.equal(hex(synAckIn), hex(frame(HOST_MAC, LAN_MAC, translated(synAck, { dst: HOST, dstPort: 50000 }))));
 
     const data = tcp({ src: HOST, dst: REMOTE, df: true, id: 3 }, 50000, 443, 1001, 5001, TCP.ack | TCP.psh, pattern(700, 3));
     r.lan.send(frame(LAN_MAC, HOST_MAC, data));
-    await r.settle();
     const dataOut = r.wan.one('data');
     assert.ok(checksumsOk(ipOf(dataOut)));
     assert.equal(hex(dataOut), hex(frame(GW_MAC, WAN_MAC, translated(data, { src: WAN_ADDR, srcPort: extPort }))));
     assert.deepEqual(drops(r), {});
   });
 
-  it('drops and counts unsolicited inbound traffic, and traffic from other remotes (address-dependent filtering)', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('drops and counts unsolicited inbound traffic, and traffic from other remotes (address-dependent filtering)', () => {
+    const r = rig();
+    prime(r);
     r.wan.send(
       frame(WAN_MAC, GW_MAC, udp({ src: REMOTE, dst: WAN_ADDR }, 5000, 5555, pattern(8))),
       frame(WAN_MAC, GW_MAC, tcp({ src: REMOTE, dst: WAN_ADDR }, 5000, 22, 1, 0, TCP.syn)),
     );
-    await r.settle();
     assertQuiet(r, 'unsolicited');
     assert.deepEqual(drops(r), { 'nat-no-mapping': 2 });
 
     r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 3478, pattern(8))));
-    await r.settle();
     r.clear();
     r.wan.send(frame(WAN_MAC, GW_MAC, udp({ src: OTHER_REMOTE, dst: WAN_ADDR }, 3478, 40000, pattern(8))));
-    await r.settle();
     assertQuiet(r, 'from another remote');
     assert.equal(r.router.drops['nat-filtered'], 1);
 
@@ -694,35 +691,33 @@ describe('forwarding through the NAT', () => {
       frame(mac('02:00:00:00:02:99'), GW_MAC, udp({ src: REMOTE, dst: WAN_ADDR }, 3478, 40000, pattern(8))),
       frame(WAN_MAC, GW_MAC, udp({ src: REMOTE, dst: ip4('198.51.100.3') }, 3478, 40000, pattern(8))),
     );
-    await r.settle();
     assertQuiet(r, 'not for us');
     assert.equal(r.router.drops['wan-not-for-us'], 1);
     assert.equal(r.router.drops['wan-not-our-address'], 1);
   });
 
-  it('verifies the IPv4 header checksum once per packet received, not again for the NAT or a reassembled datagram', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('verifies the IPv4 header checksum once per packet received, not again for the NAT or a reassembled datagram', (t) => {
+    const r = rig();
+    prime(r);
     assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443)).ok);
     const verify = t.mock.method(Ipv4Packet.prototype, 'verifyChecksum');
     const calls = (): number => verify.mock.callCount();
-    const counted = async (send: () => void, what: string, want: number): Promise<void> => {
+    const counted = (send: () => void, what: string, want: number): void => {
       const before = calls();
       send();
-      await r.settle();
       assert.equal(calls() - before, want, what);
     };
     const out = udp({ src: HOST, dst: REMOTE }, 40020, 9000, pattern(8));
-    await counted(() => r.lan.send(frame(LAN_MAC, HOST_MAC, out)), 'a packet out', 1);
+    counted(() => r.lan.send(frame(LAN_MAC, HOST_MAC, out)), 'a packet out', 1);
     const ext = u16(r.wan.one('outbound'), 34);
-    await counted(() => r.wan.send(frame(WAN_MAC, GW_MAC, udp({ src: REMOTE, dst: WAN_ADDR }, 9000, ext, pattern(8)))), 'its reply in', 1);
+    counted(() => r.wan.send(frame(WAN_MAC, GW_MAC, udp({ src: REMOTE, dst: WAN_ADDR }, 9000, ext, pattern(8)))), 'its reply in', 1);
     const big = udp({ src: HOST, dst: REMOTE, id: 0x4201 }, 40020, 9000, pattern(3000, 6));
-    await counted(() => r.lan.send(...fragments(big, 1500).map((d) => frame(LAN_MAC, HOST_MAC, d))), 'three fragments out', 3);
+    counted(() => r.lan.send(...fragments(big, 1500).map((d) => frame(LAN_MAC, HOST_MAC, d))), 'three fragments out', 3);
     const bigReply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x4202 }, 9000, ext, pattern(1000, 7));
-    await counted(() => r.wan.send(...fragments(bigReply, 576).map((d) => frame(WAN_MAC, GW_MAC, d))), 'two fragments in', 2);
-    await counted(() => r.wan.send(frame(WAN_MAC, GW_MAC, tcp({ src: REMOTE, dst: WAN_ADDR }, 5004, 8443, 1, 0, TCP.syn))), 'mapped to the local port', 1);
+    counted(() => r.wan.send(...fragments(bigReply, 576).map((d) => frame(WAN_MAC, GW_MAC, d))), 'two fragments in', 2);
+    counted(() => r.wan.send(frame(WAN_MAC, GW_MAC, tcp({ src: REMOTE, dst: WAN_ADDR }, 5004, 8443, 1, 0, TCP.syn))), 'mapped to the local port', 1);
     const synAck = tcp({ src: LAN_ADDR, dst: REMOTE }, 443, 5004, 900, 2, TCP.syn | TCP.ack);
-    await counted(() => r.local.send(frame(LOCAL_MAC, LOCAL_KERNEL_MAC, synAck)), 'the local service\'s answer out', 1);
+    counted(() => r.local.send(frame(LOCAL_MAC, LOCAL_KERNEL_MAC, synAck)), 'the local service\'s answer out', 1);
     const forwarded = r.wan.take().length + r.lan.take().length + r.local.take().length;
     // The reply, the big datagram in three WAN fragments, the big reply whole on the LAN, the SYN, the SYN-ACK.
     assert.equal(forwarded, 1 + 3 + 1 + 1 + 1, 'every packet went through');
@@ -736,17 +731,15 @@ describe('forwarding through the NAT', () => {
     const badIn = udp({ src: REMOTE, dst: WAN_ADDR }, 9000, ext, pattern(8));
     badIn[10]! ^= 0xff;
     r.wan.send(frame(WAN_MAC, GW_MAC, badIn));
-    await r.settle();
     assertQuiet(r, 'bad header checksums');
     assert.equal(r.router.drops['ip-bad-checksum'], 2);
   });
 
-  it('TTL 1 from the LAN: ICMP time exceeded back to the host, quoting the packet', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('TTL 1 from the LAN: ICMP time exceeded back to the host, quoting the packet', () => {
+    const r = rig();
+    prime(r);
     const out = udp({ src: HOST, dst: REMOTE, ttl: 1, id: 0x4444 }, 40000, 33434, pattern(24));
     r.lan.send(frame(LAN_MAC, HOST_MAC, out));
-    await r.settle();
     const err = r.lan.one('time exceeded');
     const icmp = concat(Uint8Array.of(11, 0, 0, 0, 0, 0, 0, 0), out);
     const want = datagram({ src: LAN_ADDR, dst: HOST, ttl: 64 }, 1, icmp);
@@ -757,37 +750,32 @@ describe('forwarding through the NAT', () => {
     assert.equal(r.router.stats.icmpSent, 1);
   });
 
-  it('no room for a new flow (the host at maxFlowsPerClient): ICMP destination unreachable, code 13, for TCP and UDP; none for a ping; the first flow still passes', async (t) => {
-    const r = rig(t, {}, { maxFlowsPerClient: 1 });
-    await prime(r);
+  it('no room for a new flow (the host at maxFlowsPerClient): ICMP destination unreachable, code 13, for TCP and UDP; none for a ping; the first flow still passes', () => {
+    const r = rig({}, { maxFlowsPerClient: 1 });
+    prime(r);
     r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(8))));
-    await r.settle();
     assert.equal(r.wan.take().length, 1, 'the first flow goes out');
     const refused = udp({ src: HOST, dst: REMOTE, id: 0x5555 }, 40001, 53, pattern(8));
     r.lan.send(frame(LAN_MAC, HOST_MAC, refused));
-    await r.settle();
     const err = r.lan.one('destination unreachable');
     const want = datagram({ src: LAN_ADDR, dst: HOST, ttl: 64 }, 1, concat(Uint8Array.of(3, 13, 0, 0, 0, 0, 0, 0), refused));
     assert.ok(checksumsOk(ipOf(err)));
     assert.equal(hex(err), hex(frame(HOST_MAC, LAN_MAC, want)));
     assert.equal(r.wan.frames.length, 0);
     r.lan.send(frame(LAN_MAC, HOST_MAC, icmpEcho({ src: HOST, dst: REMOTE }, 8, 7, 1, pattern(8))));
-    await r.settle();
     assertQuiet(r, 'a ping past the limit');
     assert.deepEqual(drops(r), { 'nat-client-flow-limit': 2 });
     assert.equal(r.router.stats.icmpSent, 1);
     r.lan.send(frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(8))));
-    await r.settle();
     assert.equal(r.wan.take().length, 1, 'the first flow still passes');
   });
 
-  it('a DF packet bigger than the WAN MTU: ICMP fragmentation needed with the MTU', async (t) => {
-    const r = rig(t, { wanMtu: 1400 });
-    await prime(r);
+  it('a DF packet bigger than the WAN MTU: ICMP fragmentation needed with the MTU', () => {
+    const r = rig({ wanMtu: 1400 });
+    prime(r);
     const big = udp({ src: HOST, dst: REMOTE, df: true, id: 0x5555 }, 40000, 9000, pattern(1450 - 28));
     assert.equal(big.length, 1450);
     r.lan.send(frame(LAN_MAC, HOST_MAC, big));
-    await r.settle();
     const err = r.lan.one('fragmentation needed');
     // Type 3 code 4, next-hop MTU in the low 16 bits of the second word (RFC 1191), 548 bytes quoted (RFC 1812 4.3.2.3).
     const icmp = concat(Uint8Array.of(3, 4, 0, 0, 0, 0, 1400 >>> 8, 1400 & 0xff), big.subarray(0, 548));
@@ -799,19 +787,17 @@ describe('forwarding through the NAT', () => {
     assert.equal(r.router.drops['too-big'], 1);
   });
 
-  it('answers pings to its WAN address from both sides; a ping to its LAN address goes to the local port and its answer back', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('answers pings to its WAN address from both sides; a ping to its LAN address goes to the local port and its answer back', () => {
+    const r = rig();
+    prime(r);
     const fromWan = icmpEcho({ src: REMOTE, dst: WAN_ADDR, ttl: 55, id: 0x0777, df: true }, 8, 0x4242, 7, pattern(56));
     r.wan.send(frame(WAN_MAC, GW_MAC, fromWan));
-    await r.settle();
     const wanReply = r.wan.one('echo reply on the WAN');
     assert.ok(checksumsOk(ipOf(wanReply)));
     assert.equal(hex(wanReply), hex(frame(GW_MAC, WAN_MAC, echoReplyTo(fromWan, WAN_ADDR, REMOTE))));
 
     const fromLan = icmpEcho({ src: HOST, dst: WAN_ADDR, id: 0x0888 }, 8, 0x0101, 1, pattern(32));
     r.lan.send(frame(LAN_MAC, HOST_MAC, fromLan));
-    await r.settle();
     const lanReply = r.lan.one('echo reply on the LAN');
     assert.equal(hex(lanReply), hex(frame(HOST_MAC, LAN_MAC, echoReplyTo(fromLan, WAN_ADDR, HOST))));
     assert.equal(r.router.stats.echoReplies, 2);
@@ -819,33 +805,29 @@ describe('forwarding through the NAT', () => {
     // To the LAN address: the gateway's own kernel, behind the local port, answers.
     const toGateway = icmpEcho({ src: HOST, dst: LAN_ADDR, id: 0x0999 }, 8, 0x0202, 1, pattern(32));
     r.lan.send(frame(LAN_MAC, HOST_MAC, toGateway));
-    await r.settle();
     assert.equal(hex(r.local.one('echo to the local port')), hex(frame(LOCAL_KERNEL_MAC, LOCAL_MAC, toGateway)));
     const kernelReply = icmpEcho({ src: LAN_ADDR, dst: HOST, id: 0x1000 }, 0, 0x0202, 1, pattern(32));
     r.local.send(frame(LOCAL_MAC, LOCAL_KERNEL_MAC, kernelReply));
-    await r.settle();
     assert.equal(hex(r.lan.one('the kernel\'s reply')), hex(frame(HOST_MAC, LAN_MAC, kernelReply)));
 
     // An echo request with a bad ICMP checksum is not answered.
     const bad = fromWan.slice();
     bad[30] = bad[30]! ^ 0xff;
     r.wan.send(frame(WAN_MAC, GW_MAC, bad));
-    await r.settle();
     assertQuiet(r, 'bad echo');
     assert.equal(r.router.drops['icmp-bad-checksum'], 1);
   });
 });
 
 describe('fragments', () => {
-  it('a UDP datagram fragmented on the LAN leaves the WAN translated, in fragments of the WAN MTU', async (t) => {
-    const r = rig(t, { wanMtu: 576 });
-    await prime(r);
+  it('a UDP datagram fragmented on the LAN leaves the WAN translated, in fragments of the WAN MTU', () => {
+    const r = rig({ wanMtu: 576 });
+    prime(r);
     const whole = udp({ src: HOST, dst: REMOTE, id: 0x2222 }, 40001, 9000, pattern(3000, 5));
     const pieces = fragments(whole, 1500);
     assert.equal(pieces.length, 3);
     // Out of order, as networks may deliver them.
     r.lan.send(...[pieces[2]!, pieces[0]!, pieces[1]!].map((d) => frame(LAN_MAC, HOST_MAC, d)));
-    await r.settle();
     const out = r.wan.take();
     assert.equal(out.length, 6, '3008 payload bytes in 576-byte fragments: 5 × 552 + 248');
     for (const f of out) {
@@ -861,39 +843,36 @@ describe('fragments', () => {
       { inProgress: 0, fragments: 3, reassembled: 1, overlap: 0, tooBig: 0, badLength: 0, evicted: 0, timeout: 0, duplicates: 0 });
   });
 
-  it('a whole datagram bigger than the WAN MTU without DF is split on the way out', async (t) => {
-    const r = rig(t, { wanMtu: 576 });
-    await prime(r);
+  it('a whole datagram bigger than the WAN MTU without DF is split on the way out', () => {
+    const r = rig({ wanMtu: 576 });
+    prime(r);
     const whole = udp({ src: HOST, dst: REMOTE, id: 0x2323 }, 40002, 9000, pattern(1400, 9));
     r.lan.send(frame(LAN_MAC, HOST_MAC, whole));
-    await r.settle();
     const out = r.wan.take();
     assert.equal(out.length, 3);
     assert.equal(hex(reassemble(out.map(ipOf))), hex(translated(whole, { src: WAN_ADDR })));
   });
 
-  it('a reply fragmented on the WAN is put back together, translated, and delivered to the host', async (t) => {
-    const r = rig(t);
-    await prime(r);
-    const ext = await openFlow(r, 40003);
+  it('a reply fragmented on the WAN is put back together, translated, and delivered to the host', () => {
+    const r = rig();
+    prime(r);
+    const ext = openFlow(r, 40003);
     const reply = udp({ src: REMOTE, dst: WAN_ADDR, id: 0x3131, ttl: 60 }, 9000, ext, pattern(2000, 1));
     r.wan.send(...fragments(reply, 576).map((d) => frame(WAN_MAC, GW_MAC, d)));
-    await r.settle();
     const back = r.lan.take();
-    assert.equal(back.length, 2, 'the LAN link carries 1500 bytes: two fragments');
+    assert.equal(back.length, 2, 'the LAN carries 1500 bytes (lanMtu): two fragments');
     back.forEach((f) => assert.equal(hex(f.subarray(0, 12)), hex(concat(HOST_MAC, LAN_MAC))));
     assert.equal(hex(reassemble(back.map(ipOf))), hex(translated(reply, { dst: HOST, dstPort: 40003 })));
   });
 
-  it('drops overlapping fragments (counted), and times out the rest of that datagram on tick', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('drops overlapping fragments (counted), and times out the rest of that datagram on tick', () => {
+    const r = rig();
+    prime(r);
     const spec = { src: HOST, dst: REMOTE, id: 0x3333 };
     r.lan.send(
       frame(LAN_MAC, HOST_MAC, rawFragment(spec, 17, 0, true, pattern(16))),
       frame(LAN_MAC, HOST_MAC, rawFragment(spec, 17, 8, true, pattern(16))),
     );
-    await r.settle();
     assertQuiet(r, 'overlap');
     assert.equal(r.router.drops['fragment-overlap'], 1);
     const lanFragments = (): Record<string, number> => (r.router.status().fragments as { lan: Record<string, number> }).lan;
@@ -902,33 +881,29 @@ describe('fragments', () => {
 
     // What arrives after the overlap starts over and never completes; tick ends it.
     r.lan.send(frame(LAN_MAC, HOST_MAC, rawFragment(spec, 17, 24, false, pattern(8))));
-    await r.settle();
     assert.equal(lanFragments().inProgress, 1);
     r.nowMs += 29_999;
-    r.router.tick();
+    r.tick();
     assert.equal(lanFragments().inProgress, 1);
     r.nowMs += 1;
-    r.router.tick();
+    r.tick();
     assert.equal(lanFragments().inProgress, 0);
     assert.equal(lanFragments().timeout, 1);
-    await r.settle();
     assertQuiet(r, 'timeout');
   });
 
   // Once a bug: a non-first fragment to our WAN address whose payload happens to start with
   // byte 8 was taken for an ICMP echo request and dropped as icmp-bad-checksum, so the whole
   // datagram (here a big ping's reply) never arrived.
-  it('a fragmented echo reply whose later fragment starts with byte 8 still reaches the host', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('a fragmented echo reply whose later fragment starts with byte 8 still reaches the host', () => {
+    const r = rig();
+    prime(r);
     r.lan.send(frame(LAN_MAC, HOST_MAC, icmpEcho({ src: HOST, dst: REMOTE }, 8, 0x0abc, 1, pattern(16))));
-    await r.settle();
     const id = u16(r.wan.one('echo request out'), 38);
     const data = pattern(2000, 3);
     data[1480 - 8] = 8; // the second fragment (at 1480 bytes of ICMP) starts with "type 8"
     const reply = icmpEcho({ src: REMOTE, dst: WAN_ADDR, id: 0x4141 }, 0, id, 1, data);
     r.wan.send(...fragments(reply, 1500).map((d) => frame(WAN_MAC, GW_MAC, d)));
-    await r.settle();
     assert.deepEqual(drops(r), {});
     const back = r.lan.take();
     assert.ok(back.length > 0, 'the reply reached the LAN');
@@ -941,9 +916,9 @@ describe('fragments', () => {
 });
 
 describe('port mappings and the local port', () => {
-  it('forwards mapped inbound traffic to the LAN host, and to the LAN broadcast address with the broadcast MAC', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('forwards mapped inbound traffic to the LAN host, and to the LAN broadcast address with the broadcast MAC', () => {
+    const r = rig();
+    prime(r);
     assert.ok(r.table.addPortMapping(mapping(17, 6000, HOST, 7000)).ok);
     assert.ok(r.table.addPortMapping(mapping(6, 8080, HOST, 80)).ok);
     assert.ok(r.table.addPortMapping(mapping(17, 9, LAN_BROADCAST, 9)).ok);
@@ -952,7 +927,6 @@ describe('port mappings and the local port', () => {
     const s = tcp({ src: REMOTE, dst: WAN_ADDR, ttl: 40, id: 2 }, 5001, 8080, 77, 0, TCP.syn);
     const wol = udp({ src: REMOTE, dst: WAN_ADDR, ttl: 40, id: 3 }, 5002, 9, concat(new Uint8Array(6).fill(0xff), ...Array.from({ length: 16 }, () => HOST_MAC)));
     r.wan.send(frame(WAN_MAC, GW_MAC, u), frame(WAN_MAC, GW_MAC, s), frame(WAN_MAC, GW_MAC, wol));
-    await r.settle();
     const got = r.lan.take();
     assert.deepEqual(got.map(hex), [
       hex(frame(HOST_MAC, LAN_MAC, translated(u, { dst: HOST, dstPort: 7000 }))),
@@ -964,13 +938,12 @@ describe('port mappings and the local port', () => {
     assert.deepEqual(drops(r), {});
   });
 
-  it('a mapping to the gateway\'s own LAN address delivers to the local port', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('a mapping to the gateway\'s own LAN address delivers to the local port', () => {
+    const r = rig();
+    prime(r);
     assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443)).ok);
     const syn = tcp({ src: REMOTE, dst: WAN_ADDR, ttl: 40, id: 9 }, 5003, 8443, 1, 0, TCP.syn);
     r.wan.send(frame(WAN_MAC, GW_MAC, syn));
-    await r.settle();
     assert.equal(hex(r.local.one('mapped to the gateway')), hex(frame(LOCAL_KERNEL_MAC, LOCAL_MAC, translated(syn, { dst: LAN_ADDR, dstPort: 443 }))));
     assert.equal(r.lan.frames.length, 0);
     assert.equal(r.router.stats.toLocal, 1);
@@ -979,23 +952,21 @@ describe('port mappings and the local port', () => {
   // Once a bug: the answer of a service behind a port mapping to our own LAN address was
   // dropped as local-to-wan, so such a TCP mapping could never complete a handshake. Only
   // flows such a mapping let in go out; our services still cannot open connections.
-  it('the local service\'s answer to mapped traffic goes back out of the WAN', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('the local service\'s answer to mapped traffic goes back out of the WAN', () => {
+    const r = rig();
+    prime(r);
     assert.ok(r.table.addPortMapping(mapping(6, 8443, LAN_ADDR, 443)).ok);
     r.wan.send(frame(WAN_MAC, GW_MAC, tcp({ src: REMOTE, dst: WAN_ADDR }, 5003, 8443, 1, 0, TCP.syn)));
-    await r.settle();
     r.clear();
     const synAck = tcp({ src: LAN_ADDR, dst: REMOTE, df: true }, 443, 5003, 900, 2, TCP.syn | TCP.ack);
     r.local.send(frame(LOCAL_MAC, LOCAL_KERNEL_MAC, synAck));
-    await r.settle();
     assert.deepEqual(drops(r), {});
     assert.equal(hex(r.wan.one('SYN-ACK out')), hex(frame(GW_MAC, WAN_MAC, translated(synAck, { src: WAN_ADDR, srcPort: 8443 }))));
   });
 
-  it('never hands WAN traffic to the local port otherwise', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('never hands WAN traffic to the local port otherwise', () => {
+    const r = rig();
+    prime(r);
     assert.ok(r.table.addPortMapping(mapping(17, 6000, HOST, 7000)).ok);
     const ssdpMac = mac('01:00:5e:7f:ff:fa');
     r.wan.send(
@@ -1007,7 +978,6 @@ describe('port mappings and the local port', () => {
       frame(BROADCAST, GW_MAC, udp({ src: WAN_GW, dst: 0xffffffff }, 5000, 1900, pattern(20))),
       whoHas(GW_MAC, WAN_GW, LAN_ADDR),
     );
-    await r.settle();
     assertQuiet(r, 'WAN traffic without a mapping to us');
     assert.equal(r.router.stats.toLocal, 0);
     assert.deepEqual(drops(r), { 'nat-no-mapping': 2, 'wan-not-our-address': 2, 'wan-group': 2 });
@@ -1025,12 +995,11 @@ describe('WAN DHCP hooks', () => {
     return b;
   };
 
-  it('hands a broadcast OFFER to the WAN DHCP client while the WAN has no address', async (t) => {
-    const r = rig(t, { wanAddr: 0, wanPrefixLength: 0 });
+  it('hands a broadcast OFFER to the WAN DHCP client while the WAN has no address', () => {
+    const r = rig({ wanAddr: 0, wanPrefixLength: 0 });
     const offer = dhcpMessage(2, DHCP_MESSAGE_TYPE.offer, { yiaddr: WAN_ADDR, siaddr: WAN_GW });
     const offerFrame = frame(BROADCAST, GW_MAC, udp({ src: WAN_GW, dst: 0xffffffff }, 67, 68, dhcpBytes(offer)));
     r.wan.send(offerFrame);
-    await r.settle();
     assert.deepEqual(drops(r), { 'wan-group': 1 }, 'without a client, a broadcast is dropped');
 
     const heard: { m: DhcpMessage; nowMs: number }[] = [];
@@ -1039,7 +1008,6 @@ describe('WAN DHCP hooks', () => {
     r.wan.send(offerFrame);
     // Unicast to our MAC and the offered address is heard too while we have none.
     r.wan.send(frame(WAN_MAC, GW_MAC, udp({ src: WAN_GW, dst: WAN_ADDR }, 67, 68, dhcpBytes(offer))));
-    await r.settle();
     assert.equal(heard.length, 2);
     for (const h of heard) {
       assert.equal(h.nowMs, 12_345);
@@ -1052,16 +1020,18 @@ describe('WAN DHCP hooks', () => {
     assertQuiet(r, 'DHCP replies are the client\'s');
     // A malformed DHCP payload is counted, not handed on.
     r.wan.send(frame(BROADCAST, GW_MAC, udp({ src: WAN_GW, dst: 0xffffffff }, 67, 68, pattern(100))));
-    await r.settle();
     assert.equal(heard.length, 2);
     assert.equal(r.router.drops['wan-dhcp-truncated'], 1);
   });
 
-  it('sendWanDhcp(broadcast) emits 0.0.0.0:68 → 255.255.255.255:67 with a valid UDP checksum, also from inside a batch', async (t) => {
-    const r = rig(t, { wanAddr: 0, wanPrefixLength: 0 });
+  it('sendWanDhcp(broadcast) emits 0.0.0.0:68 → 255.255.255.255:67 with a valid UDP checksum, also from inside a batch', () => {
+    const r = rig({ wanAddr: 0, wanPrefixLength: 0 });
     const discover = dhcpMessage(1, DHCP_MESSAGE_TYPE.discover);
-    r.router.sendWanDhcp(discover, 'broadcast');
-    await r.settle();
+    // Between batches: an output holding just this frame, to write at once.
+    const now = r.router.sendWanDhcp(discover, 'broadcast');
+    assert.ok(now, 'between batches the frame is returned to be written now');
+    assert.deepEqual([0, 1, 2].map((p) => now.forwarded[p]!.count + now.generated[p]!.count), [0, 1, 0]);
+    r.record(now);
     const f = r.wan.one('DISCOVER');
     const want = frame(BROADCAST, WAN_MAC, udp({ src: 0, dst: 0xffffffff, ttl: 64 }, 68, 67, dhcpBytes(discover)));
     const ip = ipOf(f);
@@ -1073,44 +1043,42 @@ describe('WAN DHCP hooks', () => {
     assert.ok(typeof parsed !== 'string');
     assert.equal(parsed.xid, discover.xid);
 
-    // The client answers an OFFER from within the router's batch: the REQUEST goes out with it.
+    // The client answers an OFFER from within the router's batch: the REQUEST goes out with that batch's output.
     const request = dhcpMessage(1, DHCP_MESSAGE_TYPE.request);
-    r.router.setWanDhcpClient(() => r.router.sendWanDhcp(request, 'broadcast'));
+    const inBatch: (RouterOutput | null)[] = [];
+    r.router.setWanDhcpClient(() => inBatch.push(r.router.sendWanDhcp(request, 'broadcast')));
     r.wan.send(frame(BROADCAST, GW_MAC, udp({ src: WAN_GW, dst: 0xffffffff }, 67, 68, dhcpBytes(dhcpMessage(2, DHCP_MESSAGE_TYPE.offer)))));
-    await r.settle();
+    assert.deepEqual(inBatch, [null], 'inside a batch nothing is returned: the batch\'s output carries the frame');
     assert.equal(hex(r.wan.one('REQUEST')), hex(frame(BROADCAST, WAN_MAC, udp({ src: 0, dst: 0xffffffff }, 68, 67, dhcpBytes(request)))));
   });
 
-  it('drops and counts LAN traffic to the internet while the WAN has no address, and forwards once it has one', async (t) => {
-    const r = rig(t, { wanAddr: 0, wanPrefixLength: 0 });
+  it('drops and counts LAN traffic to the internet while the WAN has no address, and forwards once it has one', () => {
+    const r = rig({ wanAddr: 0, wanPrefixLength: 0 });
     r.lan.send(whoHas(HOST_MAC, HOST, LAN_ADDR));
-    await r.settle();
     r.clear();
     const out = udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(20));
     r.lan.send(frame(LAN_MAC, HOST_MAC, out));
-    await r.settle();
     assertQuiet(r, 'no WAN address');
     assert.deepEqual(drops(r), { 'wan-no-address': 1 });
 
     r.router.setWan(WAN_ADDR, 24, WAN_GW);
     r.wan.send(arpReply(GW_MAC, WAN_GW, WAN_MAC, WAN_ADDR));
     r.lan.send(frame(LAN_MAC, HOST_MAC, out));
-    await r.settle();
     assert.equal(hex(r.wan.one('forwarded')), hex(frame(GW_MAC, WAN_MAC, translated(out, { src: WAN_ADDR }))));
   });
 });
 
 describe('malformed frames', () => {
-  it('are counted by reason and never throw', async (t) => {
-    const r = rig(t);
-    await prime(r);
+  it('are counted by reason and never throw', () => {
+    const r = rig();
+    prime(r);
     const good = frame(LAN_MAC, HOST_MAC, udp({ src: HOST, dst: REMOTE }, 40000, 53, pattern(20)));
     const mutate = (f: Uint8Array, edit: (b: Uint8Array) => void): Uint8Array => {
       const b = f.slice();
       edit(b);
       return b;
     };
-    r.handle(PORT.lan, [good.subarray(0, 13)]); // shorter than an Ethernet header: only router.handle can take it
+    r.handle(PORT.lan, [good.subarray(0, 13)]); // shorter than an Ethernet header (a link drops such a runt before the router sees it)
     r.lan.send(
       good.subarray(0, 14), // Ethernet header, no IPv4 header
       good.subarray(0, 30), // half an IPv4 header
@@ -1124,7 +1092,6 @@ describe('malformed frames', () => {
       whoHas(HOST_MAC, HOST, LAN_ADDR).subarray(0, 30), // truncated ARP
       mutate(good, (b) => put16(b, 38, 200)), // UDP length past the datagram
     );
-    await r.settle();
     assertQuiet(r, 'malformed');
     assert.deepEqual(drops(r), {
       'eth-truncated': 1, 'ip-truncated': 2, 'ip-bad-ihl': 1, 'ip-bad-version': 1, 'ip-bad-total-length': 2,
@@ -1132,9 +1099,9 @@ describe('malformed frames', () => {
     });
   });
 
-  it('random bytes and random mutations of good frames on every port never throw', async (t) => {
-    const r = rig(t, { wanMtu: 576 });
-    await prime(r);
+  it('random bytes and random mutations of good frames on every port never throw', () => {
+    const r = rig({ wanMtu: 576 });
+    prime(r);
     r.table.addPortMapping({ protocol: 17, externalPort: 6000, remoteHost: 0, internalClient: HOST, internalPort: 7000, enabled: true });
     r.router.setWanDhcpClient(() => undefined);
     const rand = prng(0x0bad5eed);
@@ -1175,9 +1142,8 @@ describe('malformed frames', () => {
         r.nowMs += int(50);
         assert.doesNotThrow(() => r.handle(port, batch));
       }
-      if (round % 50 === 0) assert.doesNotThrow(() => r.router.tick());
+      if (round % 50 === 0) assert.doesNotThrow(() => r.tick());
     }
-    await r.settle();
     const counted = Object.values(r.router.drops);
     assert.ok(counted.every((n) => Number.isInteger(n) && n > 0));
     assert.ok(counted.reduce((a, b) => a + b, 0) > frames / 4, 'most garbage is counted as dropped');

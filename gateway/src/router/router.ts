@@ -1,11 +1,15 @@
 /**
  * The userspace router: three ports (LAN, WAN, local), ARP, IPv4 forwarding through
- * the NAT, TTL and ICMP, DHCP on the LAN. It reads a batch from one link, decides
- * every frame, and writes what goes out as one batch per port. It must never hand
- * WAN traffic to the local port except through a port mapping.
+ * the NAT, TTL and ICMP, DHCP on the LAN. It decides frames and returns what to send:
+ * `handle(port, rx)` takes one received batch, decides every frame, and returns a
+ * `RouterOutput` (per port, the frames forwarded from the receive buffer and the frames
+ * it made); `tick()` and `sendWanDhcp()` return one too. It owns no link, reads nothing
+ * and writes nothing: the Forwarder (forwarder.ts) reads the links, calls it, and writes
+ * what it returns; the offline replay writes it to pcap files. It must never hand WAN
+ * traffic to the local port except through a port mapping.
  *
  * The frame flow:
- *  1. A batch arrives from one link; each frame gets an Ethernet view (bad → counted drop).
+ *  1. A batch arrives from one port; each frame gets an Ethernet view (bad → counted drop).
  *  2. ARP: learn the sender, answer requests for our address on that port (the local
  *     port's kernel is answered for every LAN address: proxy ARP), release frames that
  *     waited for the sender's MAC.
@@ -16,9 +20,9 @@
  *     answered; else NAT inbound, TTL−1, out of the LAN (to the local port only when
  *     a port mapping names our own LAN address).
  *  5. IPv4 from the local port (our own services): to the LAN as is, with our LAN MAC.
- *  6. Frames are rewritten in place in the receive buffer and written from it; frames
- *     we make (ARP, ICMP, DHCP, fragments) and reassembled datagrams go through a
- *     per-port scratch buffer.
+ *  6. Frames are rewritten in place in the receive buffer and returned as batches that
+ *     point into it (`forwarded`); frames we make (ARP, ICMP, DHCP, fragments) and
+ *     reassembled datagrams go through a per-port scratch buffer (`generated`).
  *
  * Fragments are put back together first; the whole datagram then takes the same path
  * (`outbound` from the LAN, `inbound` from the WAN) as a packet received whole, and every
@@ -33,8 +37,7 @@ import {
   ICMP_HEADER_LENGTH, ICMP_ERROR_MAX_QUOTE, ICMP_UNREACHABLE_CODE, type NatCounters, type ReassemblyResult,
 } from '@openigd/nat-table';
 import {
-  BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch, type Link, type LinkCounters,
-  type LinkError,
+  BATCH_SLOTS, SLOT_SIZE, FrameFlag, GsoSegmenter, completeChecksum, createFrameBatch, isGso, pushFrame, pushFrameFrom, type FrameBatch,
 } from '../link/index.js';
 import { NeighbourCache } from './neighbours.js';
 import {
@@ -69,41 +72,48 @@ export interface RouterAddresses {
   /** Our MAC on the local port, and the MAC of its kernel side. */
   readonly localMac: Uint8Array;
   readonly localKernelMac: Uint8Array;
+  /** The largest IPv4 packet the LAN (and the local port, which stands for it) carries in a plain frame. */
+  readonly lanMtu: number;
   readonly wanMtu: number;
-}
-
-/** Something that records frames (pcap capture); called per frame, flushed per batch. */
-export interface FrameTap {
-  /**
-   * Records `buf[offset, offset + length)` seen at `nowMs` (the router's clock). `flags`,
-   * `csumStart`, `csumOffset` are the frame's offload metadata (see FrameBatch): a
-   * frame with `FrameFlag.csumPartial` carries a partial L4 checksum that the tap may
-   * complete in its own copy. The tap only reads `buf`: the frame is forwarded as it is.
-   */
-  write(buf: Uint8Array, offset: number, length: number, nowMs: number, flags: number, csumStart: number, csumOffset: number): void;
-  flush(): void;
 }
 
 /** Drops by reason; the reasons are a fixed set of names (the router's own and `nat-…`, `fragment-…`). */
 export type DropCounters = Record<string, number>;
 
-/** One link's counters, named by its device. */
-export type LinkStatus = { readonly name: string } & Readonly<LinkCounters>;
 export type FragmentStatus = { readonly inProgress: number } & Readonly<Reassembler['counters']>;
 
-/** The router's snapshot: what `status()` returns, read by the admin API and the metrics. */
-export interface RouterStatus {
+/**
+ * The router's snapshot: what `status()` returns. The admin API and the metrics read it
+ * with the links' counters added (`RouterStatus`, from the Forwarder); the replay's summary as it is.
+ */
+export interface RouterCounters {
   readonly stats: Readonly<Router['stats']>;
   readonly drops: Readonly<DropCounters>;
-  readonly links: { readonly lan: LinkStatus; readonly wan: LinkStatus; readonly local: LinkStatus };
   readonly neighbours: { readonly lan: number; readonly wan: number; readonly heldDropped: number };
   readonly nat: { readonly flows: number } & Readonly<NatCounters>;
   readonly fragments: { readonly lan: FragmentStatus; readonly wan: FragmentStatus };
 }
 
-/** Hands frame `i` of `batch`, with its offload metadata, to a capture. */
-function tapFrame(tap: FrameTap, batch: FrameBatch, i: number, nowMs: number): void {
-  tap.write(batch.buffer, batch.offsets[i]!, batch.lengths[i]!, nowMs, batch.flags[i]!, batch.csumStart[i]!, batch.csumOffset[i]!);
+/**
+ * What to send after one call of `handle`, `tick` or `sendWanDhcp`, per port (index
+ * `PORT.lan`, `PORT.wan`, `PORT.local`): write `forwarded[port]`, then `generated[port]`.
+ * One object, reused by every call: it is valid until the next call, and its batches
+ * belong to the router (write them, do not keep them).
+ */
+export interface RouterOutput {
+  /**
+   * Frames forwarded from the batch `handle` was given, with their offload metadata: the
+   * batch's `buffer` is that batch's buffer, rewritten in place. Empty after `tick` and
+   * `sendWanDhcp`.
+   */
+  readonly forwarded: readonly [FrameBatch, FrameBatch, FrameBatch];
+  /** Frames the router made (ARP, ICMP, DHCP, fragments, frames that waited for ARP), in its own buffer. */
+  readonly generated: readonly [FrameBatch, FrameBatch, FrameBatch];
+}
+
+/** One `make(port)` for each of the three ports. */
+function perPort<T>(make: (port: PortId) => T): [T, T, T] {
+  return [make(PORT.lan), make(PORT.wan), make(PORT.local)];
 }
 
 export class Router {
@@ -118,10 +128,12 @@ export class Router {
   private readonly icmp = new IcmpPacket();
   private readonly arp = new ArpPacket();
   /** Frames forwarded from the current receive buffer, per output port. */
-  private readonly fwd = [0, 1, 2].map(() => createFrameBatch(BATCH_SLOTS * 4));
+  private readonly fwd = perPort(() => createFrameBatch(BATCH_SLOTS * 4));
   /** Frames we made, per output port, in `scratch[port]`. */
-  private readonly scratch = [0, 1, 2].map(() => new Uint8Array(BATCH_SLOTS * SLOT_SIZE));
-  private readonly gen = this.scratch.map((buffer) => createFrameBatch(BATCH_SLOTS * 4, buffer));
+  private readonly scratch = perPort(() => new Uint8Array(BATCH_SLOTS * SLOT_SIZE));
+  private readonly gen = perPort((port) => createFrameBatch(BATCH_SLOTS * 4, this.scratch[port]));
+  /** What every call returns: the two batches of each port above. */
+  private readonly output: RouterOutput = { forwarded: this.fwd, generated: this.gen };
   /** The batch being handled and the index of the frame in hand (its offload metadata travels with it). */
   private rx: FrameBatch | null = null;
   /** Splits a super-frame that must wait for ARP into the frames the kernel would have sent; made on first use. */
@@ -129,7 +141,7 @@ export class Router {
   private rxIndex = 0;
   /** The LAN's broadcast address (the LAN address never changes), computed once: not per frame. */
   private readonly lanBroadcast: number;
-  /** The clock's time for the batch or tick in hand (read once per batch). */
+  /** The clock's time for the call in hand (`begin`: read once per batch, tick or DHCP message). */
   private nowMs = 0;
   private readonly scratchUsed = [0, 0, 0];
   private icmpTokens = 100;
@@ -140,26 +152,19 @@ export class Router {
   private wanDhcp: ((message: DhcpMessage, nowMs: number) => void) | null = null;
 
   /**
-   * `clock` is the router's only source of time: NAT, reassembly, ARP, DHCP, the ICMP
-   * rate limit and capture stamps all read it (monotonic in the daemon, the capture's own
-   * stamps in a replay).
+   * `clock` is the router's only source of time: NAT, reassembly, ARP, DHCP and the ICMP
+   * rate limit all read it (monotonic in the daemon, the capture's own stamps in a
+   * replay), once per call. The router has no link: what it sends, it returns.
    */
   constructor(
     readonly addrs: RouterAddresses,
     readonly table: NatTable,
-    private readonly links: readonly [Link, Link, Link],
     private readonly clock: Clock,
     private readonly dhcp: DhcpServer | null = null,
-    private taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null] = [null, null, null],
   ) {
     // The header checksum is verified once, where a packet enters (fromLan, fromWan, localReplyToWan).
     this.translator = new Translator(table, { headerVerified: true });
     this.lanBroadcast = ((addrs.lanAddr & prefixMask(addrs.lanPrefixLength)) | ~prefixMask(addrs.lanPrefixLength)) >>> 0;
-  }
-
-  /** Replaces the captures (per port; null: none), between batches: captures start and stop at run time. */
-  setTaps(taps: readonly [FrameTap | null, FrameTap | null, FrameTap | null]): void {
-    this.taps = taps;
   }
 
   /** Hands DHCP replies on the WAN (UDP 67 → 68, to us or broadcast) to a DHCP client. */
@@ -168,23 +173,20 @@ export class Router {
   }
 
   /**
-   * Sends a DHCP client message out of the WAN, from our WAN address (0.0.0.0 while we have
-   * none) to `to` (its MAC when known, else Ethernet broadcast) or to everyone.
+   * Makes a DHCP client message to send out of the WAN, from our WAN address (0.0.0.0
+   * while we have none) to `to` (its MAC when known, else Ethernet broadcast) or to
+   * everyone. Called between batches (the client's timer), it returns an output that
+   * holds just that frame: write it now. Called while `handle` runs (the client answers
+   * an OFFER as it hears it), it returns null: the frame goes out with that batch's output.
    */
-  sendWanDhcp(message: DhcpMessage, to: number | 'broadcast'): void {
+  sendWanDhcp(message: DhcpMessage, to: number | 'broadcast'): RouterOutput | null {
     const a = this.addrs;
-    // Inside a batch (an answer to an OFFER) the batch's time holds and its own flush writes the frame.
     const inBatch = this.rx !== null;
-    if (!inBatch) this.nowMs = this.clock.now();
+    if (!inBatch) this.begin();
     const dstAddr = to === 'broadcast' ? LIMITED_BROADCAST : to;
     const dstMac = to === 'broadcast' ? BROADCAST_MAC : this.neighbours[PORT.wan].lookup(to, this.nowMs) ?? BROADCAST_MAC;
     this.emitDhcpFrame(PORT.wan, message, { dstMac, srcMac: a.wanMac, srcAddr: a.wanAddr, dstAddr, srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT });
-    if (!inBatch) this.flush(null);
-  }
-
-  /** Starts reading all three links; `onError` hears of a port whose reception stopped (its device is gone). */
-  start(onError?: (port: PortId, error: LinkError) => void): void {
-    this.links.forEach((link, port) => link.start((rx) => this.handle(port as PortId, rx), (e) => onError?.(port as PortId, e)));
+    return inBatch ? null : this.output;
   }
 
   private count(reason: string): void {
@@ -220,29 +222,46 @@ export class Router {
     return ((a & m) >>> 0) === ((this.addrs.wanAddr & m) >>> 0);
   }
 
-  /** Handles one received batch at the clock's time (one read per batch) and writes what results. */
-  handle(port: PortId, rx: FrameBatch): void {
-    const nowMs = this.clock.now();
-    const tap = this.taps[port];
+  /**
+   * Decides one received batch at the clock's time (one read per batch) and returns what
+   * to send. The frames of `rx` are rewritten in place: `forwarded` points into its
+   * buffer, so the caller writes the output before it reuses that buffer.
+   */
+  handle(port: PortId, rx: FrameBatch): RouterOutput {
+    this.begin();
+    const nowMs = this.nowMs;
     this.rx = rx;
-    this.nowMs = nowMs;
-    if (tap) for (let i = 0; i < rx.count; i++) tapFrame(tap, rx, i, nowMs);
+    for (let p = 0; p < 3; p++) this.fwd[p]!.buffer = rx.buffer;
     for (let i = 0; i < rx.count; i++) {
       this.rxIndex = i;
       this.frame(port, rx.buffer, rx.offsets[i]!, rx.lengths[i]!, nowMs);
     }
-    this.flush(rx.buffer);
     this.rx = null;
+    return this.output;
   }
 
-  /** Periodic work at the clock's time: reassembly timeouts, ARP retries for frames still waiting. */
-  tick(): void {
-    const nowMs = this.nowMs = this.clock.now();
+  /** Periodic work at the clock's time: reassembly timeouts, ARP retries for frames still waiting; returns the requests to send. */
+  tick(): RouterOutput {
+    this.begin();
+    const nowMs = this.nowMs;
     for (const r of this.reassembly) r.expire(nowMs);
     for (const side of [PORT.lan, PORT.wan] as const) {
       for (const addr of this.neighbours[side].due(nowMs)) this.sendArpRequest(side, addr);
     }
-    this.flush(null);
+    return this.output;
+  }
+
+  /**
+   * Starts a call: reads the clock into `nowMs` (the call's one read) and empties the
+   * output, whose frames the caller has written by now.
+   */
+  private begin(): void {
+    for (let p = 0; p < 3; p++) {
+      this.fwd[p]!.count = 0;
+      this.gen[p]!.count = 0;
+      this.scratchUsed[p] = 0;
+    }
+    this.nowMs = this.clock.now();
   }
 
   /** Changes the WAN address (a new DHCP lease, `POST /wan`); the NAT flushes its flows. */
@@ -252,28 +271,6 @@ export class Router {
     this.addrs.wanGateway = gateway >>> 0;
     this.neighbours[PORT.wan].forget();
     this.table.setExternalAddress(addr);
-  }
-
-  private flush(rxBuf: Uint8Array | null): void {
-    for (let p = 0; p < 3; p++) {
-      const link = this.links[p]!;
-      const tap = this.taps[p];
-      const f = this.fwd[p]!;
-      if (f.count > 0 && rxBuf) {
-        f.buffer = rxBuf;
-        if (tap) for (let i = 0; i < f.count; i++) tapFrame(tap, f, i, this.nowMs);
-        link.writeBatch(f);
-      }
-      f.count = 0;
-      const g = this.gen[p]!;
-      if (g.count > 0) {
-        if (tap) for (let i = 0; i < g.count; i++) tapFrame(tap, g, i, this.nowMs);
-        link.writeBatch(g);
-      }
-      g.count = 0;
-      this.scratchUsed[p] = 0;
-      tap?.flush();
-    }
   }
 
   /** Room for a generated frame on `port`; returns its offset in scratch, or -1. */
@@ -422,7 +419,7 @@ export class Router {
   }
 
   private mtuOf(port: PortId): number {
-    return port === PORT.wan ? this.addrs.wanMtu : this.links[port].mtu;
+    return port === PORT.wan ? this.addrs.wanMtu : this.addrs.lanMtu;
   }
 
   /**
@@ -775,13 +772,11 @@ export class Router {
     this.stats.icmpSent++;
   }
 
-  /** Counters for the admin API and metrics: copies, so a snapshot does not move under its reader. */
-  status(): RouterStatus {
-    const link = (i: 0 | 1 | 2): LinkStatus => ({ name: this.links[i].name, ...this.links[i].counters });
+  /** Counters for the admin API, the metrics and the replay's summary: copies, so a snapshot does not move under its reader. */
+  status(): RouterCounters {
     return {
       stats: { ...this.stats },
       drops: { ...this.drops },
-      links: { lan: link(0), wan: link(1), local: link(2) },
       neighbours: { lan: this.neighbours[0].size, wan: this.neighbours[1].size, heldDropped: this.neighbours[0].dropped + this.neighbours[1].dropped },
       nat: { flows: this.table.size, ...this.table.counters, drops: { ...this.table.counters.drops } },
       fragments: { lan: { inProgress: this.reassembly[0].size, ...this.reassembly[0].counters }, wan: { inProgress: this.reassembly[1].size, ...this.reassembly[1].counters } },
