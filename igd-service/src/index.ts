@@ -32,5 +32,5 @@ export { startNatPmpServer, type NatPmpServer, type NatPmpServerStats } from './
 export {
   PCP_DEFAULT_POLICY, PcpResponder, answerPcp, encodePcpAnnounce,
   type PcpExistingMapping, type PcpMappingKey, type PcpMappingTable, type PcpPolicy, type PcpStats,
-  type PcpTableMapRequest, type PcpTablePeerRequest, type PcpTableResult,
+  type PcpTableMapRequest, type PcpTablePeerEnd, type PcpTablePeerFlow, type PcpTablePeerRequest, type PcpTableResult,
 } from './pcp/index.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PCP_DEFAULT_POLICY, answerPcp, encodePcpAnnounce } from '@openigd/igd-service';
 import type {
-  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpPolicy, PcpTableMapRequest, PcpTablePeerRequest, PcpTableResult,
+  PcpExistingMapping, PcpMappingKey, PcpMappingTable, PcpPolicy, PcpTableMapRequest, PcpTablePeerEnd, PcpTablePeerRequest, PcpTableResult,
 } from '@openigd/igd-service';
 import { PCP, decodeClientResponse, encodeClientRequest, pcpRequest } from '@openigd/conformance';
 import type { ClientMapFields, ClientRequest, ClientResponse } from '@openigd/conformance';
@@ -105,6 +105,10 @@ class ConversationTable implements PcpMappingTable {
   }
   peer(r: PcpTablePeerRequest): PcpTableResult {
     return { ok: true, externalAddress: EXTERNAL, externalPort: 50000, lifetimeSeconds: r.lifetimeSeconds };
+  }
+  /** A table that can make PEER flows can end them too (lifetime 0); the engine needs both. */
+  endPeer(): PcpTablePeerEnd {
+    return { ok: true, flow: { externalAddress: EXTERNAL, externalPort: 50000 } };
   }
 }
 
