@@ -40,7 +40,7 @@ export interface RouterStatus extends RouterCounters {
 }
 
 /** Hands frames `0 .. count - 1` of `batch`, with their offload metadata, to a capture. */
-export function tapBatch(tap: FrameTap, batch: FrameBatch, nowMs: number): void {
+function tapBatch(tap: FrameTap, batch: FrameBatch, nowMs: number): void {
   for (let i = 0; i < batch.count; i++) {
     tap.write(batch.buffer, batch.offsets[i]!, batch.lengths[i]!, nowMs, batch.flags[i]!, batch.csumStart[i]!, batch.csumOffset[i]!);
   }
