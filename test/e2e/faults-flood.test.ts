@@ -88,6 +88,7 @@ describe('floods from one LAN host: bounded answers and memory, the other host s
   }
 
   const times: number[] = [];
+  // h2's adds use 25000-25199: no flood maps those ports (faults-tool.py keeps NAT-PMP to 1024-24999, SOAP to 30001-59999).
   let nextPort = 25100;
   /** h2's raw SOAP adds while a flood runs: each must succeed; their times are kept for the bound. */
   async function h2Served(): Promise<void> {
