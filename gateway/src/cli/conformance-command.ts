@@ -1,29 +1,31 @@
 /**
  * `openigd conformance`: checks any UPnP IGD, NAT-PMP and PCP server against the
- * specifications (the @openigd/conformance package). Loaded only when used; it prints
- * its own report and says its own exit status (0, 1 a must check failed, 2 usage).
+ * specifications (the @openigd/conformance package), and `openigd conformance-probe`, its
+ * WAN-side probe agent. The package is loaded only when used; each prints its own report
+ * and says its own exit status (0, 1 a must check failed, 2 usage).
  */
 import { HelpRequested, type Command } from './args.js';
 
-const load = () => import('@openigd/conformance');
+type Conformance = typeof import('@openigd/conformance');
+const load = (): Promise<Conformance> => import('@openigd/conformance');
 
-export const conformanceCommand: Command = {
-  name: 'conformance',
-  summary: 'check an IGD (UPnP, NAT-PMP, PCP), ours or any, against the specifications',
-  help: async () => `${(await load()).CONFORMANCE_USAGE}\n`,
-  run: async (args) => {
-    if (args.includes('--help') || args.includes('-h')) throw new HelpRequested('conformance');
-    return { exitCode: await (await load()).runConformance(args) };
-  },
-};
+/** A command run by the conformance package: `usage` and `run` pick its usage text and entry point. */
+function packageCommand(name: string, summary: string, usage: (m: Conformance) => string, run: (m: Conformance, args: readonly string[]) => Promise<number>): Command {
+  return {
+    name,
+    summary,
+    help: async () => `${usage(await load())}\n`,
+    run: async (args) => {
+      if (args.includes('--help') || args.includes('-h')) throw new HelpRequested(name);
+      return { exitCode: await run(await load(), args) };
+    },
+  };
+}
 
-/** `openigd conformance-probe`: the WAN-side probe agent of `openigd conformance --wan-probe`. */
-export const conformanceProbeCommand: Command = {
-  name: 'conformance-probe',
-  summary: 'the WAN-side probe agent of conformance --wan-probe (data-plane proof)',
-  help: async () => `${(await load()).PROBE_USAGE}\n`,
-  run: async (args) => {
-    if (args.includes('--help') || args.includes('-h')) throw new HelpRequested('conformance-probe');
-    return { exitCode: await (await load()).runProbeAgentCli(args) };
-  },
-};
+export const conformanceCommand = packageCommand('conformance',
+  'check an IGD (UPnP, NAT-PMP, PCP), ours or any, against the specifications',
+  (m) => m.CONFORMANCE_USAGE, (m, args) => m.runConformance(args));
+
+export const conformanceProbeCommand = packageCommand('conformance-probe',
+  'the WAN-side probe agent of conformance --wan-probe (data-plane proof)',
+  (m) => m.PROBE_USAGE, (m, args) => m.runProbeAgentCli(args));
