@@ -14,7 +14,8 @@ import { NatTable, resolveNatConfig, parseIpv4, ipv4ToString, parseMac, type Nat
 import { ConfigError, readAdminToken, type GatewayConfig } from './config/config.js';
 import { TapLink } from './link/tap-link.js';
 import type { Link, LinkState } from './link/link.js';
-import { Router, type RouterAddresses } from './router/router.js';
+import { PORT, Router, type RouterAddresses } from './router/router.js';
+import { ServiceTcp } from './service-tcp/service-tcp.js';
 import { Forwarder } from './router/forwarder.js';
 import { DhcpServer } from './dhcp/dhcp-server.js';
 import { DhcpClient } from './dhcp/dhcp-client.js';
@@ -29,6 +30,8 @@ import { startIgdRuntime, type IgdRuntime } from './igd/igd-runtime.js';
 
 /** How often the timer expires flows, leases and ARP entries. */
 const TICK_MS = 1000;
+/** Connections the IGD's userspace TCP endpoint holds at once (the kernel path's HTTP server allows as many). */
+const SERVICE_TCP_MAX_CONNECTIONS = 128;
 
 /** A stable, locally administered MAC derived from a name (so hosts' ARP caches survive restarts). */
 export function derivedMac(name: string): Uint8Array {
@@ -118,6 +121,7 @@ export class Gateway implements RunningDaemon {
   private dhcp: DhcpServer | null = null;
   private wanDhcp: DhcpClient | null = null;
   private igdRuntime: IgdRuntime | null = null;
+  private serviceTcp: ServiceTcp | null = null;
   private links: readonly Link[] = [];
   /** The WAN TAP's kernel side, as last seen (see watchWan). */
   private wanUp = true;
@@ -335,6 +339,28 @@ export class Gateway implements RunningDaemon {
     });
     this.igdRuntime = igd;
     this.cleanup.defer('igd', () => igd.stop());
+    if (config.igd.tcp === 'userspace') this.startServiceTcp(plan, igd);
+  }
+
+  /**
+   * The IGD's HTTP port served by the router's own TCP endpoint (`igd.tcp: userspace`):
+   * LAN segments to it are answered in the daemon, without the local port; each
+   * connection goes to the IGD's HTTP server like an accepted socket.
+   */
+  private startServiceTcp(plan: Plan, igd: IgdRuntime): void {
+    const { config, clock } = this.partsGiven;
+    const { router, forwarder } = this.running();
+    const service = new ServiceTcp({
+      addr: plan.lanAddr, mac: plan.lanMac, port: config.igd.httpPort, mtu: config.lan.mtu, maxConnections: SERVICE_TCP_MAX_CONNECTIONS,
+      now: () => clock.now(), transmit: (batch) => forwarder.transmit(PORT.lan, batch), accept: (socket) => igd.accept(socket),
+    });
+    router.setService(service);
+    this.serviceTcp = service;
+    this.cleanup.defer('igd tcp endpoint', () => {
+      router.setService(null);
+      service.close();
+      this.serviceTcp = null;
+    });
   }
 
   private async startAdmin(plan: Plan, token: string | null): Promise<AdminServer> {

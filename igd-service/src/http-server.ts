@@ -27,6 +27,7 @@ import { SourceBuckets, type SourceRate } from './source-buckets.js';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { dispatchSoapRequest } from './actions.js';
@@ -103,6 +104,12 @@ export interface IgdHttpServerComponents {
 }
 
 export interface IgdHttpServer {
+  /**
+   * Serves a connection that did not come through the listening socket: a stream with
+   * net.Socket's addresses (`remoteAddress` …) and `setTimeout`, such as the gateway's
+   * userspace TCP endpoint makes. It is answered exactly as an accepted socket is.
+   */
+  accept(connection: Duplex): void;
   /** `http://host:port` */
   readonly url: string;
   /** The LOCATION SSDP announces. */
@@ -389,6 +396,9 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     port,
     gena,
     rateLimited: () => limiter?.refused ?? 0,
+    accept: (connection) => {
+      httpServer.emit('connection', connection);
+    },
     close: () => {
       closing ??= (async () => {
         clearInterval(sweep);

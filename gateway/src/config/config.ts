@@ -99,6 +99,10 @@ export const CONFIG_SCHEMA = {
         enabled: { type: 'boolean' },
         version: { enum: [1, 2], description: '1: InternetGatewayDevice:1 (the default); 2: InternetGatewayDevice:2, IGD:1 to Microsoft clients' },
         httpPort: { type: 'integer', minimum: 1, maximum: 65535 },
+        tcp: {
+          enum: ['userspace', 'kernel'],
+          description: "who terminates the LAN's TCP to the IGD's HTTP port: 'userspace' (the default) the router's own TCP endpoint, with no hop through the local port; 'kernel' the local port's kernel TCP stack",
+        },
         friendlyName: { type: 'string', maxLength: 64 },
         notifyIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400 },
         maxMappings: { type: 'integer', minimum: 1, maximum: 65_535 },
@@ -387,6 +391,7 @@ export function checkConfig(data: unknown): GatewayConfig {
     ...(raw.capture ? { capture: raw.capture } : {}),
     igd: {
       enabled: raw.igd?.enabled ?? true, version: raw.igd?.version ?? 1, httpPort: raw.igd?.httpPort ?? 5000,
+      tcp: raw.igd?.tcp ?? 'userspace',
       friendlyName: raw.igd?.friendlyName ?? 'OpenIGD', notifyIntervalSeconds: raw.igd?.notifyIntervalSeconds ?? 600,
       maxMappings: raw.igd?.maxMappings ?? 4096, secureMode: raw.igd?.secureMode ?? false,
       ...(raw.igd?.maxMappingsPerClient !== undefined ? { maxMappingsPerClient: raw.igd.maxMappingsPerClient } : {}),

@@ -9,6 +9,7 @@
  * it points at is served. Stop order is the reverse, with ssdp:byebye first.
  */
 import { createHash } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { Request, Response } from 'express';
 import {
   FileMappingStore, Igd, MappingService, PcpResponder, SsdpAdvertiser, startNatPmpServer, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
@@ -41,6 +42,8 @@ export interface IgdRuntimeParts {
 
 export interface IgdRuntime {
   readonly igd: Igd;
+  /** Serves an HTTP connection the gateway's userspace TCP endpoint accepted (see IgdHttpServer.accept). */
+  accept(connection: Duplex): void;
   /** Called every second by the daemon: ends leases that ran out. */
   tick(): void;
   /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */
@@ -196,6 +199,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
     log.info({ description: http.descriptionUrl, version: config.igd.version, uuid: identity.rootUuid, bootId: identity.bootId, mappings: igd.mappingCount() }, 'igd running');
     return {
       igd,
+      accept: (connection) => http.accept(connection),
       tick: () => {
         const next = igd.nextExpiryMs();
         if (expiring || next === undefined || next > parts.clock()) return;

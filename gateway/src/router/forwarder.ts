@@ -82,6 +82,19 @@ export class Forwarder {
     if (out) this.write(out, nowMs);
   }
 
+  /**
+   * Writes frames made beside the router (the userspace TCP endpoint's, service-tcp.ts) out
+   * of `port`, captured like the router's own. The batch is the caller's; it is written now.
+   */
+  transmit(port: PortId, batch: FrameBatch): void {
+    const tap = this.taps[port];
+    if (tap) {
+      tapBatch(tap, batch, this.clock.now());
+      tap.flush();
+    }
+    this.links[port]!.writeBatch(batch);
+  }
+
   /** The router's counters with the links': copies, in the order `/status` shows them. */
   status(): RouterStatus {
     const r = this.router.status();

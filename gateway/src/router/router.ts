@@ -45,6 +45,7 @@ import {
 } from '../dhcp/dhcp-message.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
 import type { Clock } from '../clock.js';
+import type { ServiceTcp } from '../service-tcp/service-tcp.js';
 
 export const PORT = { lan: 0, wan: 1, local: 2 } as const;
 /** The target MAC of an ARP request: not known yet (also the placeholder in a held frame). */
@@ -119,7 +120,7 @@ function perPort<T>(make: (port: PortId) => T): [T, T, T] {
 export class Router {
   readonly drops: DropCounters = {};
   private readonly dropKeys: Record<string, Record<string, string>> = {};
-  readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0, reassembled: 0, fragmentsSent: 0 };
+  readonly stats = { forwardedOutbound: 0, forwardedInbound: 0, hairpinned: 0, toLocal: 0, toService: 0, fromLocal: 0, arpReplies: 0, icmpSent: 0, dhcpReplies: 0, echoReplies: 0, reassembled: 0, fragmentsSent: 0 };
   readonly neighbours: [NeighbourCache, NeighbourCache] = [new NeighbourCache(), new NeighbourCache()];
   private readonly translator: Translator;
   private readonly eth = new EthernetFrame();
@@ -148,6 +149,8 @@ export class Router {
   private icmpRefillMs = 0;
   /** Fragments being put back together, from the LAN and from the WAN (the NAT needs whole datagrams). */
   private readonly reassembly: readonly [Reassembler, Reassembler] = [new Reassembler(), new Reassembler()];
+  /** The userspace TCP endpoint of the IGD's HTTP port, when the gateway serves it so (`setService`). */
+  private service: ServiceTcp | null = null;
   /** The WAN's DHCP client (`wan.address: dhcp`): hears DHCP replies arriving on the WAN. */
   private wanDhcp: ((message: DhcpMessage, nowMs: number) => void) | null = null;
 
@@ -170,6 +173,14 @@ export class Router {
   /** Hands DHCP replies on the WAN (UDP 67 → 68, to us or broadcast) to a DHCP client. */
   setWanDhcpClient(receive: ((message: DhcpMessage, nowMs: number) => void) | null): void {
     this.wanDhcp = receive;
+  }
+
+  /**
+   * Hands the LAN's TCP segments to our LAN address and the endpoint's port to `service`
+   * (which answers them itself) instead of the local port; null: all go to the local port.
+   */
+  setService(service: ServiceTcp | null): void {
+    this.service = service;
   }
 
   /**
@@ -497,6 +508,10 @@ export class Router {
     const group = eth.isGroup();
     if (!group && !eth.dstEquals(a.lanMac)) return this.count('lan-not-for-us');
     if (ip.protocol === IP_PROTOCOL.udp && this.isDhcpRequest(buf)) return this.onDhcp(buf, nowMs);
+    if (dst === a.lanAddr && !group && this.service !== null && this.service.claims(ip)) {
+      this.stats.toService++;
+      return this.service.receive(buf, off, ip, this.flagsOf(buf));
+    }
     if (dst === a.lanAddr || dst === this.lanBroadcast || dst === LIMITED_BROADCAST || isMulticast(dst)) {
       return this.toLocal(buf, off, len, group);
     }

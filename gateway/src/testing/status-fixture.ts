@@ -19,7 +19,7 @@ export function statusFixture(): GatewayStatus {
     natBehaviour: { mapping: 'endpoint-independent', filtering: 'address-and-port-dependent', portAllocation: 'preserve', hairpinning: true },
     dhcpLeases: [{ mac: '02:00:00:00:00:10', address: '192.168.1.100', expiresAt: '2026-01-01T00:00:00.000Z', offered: false }],
     dhcpServer: { discover: 1, request: 1, release: 0, decline: 0, inform: 0, offer: 1, ack: 1, nak: 0, exhausted: 0, ignored: 0, rateLimited: 0, offersReclaimed: 0 },
-    stats: { forwardedOutbound: 10, forwardedInbound: 9, hairpinned: 0, toLocal: 3, fromLocal: 3, arpReplies: 2, icmpSent: 1, dhcpReplies: 2, echoReplies: 1, reassembled: 2, fragmentsSent: 0 },
+    stats: { forwardedOutbound: 10, forwardedInbound: 9, hairpinned: 0, toLocal: 3, toService: 0, fromLocal: 3, arpReplies: 2, icmpSent: 1, dhcpReplies: 2, echoReplies: 1, reassembled: 2, fragmentsSent: 0 },
     drops: { 'nat-no-mapping': 5, 'not-for-us': 1 },
     links: { lan: link('oi-lan', 20), wan: link('oi-wan', 30), local: link('oi-local', 6) },
     neighbours: { lan: 2, wan: 1, heldDropped: 0 },
