@@ -369,7 +369,7 @@ export class Gateway implements RunningDaemon {
     const { router, forwarder, table, capture } = this.running();
     const control = gatewayControl({
       router, status: () => forwarder.status(), table, nat: plan.nat, lan: { address: plan.lanAddr, prefixLength: config.lan.address.prefixLength, mac: plan.lanMac },
-      wanMac: plan.wanMac, dhcp: () => this.dhcp, wanDhcp: () => this.wanDhcp, igd: () => this.igdRuntime, clock, log, capture,
+      wanMac: plan.wanMac, dhcp: () => this.dhcp, wanDhcp: () => this.wanDhcp, igd: () => this.igdRuntime, igdTcp: () => this.serviceTcp, clock, log, capture,
     });
     const tcp = admin.listen && token ? { ...admin.listen, token } : undefined;
     let server: AdminServer;

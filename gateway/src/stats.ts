@@ -9,6 +9,7 @@ import type { RouterStatus } from './router/forwarder.js';
 import type { DhcpClient } from './dhcp/dhcp-client.js';
 import type { DhcpServer } from './dhcp/dhcp-server.js';
 import type { IgdRuntimeStatus } from './igd/igd-runtime.js';
+import type { ServiceTcpStatus } from './service-tcp/service-tcp.js';
 
 export interface DhcpLeaseView {
   readonly mac: string;
@@ -28,6 +29,8 @@ export interface GatewayStatus extends RouterStatus {
   /** The WAN's DHCP client; null with a static WAN address. */
   readonly wanDhcp: ({ readonly state: DhcpClient['state'] } & Readonly<DhcpClient['counters']>) | null;
   readonly igd: IgdRuntimeStatus | null;
+  /** The userspace TCP endpoint of the IGD's HTTP port; null with `igd.tcp: kernel` or without the IGD. */
+  readonly igdTcp: ServiceTcpStatus | null;
 }
 
 /** One flow of `GET /flows`. */

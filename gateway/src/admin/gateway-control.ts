@@ -10,6 +10,7 @@ import type { RouterStatus } from '../router/forwarder.js';
 import type { DhcpServer } from '../dhcp/dhcp-server.js';
 import type { DhcpClient } from '../dhcp/dhcp-client.js';
 import type { IgdRuntime } from '../igd/igd-runtime.js';
+import type { ServiceTcp } from '../service-tcp/service-tcp.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../clock.js';
 import type { GatewayStatus } from '../stats.js';
@@ -31,6 +32,8 @@ export interface ControlSources {
   readonly dhcp: () => DhcpServer | null;
   readonly wanDhcp: () => DhcpClient | null;
   readonly igd: () => IgdRuntime | null;
+  /** The IGD's userspace TCP endpoint (`igd.tcp: userspace`). */
+  readonly igdTcp: () => ServiceTcp | null;
   readonly clock: Clock;
   readonly log: Logger;
   readonly capture: CaptureControl;
@@ -54,6 +57,7 @@ export function collectStatus(s: ControlSources): GatewayStatus {
     ...s.status(),
     wanDhcp: wanDhcp ? { state: wanDhcp.state, ...wanDhcp.counters } : null,
     igd: s.igd()?.status() ?? null,
+    igdTcp: s.igdTcp()?.status() ?? null,
   };
 }
 

@@ -113,6 +113,9 @@ const igdFamilies: MetricFamily[] = [
   counter('openigd_pcp_responses_total', 'PCP answers sent, by result name (RFC 6887 §7.4).', ['result'],
     (s) => Object.entries(s.igd?.pcp?.results ?? {}).map(([name, v]) => [{ result: name }, v] as const)),
   counter('openigd_pcp_drops_total', 'PCP datagrams dropped unanswered, by reason.', ['reason'], (s) => byKey(s.igd?.pcp?.drops, 'reason')),
+  gauge('openigd_igd_tcp_connections', 'Connections open on the IGD\'s userspace TCP endpoint (igd.tcp: userspace).', [], (s) => one(s.igdTcp?.open)),
+  counter('openigd_igd_tcp_events_total', 'The IGD\'s userspace TCP endpoint: connections accepted, refused, reset and timed out, retransmissions, dropped segments, bytes.', ['event'],
+    (s) => byKey(s.igdTcp, 'event', ['open'])),
   counter('openigd_store_commits_total', 'Group commits of the mapping store (one synchronous O_DSYNC write each).', [], (s) => one(s.igd?.store.commits)),
   gauge('openigd_store_journal_bytes', 'Size of the mapping store\'s journal.', [], (s) => one(s.igd?.store.journalBytes)),
 ];

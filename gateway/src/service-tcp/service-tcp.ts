@@ -78,8 +78,10 @@ const seqDiff = (a: number, b: number): number => (a - b) | 0;
 export interface ServiceTcpCounters {
   /** Connections handed to the application. */
   accepted: number;
-  /** SYNs dropped because `maxConnections` were open. */
+  /** SYNs dropped because `maxConnections` were open and none of them was half-open. */
   refused: number;
+  /** Half-open connections (SYN-RECEIVED) forgotten to make room for a new SYN. */
+  halfOpenDropped: number;
   resetsSent: number;
   resetsReceived: number;
   retransmits: number;
@@ -91,6 +93,9 @@ export interface ServiceTcpCounters {
   bytesIn: number;
   bytesOut: number;
 }
+
+/** `/status`'s view: the counters and the connections open now. */
+export type ServiceTcpStatus = Readonly<ServiceTcpCounters> & { readonly open: number };
 
 export interface ServiceTcpOptions {
   /** The address and MAC the endpoint answers for (the gateway's LAN address and MAC). */
@@ -280,7 +285,7 @@ class Connection implements SocketPeer {
 
 export class ServiceTcp {
   readonly counters: ServiceTcpCounters = {
-    accepted: 0, refused: 0, resetsSent: 0, resetsReceived: 0, retransmits: 0, timedOut: 0, dropped: 0, bytesIn: 0, bytesOut: 0,
+    accepted: 0, refused: 0, halfOpenDropped: 0, resetsSent: 0, resetsReceived: 0, retransmits: 0, timedOut: 0, dropped: 0, bytesIn: 0, bytesOut: 0,
   };
   private readonly connections = new Map<number, Connection>();
   /** Connections with something to send at the next flush. */
@@ -312,11 +317,27 @@ export class ServiceTcp {
     return this.connections.size;
   }
 
+  status(): ServiceTcpStatus {
+    return { ...this.counters, open: this.connections.size };
+  }
+
   /** Connections that count against `maxConnections`: all but those whose socket is gone (closing on their own). */
   private get live(): number {
     let n = 0;
     for (const conn of this.connections.values()) if (!conn.orphaned) n++;
     return n;
+  }
+
+  /** Forgets the oldest connection still in SYN-RECEIVED; false when there is none. */
+  private dropOldestHalfOpen(): boolean {
+    for (const conn of this.connections.values()) {
+      if (conn.state === STATE.synReceived) {
+        this.counters.halfOpenDropped++;
+        this.forget(conn);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Makes room for one more connection: the oldest one whose socket is gone is reset. */
@@ -399,7 +420,8 @@ export class ServiceTcp {
       this.counters.dropped++;
       return;
     }
-    if (this.live >= this.options.maxConnections) {
+    // Full: the oldest half-open connection makes room (a SYN flood cannot lock clients out), else the SYN is dropped.
+    if (this.live >= this.options.maxConnections && !this.dropOldestHalfOpen()) {
       this.counters.refused++;
       return;
     }

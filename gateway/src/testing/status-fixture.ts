@@ -27,6 +27,7 @@ export function statusFixture(): GatewayStatus {
       drops: { ...(Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<(typeof DROP_REASONS)[number], number>), 'no-mapping': 5 } },
     fragments: { lan: fragments, wan: { ...fragments, inProgress: 0 } },
     wanDhcp: null,
+    igdTcp: { accepted: 40, refused: 0, halfOpenDropped: 0, resetsSent: 1, resetsReceived: 0, retransmits: 2, timedOut: 0, dropped: 0, bytesIn: 22_000, bytesOut: 33_000, open: 1 },
     igd: {
       url: 'http://192.168.1.1:5000/', descriptionUrl: 'http://192.168.1.1:5000/rootDesc.xml', rootUuid: 'uuid', bootId: 1, configId: 1,
       stats: { mappings: 2, adds: 2, renewals: 1, deletes: 0, expired: 0, storeFailures: 0, listenerErrors: 0 },
