@@ -365,8 +365,11 @@ describe('ServiceTcp', () => {
 
   test('node:http serves its connections: keep-alive, then Connection: close ends with our FIN; an idle kept-alive connection times out', async () => {
     const server = createServer((req, res) => {
-      res.setHeader('Content-Type', 'text/plain');
-      res.end(`${req.method} ${req.url} from ${req.socket.remoteAddress}`);
+      // Answered in a microtask, as the IGD's handlers answer (after reading the body).
+      queueMicrotask(() => {
+        res.setHeader('Content-Type', 'text/plain');
+        res.end(`${req.method} ${req.url} from ${req.socket.remoteAddress}`);
+      });
     });
     server.keepAliveTimeout = 50;
     const h: Harness = new Harness({
@@ -389,6 +392,11 @@ describe('ServiceTcp', () => {
     const second = await h.out();
     assert.match(second.map((f) => f.payload.toString()).join(''), /GET \/b from 192\.168\.1\.100$/);
     assert.ok((second.at(-1)!.flags & fin) !== 0, 'the answer to Connection: close ends with FIN');
+    // A request sent with the FIN in the same segment (a client that half-closes at once) still gets its answer.
+    const iss3 = await h.connect(40_002);
+    h.send({ port: 40_002, seq: 101, ack: iss3 + 1, flags: ack | psh | fin, payload: 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n' });
+    const third = [...await h.out(), ...await h.out()];
+    assert.match(third.map((f) => f.payload.toString()).join(''), /GET \/c from 192\.168\.1\.100$/);
     // A second connection left idle after its answer: node:http's keep-alive timeout (50 ms, our socket's setTimeout) ends it with a FIN.
     const iss2 = await h.connect(40_001);
     const idle = h.sockets.at(-1)!;

@@ -245,7 +245,12 @@ class Connection implements SocketPeer {
     this.inboxEnd = false;
     if (socket === null || socket.destroyed) return;
     for (const chunk of data) socket.receive(chunk);
-    if (ended) socket.receiveEnd();
+    if (!ended) return;
+    // The end comes a turn after the data, as a kernel socket reads EOF in a later read: an
+    // answer the application makes at once (in microtasks) is written before node:http
+    // sees the end of a half-closed request (without allowHalfOpen it ends the socket then).
+    if (data.length === 0) socket.receiveEnd();
+    else setImmediate(() => socket.receiveEnd());
   }
 
   /** Drops `n` acknowledged bytes from the front of the queue and releases waiting writes. */
