@@ -263,6 +263,20 @@ describe('ServiceTcp', () => {
     assert.equal(h.tcp.open, 0);
   });
 
+  test('a window the peer closed is probed with one byte after the RTO, and data flows again once it opens (RFC 9293 §3.8.6.1)', async () => {
+    const h = new Harness();
+    const iss = await h.connect(40_000, 1460, 0);
+    h.sockets[0]!.write('answer');
+    assert.deepEqual(await h.out(), [], 'nothing fits a zero window');
+    h.now += 200;
+    h.tcp.tick(h.now);
+    const [probe] = await h.out();
+    assert.deepEqual([probe?.seq, probe?.payload.toString()], [iss + 1, 'a']);
+    h.send({ seq: 101, ack: iss + 2, flags: ack, window: 1000 });
+    const [rest] = await h.out();
+    assert.deepEqual([rest?.seq, rest?.payload.toString()], [iss + 2, 'nswer']);
+  });
+
   test('an ACK of the retransmitted data stops the timer', async () => {
     const h = new Harness();
     const iss = await h.connect();

@@ -701,6 +701,12 @@ export class ServiceTcp {
       }
     }
     if (!sent && conn.ackPending) this.emit(conn, conn.sndNxt, TCP_FLAG.ack, 0, 0, false);
+    // Data waits for a window the peer closed, with nothing in flight to bring an ACK: the
+    // retransmission timer doubles as the persist timer and probes it (see `retransmit`).
+    if (conn.deadline < 0 && conn.sndNxt === conn.sndUna && conn.queued > 0) {
+      conn.deadline = this.options.now() + conn.rto;
+      this.watch(conn);
+    }
   }
 
   /** Our FIN left: ESTABLISHED → FIN-WAIT-1, CLOSE-WAIT → LAST-ACK. */
