@@ -277,6 +277,29 @@ describe('ServiceTcp', () => {
     assert.deepEqual([rest?.seq, rest?.payload.toString()], [iss + 2, 'nswer']);
   });
 
+  test('after a timeout sent the oldest segment again, an ACK of everything first sent (FIN included) is taken: nothing more is sent', async () => {
+    const h = new Harness();
+    const iss = await h.connect();
+    const s = h.sockets[0]!;
+    s.end(Buffer.alloc(3000, 'y'));
+    const first = await h.out();
+    assert.deepEqual(first.map((f) => [f.payload.length, f.flags & fin]), [[1460, 0], [1460, 0], [80, fin]]);
+    h.now += 200;
+    h.tcp.tick(h.now);
+    const [again, ...rest] = await h.out();
+    assert.deepEqual([again?.seq, again?.payload.length, rest.length], [iss + 1, 1460, 0], 'go-back-N with a window of one segment');
+    // The peer had all of it (only the first ACK was lost): it acknowledges data and FIN.
+    h.send({ seq: 101, ack: iss + 1 + 3000 + 1, flags: ack });
+    assert.deepEqual(await h.out(), []);
+    h.now += 10_000; // within FIN-WAIT-2's 30 s
+    h.tcp.tick(h.now);
+    assert.deepEqual(await h.out(), [], 'no retransmission of what was acknowledged');
+    h.send({ seq: 101, ack: iss + 3002, flags: fin | ack });
+    const [last] = await h.out();
+    assert.deepEqual([last?.ack, last?.flags], [102, ack]);
+    assert.equal(h.tcp.open, 0);
+  });
+
   test('an ACK of the retransmitted data stops the timer', async () => {
     const h = new Harness();
     const iss = await h.connect();

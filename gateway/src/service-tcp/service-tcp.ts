@@ -153,6 +153,13 @@ class Connection implements SocketPeer {
   /** The application ended its side: FIN goes after the queue; `finSeq` once it is sent. */
   finQueued = false;
   finSeq = -1;
+  /**
+   * The highest sequence number sent so far (SND.MAX) and the FIN's, once it was ever
+   * sent: after a go-back-N the peer may acknowledge up to them although `sndNxt` and
+   * `finSeq` went back (see `acknowledge`).
+   */
+  sndMax = 0;
+  finSent = -1;
   /** The application is gone (socket destroyed): data from the peer now resets the connection. */
   orphaned = false;
   ackPending = false;
@@ -500,6 +507,7 @@ export class ServiceTcp {
       }
       conn.sndUna = ack;
       conn.sndNxt = ack;
+      conn.sndMax = ack;
       conn.synAckPending = false;
       conn.state = STATE.established;
       conn.rto = DATA_RTO_MS;
@@ -507,12 +515,13 @@ export class ServiceTcp {
       conn.deadline = -1;
       this.establish(conn);
     }
-    if (seqLt(conn.sndNxt, ack)) {
+    if (seqLt(conn.sndMax, ack)) {
       // It acknowledges what we never sent: answer with an ACK of where we are (RFC 9293 §3.10.7.4).
       conn.ackPending = true;
       this.schedule(conn);
       return false;
     }
+    if (seqLt(conn.sndNxt, ack)) this.resumeAt(conn, ack);
     conn.sndWnd = window;
     if (seqLt(conn.sndUna, ack)) {
       const acked = seqDiff(ack, conn.sndUna);
@@ -528,6 +537,18 @@ export class ServiceTcp {
       if (conn.queued > 0 || conn.finQueued) this.schedule(conn);
     }
     return true;
+  }
+
+  /**
+   * After a timeout sent `sndNxt` back (go-back-N), the peer acknowledges data (and maybe
+   * the FIN) it had from the first transmission: carry on from there rather than send it again.
+   */
+  private resumeAt(conn: Connection, ack: number): void {
+    conn.sndNxt = ack;
+    if (conn.finSent >= 0 && conn.finSeq < 0 && seqLt(conn.finSent, ack)) {
+      conn.finSeq = conn.finSent;
+      this.sentFin(conn);
+    }
   }
 
   /** Our FIN is acknowledged: FIN-WAIT-1 → FIN-WAIT-2, CLOSING and LAST-ACK → gone. */
@@ -691,9 +712,11 @@ export class ServiceTcp {
       conn.sndNxt = seqAdd(conn.sndNxt, Math.max(length, 0));
       if (finNow) {
         conn.finSeq = conn.sndNxt;
+        conn.finSent = conn.sndNxt;
         conn.sndNxt = seqAdd(conn.sndNxt, 1);
         this.sentFin(conn);
       }
+      if (seqLt(conn.sndMax, conn.sndNxt)) conn.sndMax = conn.sndNxt;
       sent = true;
       if (conn.deadline < 0) {
         conn.deadline = this.options.now() + conn.rto;
