@@ -21,6 +21,12 @@ export function admin(socketPath: string, method: string, path: string, body?: u
   });
 }
 
+/** The IGD's userspace TCP endpoint's counters (`igd.tcp: userspace`); null with `igd.tcp: kernel`. */
+export interface IgdTcpStatus {
+  accepted: number; refused: number; halfOpenDropped: number; resetsSent: number; resetsReceived: number; retransmits: number;
+  timedOut: number; dropped: number; bytesIn: number; bytesOut: number; open: number;
+}
+
 export interface GatewayStatus {
   drops: Record<string, number>;
   stats: Record<string, number>;
@@ -30,6 +36,7 @@ export interface GatewayStatus {
   wan: { mac: string; address: string };
   nat: Record<string, unknown>;
   fragments: Record<'lan' | 'wan', { inProgress: number; fragments: number; reassembled: number; evicted: number }>;
+  igdTcp: IgdTcpStatus | null;
 }
 
 export async function status(socketPath: string): Promise<GatewayStatus> {
