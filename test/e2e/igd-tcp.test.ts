@@ -31,7 +31,7 @@ import { PORT_PROBE, parseUpnpcList } from '../lib/lab-probe.js';
 const DIR = '/run/openigd-lab';
 const BASE = 'http://192.168.1.1:5000';
 const ROOT_DESC = `${BASE}/rootDesc.xml`;
-const SYN_FLOOD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'syn-flood.py');
+const FAULTS_TOOL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'e2e', 'tools', 'faults-tool.py');
 const V1 = 'urn:schemas-upnp-org:service:WANIPConnection:1';
 const V2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
@@ -138,50 +138,57 @@ async function unimpair(ns: string, dev: string): Promise<void> {
   await sh(ns, 'tc', ['qdisc', 'del', 'dev', dev, 'root']);
 }
 
-describe('the IGD over the userspace TCP endpoint: upnpc, curl, the wire, and a SYN flood', { skip }, () => {
-  const cleanup = new Cleanup();
-  let lab: LabRecord;
+/** A lab for the tests of one describe block: up before them, down after them with whatever else `cleanup` holds. */
+function labForSuite(cleanup: Cleanup, tag: string, extraConfig?: string): { lab: LabRecord | null } {
+  const suite: { lab: LabRecord | null } = { lab: null };
   after(() => cleanup.run());
   before(async () => {
-    const prefix = uniquePrefix('tc');
+    const prefix = uniquePrefix(tag);
     cleanup.add(() => labDown(prefix, DIR));
-    lab = await labUp({ prefix, dir: DIR });
+    suite.lab = await labUp({ prefix, dir: DIR, ...(extraConfig === undefined ? {} : { extraConfig }) });
   });
+  return suite;
+}
+
+describe('the IGD over the userspace TCP endpoint: upnpc, curl, the wire, and a SYN flood', { skip }, () => {
+  const cleanup = new Cleanup();
+  const suite = labForSuite(cleanup, 'tc');
+  const lab = (): LabRecord => suite.lab!;
 
   test('curl and upnpc -l / -a reach the endpoint, not the kernel behind the local port', async () => {
-    const h1 = lab.hostAddresses.h1!;
-    let before = await tcpCounters(lab);
-    let kernel = await kernelTcp(lab);
-    const description = await must(lab.namespaces.h1, 'curl', ['-s', '-S', '--fail', '-m', '10', ROOT_DESC]);
+    const h1 = lab().hostAddresses.h1!;
+    let before = await tcpCounters(lab());
+    let kernel = await kernelTcp(lab());
+    const description = await must(lab().namespaces.h1, 'curl', ['-s', '-S', '--fail', '-m', '10', ROOT_DESC]);
     assert.match(description, /<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1<\/deviceType>/);
-    let now = await tcpCounters(lab);
+    let now = await tcpCounters(lab());
     assert.equal(now.igdTcp!.accepted, before.igdTcp!.accepted + 1, 'one connection for curl');
     // SYN, ACK, request, its FIN and the last ACK at least (some may share a segment).
     assert.ok(now.toService >= before.toService + 3, `toService ${before.toService} -> ${now.toService}`);
     // Unicast TCP only: nothing at all went to the local port.
     assert.equal(now.toLocal, before.toLocal, 'curl: no frame to the local port');
-    assert.deepEqual(await kernelTcp(lab), kernel, 'the gateway namespace\'s kernel saw no TCP');
+    assert.deepEqual(await kernelTcp(lab()), kernel, 'the gateway namespace\'s kernel saw no TCP');
 
     before = now;
-    kernel = await kernelTcp(lab);
-    assert.match(await upnpc(lab, 'h1', ['-a', h1, '8080', '18080', 'TCP']), /external 203\.0\.113\.2:18080 TCP is redirected to internal [\d.]+:8080/);
-    const listed = parseUpnpcList(await upnpc(lab, 'h1', ['-l']));
+    kernel = await kernelTcp(lab());
+    assert.match(await upnpc(lab(), 'h1', ['-a', h1, '8080', '18080', 'TCP']), /external 203\.0\.113\.2:18080 TCP is redirected to internal [\d.]+:8080/);
+    const listed = parseUpnpcList(await upnpc(lab(), 'h1', ['-l']));
     assert.deepEqual(listed.map((m) => `${m.protocol} ${m.externalPort}->${m.internalClient}:${m.internalPort}`), [`TCP 18080->${h1}:8080`]);
-    now = await tcpCounters(lab);
+    now = await tcpCounters(lab());
     // upnpc's SSDP search (multicast UDP) still goes to the local port; its HTTP does not.
     const accepted = now.igdTcp!.accepted - before.igdTcp!.accepted;
     assert.ok(accepted >= 4, `upnpc's connections accepted by the endpoint: ${accepted}`);
     assert.ok(now.toService >= before.toService + 4 * accepted, `toService ${before.toService} -> ${now.toService} for ${accepted} connections`);
-    assert.deepEqual(await kernelTcp(lab), kernel, 'the gateway namespace\'s kernel saw no TCP');
+    assert.deepEqual(await kernelTcp(lab()), kernel, 'the gateway namespace\'s kernel saw no TCP');
     assert.equal(now.igdTcp!.resetsSent, before.igdTcp!.resetsSent);
     assert.equal(now.igdTcp!.timedOut, 0);
   });
 
   test('on the wire: the SYN-ACK offers MSS 1460 and no window scaling; upnpc\'s connections end with FINs both ways, no RST', async () => {
-    const segments = await captureDuring(lab.namespaces.h1, cleanup, join(lab.dir, 'h1-upnpc.pcap'), async () => {
-      parseUpnpcList(await upnpc(lab, 'h1', ['-l']));
+    const segments = await captureDuring(lab().namespaces.h1, cleanup, join(lab().dir, 'h1-upnpc.pcap'), async () => {
+      parseUpnpcList(await upnpc(lab(), 'h1', ['-l']));
     });
-    const gw = lab.lanAddress;
+    const gw = lab().lanAddress;
     const streams = new Map<number, Segment[]>();
     for (const s of segments) streams.set(s.stream, [...(streams.get(s.stream) ?? []), s]);
     // Only connections opened while capturing (upnpc's): a segment of an earlier one may pass too.
@@ -203,91 +210,86 @@ describe('the IGD over the userspace TCP endpoint: upnpc, curl, the wire, and a 
   });
 
   test('a SYN flood of 600 half-open connections from h1: upnpc -l from h2 works at once, the oldest half-open ones made room', async () => {
-    const h1 = lab.namespaces.h1;
+    const h1 = lab().namespaces.h1;
     // h1's kernel knows none of the flood's connections and would answer each SYN-ACK with
     // RST, which frees the endpoint's slot at once and makes no flood. Its SYN-ACKs are
     // dropped on the way in (only those, by port range) rather than h1's RSTs on the way
     // out: the flood then looks like one from spoofed or vanished sources.
     for (const rule of ['add table ip oi_flood', 'add chain ip oi_flood input { type filter hook input priority 0 ; }',
-      `add rule ip oi_flood input ip saddr ${lab.lanAddress} tcp sport 5000 tcp dport 20000-20599 drop`]) {
+      `add rule ip oi_flood input ip saddr ${lab().lanAddress} tcp sport 5000 tcp dport 20000-20599 drop`]) {
       await must(h1, 'nft', [rule]);
     }
-    const before = await tcpCounters(lab);
-    const flood = await must(h1, 'python3', [SYN_FLOOD, lab.lanAddress, '5000', '20000', '600']);
+    const before = await tcpCounters(lab());
+    const flood = await must(h1, 'python3', [FAULTS_TOOL, 'syn-flood', lab().lanAddress, '5000', '20000', '600']);
     assert.match(flood, /^sent 600$/m);
     // The endpoint saw them all before upnpc starts: its counters are read, no time waited.
     await until('the flood to reach the endpoint', async () => {
-      const now = await tcpCounters(lab);
+      const now = await tcpCounters(lab());
       return now.toService >= before.toService + 600 && now;
     }, 10_000, 50);
-    const listed = parseUpnpcList(await upnpc(lab, 'h2', ['-l']));
+    const listed = parseUpnpcList(await upnpc(lab(), 'h2', ['-l']));
     assert.ok(listed.some((m) => m.externalPort === 18080), 'the mapping from the first test is listed');
-    const now = (await tcpCounters(lab)).igdTcp!;
+    const now = (await tcpCounters(lab())).igdTcp!;
     const old = before.igdTcp!;
     assert.ok(now.halfOpenDropped >= 600 - 128, `halfOpenDropped ${old.halfOpenDropped} -> ${now.halfOpenDropped}`);
     assert.equal(now.refused, old.refused, 'no SYN refused: half-open ones always made room');
     assert.ok(now.accepted >= old.accepted + 3, 'upnpc\'s connections were accepted');
     assert.equal(now.resetsReceived, old.resetsReceived, 'h1 reset none of the flood\'s connections');
-    process.kill(lab.daemonPid, 0); // the same daemon still runs
+    process.kill(lab().daemonPid, 0); // the same daemon still runs
   });
 });
 
 describe('the IGD over the userspace TCP endpoint under 10 % loss and reordering both ways', { skip }, () => {
   const cleanup = new Cleanup();
-  let lab: LabRecord;
-  after(() => cleanup.run());
-  before(async () => {
-    const prefix = uniquePrefix('tl');
-    cleanup.add(() => labDown(prefix, DIR));
-    lab = await labUp({ prefix, dir: DIR, extraConfig: 'igd: { version: 2, maxMappings: 1500 }' });
-  });
+  const suite = labForSuite(cleanup, 'tl', 'igd: { version: 2, maxMappings: 1500 }');
+  const lab = (): LabRecord => suite.lab!;
 
   /** Loss and reordering on h1 → gateway and gateway → h1 (see `impair`), or neither. */
   async function lossy(on: boolean): Promise<void> {
-    for (const [ns, dev] of [[lab.namespaces.h1, 'eth0'], [lab.namespaces.lan, 'h1']] as const) {
+    for (const [ns, dev] of [[lab().namespaces.h1, 'eth0'], [lab().namespaces.lan, 'h1']] as const) {
       if (on) {
         cleanup.add(() => unimpair(ns, dev));
-        await impair(ns, dev, join(lab.dir, `impair-${dev}.nft`));
+        await impair(ns, dev, join(lab().dir, `impair-${dev}.nft`));
       } else await unimpair(ns, dev);
     }
   }
 
   test('20 upnpc -a succeed and upnpc -l lists them all', async () => {
-    const h1 = lab.hostAddresses.h1!;
+    const h1 = lab().hostAddresses.h1!;
     await lossy(true);
     // Four upnpc at a time (each waits out its own SYN's 1 s retransmission when it is lost).
     const next = { i: 0 };
     const worker = async () => {
       for (let i = next.i++; i < 20; i = next.i++) {
-        const out = await upnpc(lab, 'h1', ['-e', `lossy ${i}`, '-a', h1, String(8000 + i), String(18000 + i), 'TCP', '0'], true);
+        const out = await upnpc(lab(), 'h1', ['-e', `lossy ${i}`, '-a', h1, String(8000 + i), String(18000 + i), 'TCP', '0'], true);
         assert.match(out, new RegExp(`external 203\\.0\\.113\\.2:${18000 + i} TCP is redirected to internal`), out);
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
-    const listed = parseUpnpcList(await upnpc(lab, 'h1', ['-l'], true));
+    const listed = parseUpnpcList(await upnpc(lab(), 'h1', ['-l'], true));
     assert.deepEqual(listed.map((m) => m.externalPort).sort(), Array.from({ length: 20 }, (_, i) => 18000 + i));
     await lossy(false);
-    const tcp = await allClosed(lab);
+    const tcp = await allClosed(lab());
     assert.ok(tcp.retransmits > 0, JSON.stringify(tcp));
     console.log(`# 20 adds and a list under loss: ${JSON.stringify(tcp)}`);
   });
 
   test('GetListOfPortMappings of 1,000 entries under loss is the same, byte for byte, as without', async () => {
-    const h1 = lab.hostAddresses.h1!;
+    const h1 = lab().hostAddresses.h1!;
     // IGD:1 adds (lease 0 stays static): every entry's lease reads the same at both fetches.
-    const burst = background(lab.namespaces.h1, 'python3', [PORT_PROBE, 'add-burst', `${BASE}/ctl/IPConn`, V1, h1, '30000', '1000', '4']);
+    const burst = background(lab().namespaces.h1, 'python3', [PORT_PROBE, 'add-burst', `${BASE}/ctl/IPConn`, V1, h1, '30000', '1000', '4']);
     cleanup.add(() => burst.stop());
     await until('1000 adds answered', async () => [...burst.output().matchAll(/^(ok|fail) /gm)].length >= 1000, 60_000, 100);
     assert.doesNotMatch(burst.output(), /^fail /m);
-    const list = () => soap(lab, V2, 'GetListOfPortMappings', [['NewStartPort', '30000'], ['NewEndPort', '30999'], ['NewProtocol', 'TCP'],
+    const list = () => soap(lab(), V2, 'GetListOfPortMappings', [['NewStartPort', '30000'], ['NewEndPort', '30999'], ['NewProtocol', 'TCP'],
       ['NewManage', '1'], ['NewNumberOfPorts', '0']]);
     const reference = await list();
     assert.equal([...reference.matchAll(/<p:PortMappingEntry>/g)].length, 1000);
-    const before = (await tcpCounters(lab)).igdTcp!;
+    const before = (await tcpCounters(lab())).igdTcp!;
     await lossy(true);
     const lossyBody = await list();
     await lossy(false);
-    const after = await allClosed(lab);
+    const after = await allClosed(lab());
     assert.equal(lossyBody.length, reference.length);
     assert.ok(lossyBody === reference, 'the same bytes');
     assert.ok(after.retransmits > before.retransmits, JSON.stringify({ before, after }));
@@ -297,24 +299,19 @@ describe('the IGD over the userspace TCP endpoint under 10 % loss and reordering
 
 describe('igd.tcp: kernel: the IGD over the local port and the kernel\'s TCP', { skip }, () => {
   const cleanup = new Cleanup();
-  let lab: LabRecord;
-  after(() => cleanup.run());
-  before(async () => {
-    const prefix = uniquePrefix('tk');
-    cleanup.add(() => labDown(prefix, DIR));
-    lab = await labUp({ prefix, dir: DIR, extraConfig: 'igd: { tcp: kernel }' });
-  });
+  const suite = labForSuite(cleanup, 'tk', 'igd: { tcp: kernel }');
+  const lab = (): LabRecord => suite.lab!;
 
   test('upnpc -a / -l work; igdTcp is null and nothing went to the endpoint', async () => {
-    const h1 = lab.hostAddresses.h1!;
-    const kernel = await kernelTcp(lab);
-    assert.match(await upnpc(lab, 'h1', ['-a', h1, '8080', '18080', 'TCP']), /external 203\.0\.113\.2:18080 TCP is redirected to internal [\d.]+:8080/);
-    const listed = parseUpnpcList(await upnpc(lab, 'h1', ['-l']));
+    const h1 = lab().hostAddresses.h1!;
+    const kernel = await kernelTcp(lab());
+    assert.match(await upnpc(lab(), 'h1', ['-a', h1, '8080', '18080', 'TCP']), /external 203\.0\.113\.2:18080 TCP is redirected to internal [\d.]+:8080/);
+    const listed = parseUpnpcList(await upnpc(lab(), 'h1', ['-l']));
     assert.deepEqual(listed.map((m) => `${m.protocol} ${m.externalPort}->${m.internalClient}:${m.internalPort}`), [`TCP 18080->${h1}:8080`]);
-    const now = await tcpCounters(lab);
+    const now = await tcpCounters(lab());
     assert.equal(now.igdTcp, null);
     assert.equal(now.toService, 0);
-    const passive = (await kernelTcp(lab)).passiveOpens - kernel.passiveOpens;
+    const passive = (await kernelTcp(lab())).passiveOpens - kernel.passiveOpens;
     assert.ok(passive >= 4, `the gateway namespace's kernel accepted upnpc's connections: ${passive}`);
   });
 });

@@ -22,6 +22,12 @@
   echo-udp ADDRESS PORT SECONDS
       A UDP echo server on ADDRESS:PORT for SECONDS (bound to the address, so that its
       answers leave from it and pass address-dependent filtering); prints `ready`.
+  syn-flood DST_ADDR DST_PORT FIRST_PORT COUNT
+      Sends COUNT TCP SYNs to DST_ADDR:DST_PORT through a raw socket, from this host's
+      address toward DST_ADDR and source ports FIRST_PORT..FIRST_PORT+COUNT-1 taken in a
+      random order (each once), 64 at a time, each with a random sequence number and an MSS
+      option; no ACK ever follows. Prints `sent N`. The kernel of this host knows none of
+      these connections: the caller keeps it from answering the SYN-ACKs with RST.
 Every loop is bounded by time and count.
 """
 import http.client
@@ -287,6 +293,37 @@ def echo_udp(address, port, seconds):
     return 0
 
 
+SYN_BURST = 64
+MSS_OPTION = struct.pack('!BBH', 2, 4, 1460)
+
+
+def syn(src, dst, sport, dport):
+    """A SYN's TCP header (20 bytes and the MSS option), checksummed over the pseudo-header."""
+    offset_flags = ((20 + len(MSS_OPTION)) // 4) << 12 | 0x02
+    header = struct.pack('!HHIIHHHH', sport, dport, random.getrandbits(32), 0, offset_flags, 64240, 0, 0) + MSS_OPTION
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, socket.IPPROTO_TCP, len(header))
+    return header[:16] + struct.pack('!H', checksum(pseudo + header)) + header[18:]
+
+
+def syn_flood(dst, dport, first, count):
+    src = own_address(dst)
+    # The kernel writes the IPv4 header (no IP_HDRINCL); the payload given is the TCP segment.
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    s.bind((src, 0))
+    ports = list(range(first, first + min(count, 60000)))
+    random.shuffle(ports)
+    sent = 0
+    for sport in ports:
+        s.sendto(syn(src, dst, sport, dport), (dst, 0))
+        sent += 1
+        # A veth holds 256 frames for its peer and drops the rest (TX dropped): a pause per
+        # 64 lets them all through, still faster than the endpoint's first SYN-ACK timeout.
+        if sent % SYN_BURST == 0:
+            time.sleep(0.002)
+    print(f'sent {sent}', flush=True)
+    return 0
+
+
 def main(argv):
     if len(argv) == 5 and argv[0] == 'udp-flows':
         return udp_flows(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
@@ -294,6 +331,8 @@ def main(argv):
         return echo_udp(argv[1], int(argv[2]), float(argv[3]))
     if len(argv) == 5 and argv[0] == 'adds':
         return adds(argv[1], argv[2], int(argv[3]), int(argv[4]))
+    if len(argv) == 5 and argv[0] == 'syn-flood':
+        return syn_flood(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
     if len(argv) == 4 and argv[0] == 'flood':
         return flood(argv[1], argv[2], float(argv[3]))
     print(__doc__, file=sys.stderr)
