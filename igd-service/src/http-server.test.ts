@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { IGD_SERVICES } from './declaration.js';
@@ -565,3 +565,74 @@ test('GENA: CallStranger — a callback to any address but the subscriber\'s own
   assert.equal((await subscribe(server.port, ['CALLBACK: <http://127.0.0.1:9/>', 'NT: upnp:event'])).status, 200);
   assert.equal(server.gena.stats().subscriptions, 1);
 }));
+
+/** A loopback listener whose connections go to `server.accept`, as the gateway's userspace TCP endpoint hands them over. */
+async function acceptFront(server: IgdHttpServer): Promise<{ port: number; close: () => Promise<void> }> {
+  const front = createNetServer((socket) => server.accept(socket));
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  return { port: (front.address() as AddressInfo).port, close: () => new Promise((resolve) => front.close(() => resolve())) };
+}
+
+/** The head without its Date line (the one header that differs from one answer to the next). */
+const withoutDate = (raw: RawResponse) => raw.head.split('\r\n').filter((l) => !l.startsWith('Date: ')).join('\r\n');
+
+test('accept: a plain control request with Connection: close gets, through the quick path, the answer node:http gives', () => withIgd(async ({ server, records }) => {
+  const front = await acceptFront(server);
+  try {
+    const cases = [
+      soapRequest(WANIP.controlPath, `"${WANIP.serviceType}#GetExternalIPAddress"`, soapBody(WANIP.serviceType, 'GetExternalIPAddress', [])),
+      soapRequest(WANIP.controlPath, `"${WANIP.serviceType}#GetGenericPortMappingEntry"`, soapBody(WANIP.serviceType, 'GetGenericPortMappingEntry', [['NewPortMappingIndex', '0']])),
+      soapRequest(WANIP.controlPath, `"${WANIP.serviceType}#NoSuchAction"`, soapBody(WANIP.serviceType, 'NoSuchAction', [])),
+      soapRequest(WANIP.controlPath, `"${WANIP.serviceType}#GetExternalIPAddress"`, 'not xml at all'),
+    ];
+    for (const request of cases) {
+      const quick = await rawHttp(front.port, request);
+      const direct = await rawHttp(server.port, request);
+      assert.equal(withoutDate(quick), withoutDate(direct));
+      assert.equal(quick.body, direct.body);
+      assert.match(quick.headers.get('date') ?? '', /^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/);
+      assert.equal(quick.headers.get('connection'), 'close');
+    }
+    // Each request reported once per way: 4 through accept, 4 through the listener.
+    assert.equal(records.length, 8);
+    assert.deepEqual(records.map((r) => r.code ?? (r.ok ? 0 : r.reason)), [0, 0, 713, 713, 401, 401, 'malformed', 'malformed']);
+  } finally {
+    await front.close();
+  }
+}));
+
+test('accept: anything else (keep-alive, a description, a body sent later) is node:http\'s, with the bytes read so far given back', () => withIgd(async ({ server }) => {
+  const front = await acceptFront(server);
+  try {
+    const keepAlive = await rawHttp(front.port, `GET /rootDesc.xml HTTP/1.1\r\nHost: x\r\n\r\nGET /rootDesc.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(keepAlive.status, 200);
+    assert.equal(keepAlive.body.split('<?xml').length - 1, 2, 'both pipelined requests answered');
+    const request = soapRequest(WANIP.controlPath, `"${WANIP.serviceType}#GetExternalIPAddress"`, soapBody(WANIP.serviceType, 'GetExternalIPAddress', []));
+    const split = await new Promise<string>((resolve, reject) => {
+      const socket = connect(front.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => { text += d.toString(); });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.write(request.subarray(0, 100));
+      setTimeout(() => socket.write(request.subarray(100)), 30);
+    });
+    assert.match(split, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(split, /<NewExternalIPAddress>/);
+  } finally {
+    await front.close();
+  }
+}));
+
+test('accept: the request limit applies to the quick path too (503, Retry-After)', () => withIgd(async ({ server }) => {
+  const front = await acceptFront(server);
+  try {
+    const request = soapRequest(WANIP.controlPath, `"${WANIP.serviceType}#GetExternalIPAddress"`, soapBody(WANIP.serviceType, 'GetExternalIPAddress', []));
+    assert.equal((await rawHttp(front.port, request)).status, 200);
+    const refused = await rawHttp(front.port, request);
+    assert.deepEqual([refused.status, refused.headers.get('retry-after'), refused.headers.get('content-length')], [503, '1', '0']);
+    assert.equal(server.rateLimited(), 1);
+  } finally {
+    await front.close();
+  }
+}, { options: { requestRatePerSource: { perSecond: 0.001, burst: 1 } } }));

@@ -24,7 +24,7 @@
  * (it becomes 500 / fault 501), or keep the process alive after close().
  */
 import { SourceBuckets, type SourceRate } from './source-buckets.js';
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -45,7 +45,8 @@ import type { Igd } from './igd.js';
 import { isQueryStateVariable, queryStateVariable } from './query-state-variable.js';
 import { buildScpd } from './scpd.js';
 import { ssdpServerString } from './ssdp.js';
-import { buildSoapFault, buildSoapResponse, parseSoapRequest, writeUpnpXml } from './soap.js';
+import { buildSoapFault, buildSoapResponse, parseSoapRequest, upnpXmlHeaders, writeUpnpXml } from './soap.js';
+import { readQuickRequest, type QuickRequest } from './quick-request.js';
 import type { SoapRequest } from './soap.js';
 
 export interface IgdHttpServerOptions {
@@ -109,7 +110,7 @@ export interface IgdHttpServer {
    * net.Socket's addresses (`remoteAddress` …) and `setTimeout`, such as the gateway's
    * userspace TCP endpoint makes. It is answered exactly as an accepted socket is.
    */
-  accept(connection: Duplex): void;
+  accept(connection: AcceptedConnection): void;
   /** `http://host:port` */
   readonly url: string;
   /** The LOCATION SSDP announces. */
@@ -224,9 +225,13 @@ function routeKey(method: string, path: string): string {
  * setup (a quarter of a small request's CPU time here); anything else is Express's.
  */
 function requestRouteKey(req: IncomingMessage): string {
-  const url = req.url ?? '';
-  const query = url.indexOf('?');
-  return routeKey(req.method ?? '', query < 0 ? url : url.slice(0, query));
+  return requestTargetKey(req.method ?? '', req.url ?? '');
+}
+
+/** The route key of `method` and a request target, the query left out. */
+function requestTargetKey(method: string, target: string): string {
+  const query = target.indexOf('?');
+  return routeKey(method, query < 0 ? target : target.slice(0, query));
 }
 
 /** A control request's answer: the out arguments in a service type, or a failure in a version's codes. */
@@ -247,6 +252,26 @@ async function answerControl(service: IgdServiceKey, request: SoapRequest, igd: 
   const result = await dispatchSoapRequest(service, request, { igd, clientAddress: client }, served);
   return { serviceType: serviceDeclaration(service, version).serviceType, version, result };
 }
+
+/** What a control request is answered: a SOAP body with 200 or 500, or an empty 400. */
+type ControlResult = { readonly status: 200 | 500; readonly xml: string } | { readonly status: 400 };
+
+/**
+ * A complete HTTP/1.1 answer, as node:http writes one for a request with `Connection:
+ * close`: the status line, `headers` in their order, Date, Connection, then `body`.
+ */
+function closingResponse(status: number, headers: Record<string, string | number>, body: Buffer): Buffer {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  head += `Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** A connection handed to `accept`: a stream with net.Socket's peer address and idle timeout. */
+export type AcceptedConnection = Duplex & {
+  readonly remoteAddress?: string | undefined;
+  setTimeout(ms: number, callback?: () => void): unknown;
+};
 
 /** Starts the server; resolves once it listens. Rejects when the address cannot be bound. */
 export async function startIgdHttpServer(options: IgdHttpServerOptions, components: IgdHttpServerComponents): Promise<IgdHttpServer> {
@@ -271,8 +296,35 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
   app.disable('x-powered-by');
   app.disable('etag');
 
+  /**
+   * Parses and runs one control request's body for `service`, reports it, and says what
+   * to answer: the SOAP response (200) or fault (500), or 400 for a body that is not SOAP.
+   */
+  const runControl = async (service: IgdServiceKey, body: Uint8Array, soapAction: string | undefined, client: string): Promise<ControlResult> => {
+    const parsed = parseSoapRequest(body, soapAction);
+    if (!parsed.ok) {
+      if (parsed.kind === 'malformed') {
+        report({ service, action: '', client, ok: false, reason: 'malformed', detail: parsed.reason });
+        return { status: 400 };
+      }
+      report({ service, action: '', client, ok: false, reason: 'invalid-action', code: 401, detail: parsed.reason });
+      return { status: 500, xml: buildSoapFault(UPNP_ERROR.invalidAction) };
+    }
+    const action = parsed.request.actionName;
+    const { serviceType, version, result } = await answerControl(service, parsed.request, igd, client, served);
+    if (result.ok) {
+      report({ service, action, client, ok: true });
+      return { status: 200, xml: buildSoapResponse(serviceType, action, result.outArgs) };
+    }
+    const error = upnpErrorFor(result.reason, version);
+    report({ service, action, client, ok: false, reason: result.reason, code: error.code, detail: result.detail });
+    return { status: 500, xml: buildSoapFault(error) };
+  };
+
   // The UPnP routes, by method and path (`routeKey`): served without Express (see `direct`).
   const routes = new Map<string, UpnpRoute>();
+  /** The control routes' keys and their services: what the quick path (`acceptQuickly`) may answer. */
+  const controls = new Map<string, IgdServiceKey>();
   const route = (method: 'GET' | 'POST', path: string, handler: UpnpRoute): void => {
     routes.set(routeKey(method, path), handler);
   };
@@ -284,35 +336,17 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     const scpds = new Map([...descriptions.keys()].map((version) => [version, buildScpd(service, version)]));
     route('GET', declaration.scpdPath, (req, res) => writeUpnpXml(res, 200, scpds.get(versionFor(req))!, server));
 
+    controls.set(routeKey('POST', declaration.controlPath), service);
     route('POST', declaration.controlPath, async (req, res) => {
       const read = await readBody(req, bodyLimit);
       if (!read.ok) {
         writeEmpty(res, read.status, server, { Connection: 'close' });
         return;
       }
-      const body = read.body;
       const client = stripIpv4MappedPrefix(req.socket.remoteAddress ?? '');
-      const parsed = parseSoapRequest(body, firstHeader(req, 'soapaction'));
-      if (!parsed.ok) {
-        if (parsed.kind === 'malformed') {
-          writeEmpty(res, 400, server);
-          report({ service, action: '', client, ok: false, reason: 'malformed', detail: parsed.reason });
-        } else {
-          writeUpnpXml(res, 500, buildSoapFault(UPNP_ERROR.invalidAction), server);
-          report({ service, action: '', client, ok: false, reason: 'invalid-action', code: 401, detail: parsed.reason });
-        }
-        return;
-      }
-      const action = parsed.request.actionName;
-      const { serviceType, version, result } = await answerControl(service, parsed.request, igd, client, served);
-      if (result.ok) {
-        writeUpnpXml(res, 200, buildSoapResponse(serviceType, action, result.outArgs), server);
-        report({ service, action, client, ok: true });
-      } else {
-        const error = upnpErrorFor(result.reason, version);
-        writeUpnpXml(res, 500, buildSoapFault(error), server);
-        report({ service, action, client, ok: false, reason: result.reason, code: error.code, detail: result.detail });
-      }
+      const answer = await runControl(service, read.body, firstHeader(req, 'soapaction'), client);
+      if (answer.status === 400) writeEmpty(res, 400, server);
+      else writeUpnpXml(res, answer.status, answer.xml, server);
     });
     app.all(declaration.controlPath, (_req, res) => writeEmpty(res, 405, server, { Allow: 'POST' }));
 
@@ -364,8 +398,64 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
       writeEmpty(res, 500, server);
     }
   };
+  const headersTimeoutMs = options.headersTimeoutMs ?? 10_000;
+
+  /**
+   * The quick path for connections handed to `accept`: when the first bytes are one
+   * plain control request with `Connection: close` (quick-request.ts), it is answered
+   * here, without node:http's per-connection work; anything else goes to node:http with
+   * those bytes put back, answered exactly as before. The same request limit, control
+   * code, reports and headers as the route above.
+   */
+  function acceptQuickly(socket: AcceptedConnection): void {
+    const onError = (): void => {
+      socket.destroy();
+    };
+    const onEnd = (): void => {
+      socket.destroy();
+    };
+    const release = (): void => {
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+      socket.setTimeout(0);
+    };
+    socket.on('error', onError);
+    socket.once('end', onEnd);
+    socket.setTimeout(headersTimeoutMs, () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      const request = readQuickRequest(chunk);
+      const service = request ? controls.get(requestTargetKey('POST', request.target)) : undefined;
+      if (request === null || service === undefined || request.body.length > bodyLimit) {
+        release();
+        socket.unshift(chunk);
+        httpServer.emit('connection', socket);
+        socket.resume();
+        return;
+      }
+      void answerQuickly(socket, service, request).catch(() => socket.destroy());
+    });
+  }
+
+  /** Answers a quick request and closes the connection once the answer is sent. */
+  async function answerQuickly(socket: AcceptedConnection, service: IgdServiceKey, request: QuickRequest): Promise<void> {
+    const source = socket.remoteAddress ?? '';
+    let answer: Buffer;
+    if (limiter && !limiter.take(source)) {
+      answer = closingResponse(503, { 'Retry-After': '1', SERVER: server, 'Content-Length': 0 }, Buffer.alloc(0));
+    } else {
+      const result = await runControl(service, request.body, request.soapAction, stripIpv4MappedPrefix(source));
+      const xml = result.status === 400 ? Buffer.alloc(0) : Buffer.from(result.xml, 'utf8');
+      answer = closingResponse(result.status, result.status === 400 ? { SERVER: server, 'Content-Length': 0 } : upnpXmlHeaders(xml.length, server), xml);
+    }
+    socket.setTimeout(0);
+    socket.once('finish', () => socket.destroy());
+    socket.resume(); // the peer's FIN
+    socket.end(answer);
+  }
+
   const httpServer = createServer({
-    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    headersTimeout: headersTimeoutMs,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     connectionsCheckingInterval: 1_000,
   }, direct);
@@ -396,9 +486,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     port,
     gena,
     rateLimited: () => limiter?.refused ?? 0,
-    accept: (connection) => {
-      httpServer.emit('connection', connection);
-    },
+    accept: acceptQuickly,
     close: () => {
       closing ??= (async () => {
         clearInterval(sweep);

@@ -24,7 +24,7 @@ export { buildScpd } from './scpd.js';
 export { resolveDeviceInfo } from './device-info.js';
 export { escapeXmlText } from './soap.js';
 export type { GenaStats } from './gena.js';
-export { startIgdHttpServer, type IgdActionRecord } from './http-server.js';
+export { startIgdHttpServer, type AcceptedConnection, type IgdActionRecord } from './http-server.js';
 export { SSDP_DROP_REASON, type SsdpDropReason } from './ssdp-message.js';
 export { SsdpAdvertiser, ssdpServerString, type SsdpCounters } from './ssdp.js';
 // NAT-PMP and PCP.

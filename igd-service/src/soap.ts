@@ -381,11 +381,11 @@ export function buildSoapFault(error: UpnpError): string {
  */
 export function writeUpnpXml(res: ServerResponse, status: number, xml: string, server: string): void {
   const body = Buffer.from(xml, 'utf8');
-  res.writeHead(status, {
-    'Content-Type': UPNP_XML_CONTENT_TYPE,
-    'Content-Length': body.length,
-    EXT: '',
-    SERVER: server,
-  });
+  res.writeHead(status, upnpXmlHeaders(body.length, server));
   res.end(body);
+}
+
+/** The headers of every UPnP XML answer (description, SCPD, SOAP): exact Content-Type, EXT, SERVER. */
+export function upnpXmlHeaders(length: number, server: string): Record<string, string | number> {
+  return { 'Content-Type': UPNP_XML_CONTENT_TYPE, 'Content-Length': length, EXT: '', SERVER: server };
 }

@@ -9,12 +9,11 @@
  * it points at is served. Stop order is the reverse, with ssdp:byebye first.
  */
 import { createHash } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import type { Request, Response } from 'express';
 import {
   FileMappingStore, Igd, MappingService, PcpResponder, SsdpAdvertiser, startNatPmpServer, buildRootDescription, buildScpd, igdAdvertisedDevices, resolveDeviceInfo,
   ssdpServerString, startDeviceIdentity, startIgdHttpServer, escapeXmlText, IGD_SERVICE_KEYS,
-  type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats, type MappingStoreStats, type PcpStats,
+  type AcceptedConnection, type IgdStats, type GenaStats, type SsdpCounters, type PortMapping, type NatPmpServer, type NatPmpServerStats, type MappingStoreStats, type PcpStats,
 } from '@openigd/igd-service';
 import type { NatTable } from '@openigd/nat-table';
 import type { GatewayConfig } from '../config/config.js';
@@ -43,7 +42,7 @@ export interface IgdRuntimeParts {
 export interface IgdRuntime {
   readonly igd: Igd;
   /** Serves an HTTP connection the gateway's userspace TCP endpoint accepted (see IgdHttpServer.accept). */
-  accept(connection: Duplex): void;
+  accept(connection: AcceptedConnection): void;
   /** Called every second by the daemon: ends leases that ran out. */
   tick(): void;
   /** The WAN address changed: mappings stay, subscribers get ExternalIPAddress. */

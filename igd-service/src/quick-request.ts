@@ -1,0 +1,67 @@
+/**
+ * Reads the commonest control request whole from the first bytes of a connection, so
+ * that the IGD can answer it without node:http's per-connection machinery: one HTTP/1.1
+ * POST with a Content-Length body, `Connection: close`, head and body complete in the
+ * bytes given and nothing after them (what upnpc and most control points send, one
+ * request per connection). Anything else — another method or version, chunked or
+ * compressed bodies, `Expect`, a missing Host, a repeated header the answer depends on,
+ * a request cut short or followed by more bytes, a header node:http would refuse — is
+ * `null`: the connection then goes to node:http with the bytes untouched, which answers
+ * it as it always did. So this reader only ever decides what is plain, and never what
+ * is an error.
+ *
+ * Must not: throw, accept what node:http would refuse, or read past `bytes`.
+ */
+
+/** The parts of a quick request the control route needs. */
+export interface QuickRequest {
+  /** The request target as sent (path and query). */
+  readonly target: string;
+  readonly soapAction: string | undefined;
+  readonly body: Uint8Array;
+}
+
+/** Longest head (request line and headers) read here; node:http takes longer ones (16 KiB by default). */
+const MAX_HEAD = 8192;
+const MAX_HEADERS = 64;
+const CRLF_CRLF = [13, 10, 13, 10] as const;
+/** RFC 9110 §5.6.2: a header name is a token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A field value without control characters other than tab (RFC 9110 §5.5), as llhttp accepts it strictly. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Headers that send a request to node:http whatever their value. */
+const NOT_QUICK = new Set(['transfer-encoding', 'expect', 'content-encoding', 'upgrade']);
+
+/** Where the head ends (index of the first byte after CRLF CRLF), or -1 within MAX_HEAD. */
+function headEnd(bytes: Uint8Array): number {
+  const limit = Math.min(bytes.length, MAX_HEAD);
+  for (let i = 0; i + 3 < limit; i++) {
+    if (bytes[i] === CRLF_CRLF[0] && bytes[i + 1] === CRLF_CRLF[1] && bytes[i + 2] === CRLF_CRLF[2] && bytes[i + 3] === CRLF_CRLF[3]) return i + 4;
+  }
+  return -1;
+}
+
+/** The request, when `bytes` hold exactly one plain control request (see above); else null. */
+export function readQuickRequest(bytes: Uint8Array): QuickRequest | null {
+  const end = headEnd(bytes);
+  if (end < 0) return null;
+  const lines = Buffer.from(bytes.buffer, bytes.byteOffset, end - 4).toString('latin1').split('\r\n');
+  const requestLine = /^POST (\/[!-~]*) HTTP\/1\.1$/.exec(lines[0] ?? '');
+  if (requestLine === null || lines.length - 1 > MAX_HEADERS) return null;
+  const seen = new Map<string, string>();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return null;
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return null;
+    const key = name.toLowerCase();
+    if (NOT_QUICK.has(key) || seen.has(key)) return null;
+    seen.set(key, value);
+  }
+  const length = seen.get('content-length');
+  if (!seen.has('host') || seen.get('connection')?.toLowerCase() !== 'close' || length === undefined || !/^\d{1,7}$/.test(length)) return null;
+  if (end + Number(length) !== bytes.length) return null;
+  return { target: requestLine[1]!, soapAction: seen.get('soapaction'), body: bytes.subarray(end) };
+}
