@@ -263,8 +263,21 @@ type ControlResult = { readonly status: 200 | 500; readonly xml: string } | { re
 function closingResponse(status: number, headers: Record<string, string | number>, body: Buffer): Buffer {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
-  head += `Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n`;
+  head += `Date: ${httpDate()}\r\nConnection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** The Date header's value (RFC 9110 §5.6.7), made once per second as node:http does. */
+let dateSecond = -1;
+let dateText = '';
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
 }
 
 /** A connection handed to `accept`: a stream with net.Socket's peer address and idle timeout. */
