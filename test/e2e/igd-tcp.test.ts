@@ -55,6 +55,26 @@ function upnpc(lab: LabRecord, host: 'h1' | 'h2', args: readonly string[], direc
   return must(lab.namespaces[host], 'upnpc', ['-i', ...(direct ? ['-u', ROOT_DESC] : []), ...args], 60_000);
 }
 
+/**
+ * upnpc under loss: miniupnpc gives each socket 3 s (SO_RCVTIMEO and SO_SNDTIMEO, which
+ * also bound connect()), so a handshake whose SYN is lost twice (retransmitted at 1 s and
+ * 3 s) fails on the client's side whatever the server does (code -3, "Miniupnpc HTTP error").
+ * Such a failure is tried again, at most `MAX_LOSSY_TRIES` times per call, and counted;
+ * any other failure fails at once.
+ */
+const MAX_LOSSY_TRIES = 3;
+async function upnpcUnderLoss(lab: LabRecord, args: readonly string[], retried: { count: number }): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upnpc(lab, 'h1', args, true);
+    } catch (e) {
+      const clientTimeout = /Miniupnpc HTTP error|Socket error|failed with code -3/.test(String(e));
+      if (!clientTimeout || attempt >= MAX_LOSSY_TRIES) throw e;
+      retried.count++;
+    }
+  }
+}
+
 /** curl from h1 with a SOAP request to the WANIPConnection control URL; resolves with the body (any non-2xx fails). */
 function soap(lab: LabRecord, serviceType: string, action: string, args: ReadonlyArray<readonly [string, string]>): Promise<string> {
   const call = { serviceType, action, args };
@@ -259,19 +279,22 @@ describe('the IGD over the userspace TCP endpoint under 10 % loss and reordering
     await lossy(true);
     // Four upnpc at a time (each waits out its own SYN's 1 s retransmission when it is lost).
     const next = { i: 0 };
+    const retried = { count: 0 };
     const worker = async () => {
       for (let i = next.i++; i < 20; i = next.i++) {
-        const out = await upnpc(lab(), 'h1', ['-e', `lossy ${i}`, '-a', h1, String(8000 + i), String(18000 + i), 'TCP', '0'], true);
+        const out = await upnpcUnderLoss(lab(), ['-e', `lossy ${i}`, '-a', h1, String(8000 + i), String(18000 + i), 'TCP', '0'], retried);
         assert.match(out, new RegExp(`external 203\\.0\\.113\\.2:${18000 + i} TCP is redirected to internal`), out);
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
-    const listed = parseUpnpcList(await upnpc(lab(), 'h1', ['-l'], true));
+    const listed = parseUpnpcList(await upnpcUnderLoss(lab(), ['-l'], retried));
+    // A client timeout now and then is the loss; many would be the endpoint.
+    assert.ok(retried.count <= 5, `${retried.count} upnpc calls timed out on the client's side`);
     assert.deepEqual(listed.map((m) => m.externalPort).sort(), Array.from({ length: 20 }, (_, i) => 18000 + i));
     await lossy(false);
     const tcp = await allClosed(lab());
     assert.ok(tcp.retransmits > 0, JSON.stringify(tcp));
-    console.log(`# 20 adds and a list under loss: ${JSON.stringify(tcp)}`);
+    console.log(`# 20 adds and a list under loss (${retried.count} client timeouts tried again): ${JSON.stringify(tcp)}`);
   });
 
   test('GetListOfPortMappings of 1,000 entries under loss is the same, byte for byte, as without', async () => {
