@@ -14,14 +14,17 @@
  *    §1.3: both SYNs must carry an option for it to apply); the window is ≤ 65,535;
  *  - retransmission is go-back-N from the oldest unacknowledged byte on a timeout (RTO
  *    1 s for the SYN-ACK as RFC 6298 §2.1, 200 ms for data as Linux's minimum, doubling
- *    per retry); the congestion window starts at 10 segments (RFC 6928), grows by what is
- *    acknowledged (slow start) and falls to one segment on a timeout;
+ *    per retry); an ACK of what the first transmission sent (up to SND.MAX, FIN included)
+ *    is taken as it comes; the same timer probes a window the peer closed; the congestion
+ *    window starts at 10 segments (RFC 6928), grows by what is acknowledged (slow start)
+ *    and falls to one segment on a timeout;
  *  - no TIME-WAIT: a connection is forgotten once both FINs are acknowledged; a segment
  *    of a forgotten connection is answered with RST (RFC 9293 §3.10.7.1), which a peer
- *    retransmitting its FIN takes as the end.
- * Connections are bounded (`maxConnections`, half-open ones included): a SYN past the
- * bound is dropped and counted. SYN-RECEIVED gives up after 4 SYN-ACKs; data unacknowledged
- * after 8 retransmissions resets the connection.
+ *    retransmitting its FIN takes as the end. FIN-WAIT-2 lasts at most 30 s.
+ * Connections are bounded (`maxConnections`, half-open ones included, closing ones whose
+ * socket is gone not): a SYN past the bound makes the oldest half-open connection go, or
+ * is dropped and counted when there is none. SYN-RECEIVED gives up after 4 SYN-ACKs; data
+ * unacknowledged after 8 retransmissions fails the socket (ETIMEDOUT), without a RST.
  *
  * Frames go out through `transmit`, batched: whatever the endpoint has to send after a
  * received batch, a write or a timer is written once, when the event loop's turn has run
