@@ -79,6 +79,12 @@ describe('the admin page in chromium (issue 13, acceptance 2)', { skip }, () => 
     await page.click('#flow-filter button[type=submit]');
   };
   const mappingRow = (key: string) => `#mappings tbody tr[data-key="${key}"]`;
+  /**
+   * Clicks a control in a mapping's row. The page redraws its tables as it polls, so an
+   * element found by one call can be replaced before a second one clicks it (puppeteer:
+   * "Node is detached from document"); found and clicked in one evaluation, it cannot.
+   */
+  const clickInRow = (key: string, control: string) => page.$eval(`${mappingRow(key)} ${control}`, (e) => { (e as HTMLElement).click(); });
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
@@ -192,7 +198,7 @@ describe('the admin page in chromium (issue 13, acceptance 2)', { skip }, () => 
     assert.equal(((await admin(lab.adminSocket, 'GET', '/mappings')).json as unknown[]).length, 1);
 
     // Edited on the page: the form takes the mapping, Save changes its description only.
-    await page.click(`${mappingRow('TCP/18080')} button.edit`);
+    await clickInRow('TCP/18080', 'button.edit');
     assert.equal(await page.$eval(`${form} input[name=externalPort]`, (e) => (e as HTMLInputElement).disabled), true);
     await page.$eval(`${form} input[name=description]`, (e) => { (e as HTMLInputElement).value = 'edited on the page'; });
     await page.click('#mapping-submit');
@@ -200,7 +206,7 @@ describe('the admin page in chromium (issue 13, acceptance 2)', { skip }, () => 
       .find((r) => r[1] === '18080')!;
     assert.deepEqual(edited.slice(0, 8), ['TCP', '18080', '*', h1Addr, '8080', 'edited on the page', 'static', 'admin']);
 
-    await page.click(`${mappingRow('TCP/18080')} input.toggle`);
+    await clickInRow('TCP/18080', 'input.toggle');
     await page.waitForSelector(`${mappingRow('TCP/18080')}.disabled`, { timeout: 10_000 });
     const off = (await admin(lab.adminSocket, 'GET', '/mappings')).json as { externalPort: number; enabled: boolean }[];
     assert.equal(off.find((m) => m.externalPort === 18080)?.enabled, false);
@@ -208,11 +214,11 @@ describe('the admin page in chromium (issue 13, acceptance 2)', { skip }, () => 
     await shot('mapping-disabled');
 
     // Enabled again it forwards again; then deleted, it is gone everywhere.
-    await page.click(`${mappingRow('TCP/18080')} input.toggle`);
+    await clickInRow('TCP/18080', 'input.toggle');
     await until('enabled again', async () => ((await admin(lab.adminSocket, 'GET', '/mappings')).json as { externalPort: number; enabled: boolean }[])
       .some((m) => m.externalPort === 18080 && m.enabled), 10_000);
     await probeMapping(lab, cleanup, 'tcp', lab.wanAddress, 18080, 8080, { expect: true });
-    await page.click(`${mappingRow('TCP/18080')} button.delete`);
+    await clickInRow('TCP/18080', 'button.delete');
     await page.waitForFunction((sel: string) => document.querySelector(sel) === null, { timeout: 10_000 }, mappingRow('TCP/18080'));
     assert.ok(!((await admin(lab.adminSocket, 'GET', '/mappings')).json as { externalPort: number }[]).some((m) => m.externalPort === 18080));
     await probeMapping(lab, cleanup, 'tcp', lab.wanAddress, 18080, 8080, { expect: false });
