@@ -778,11 +778,9 @@ export class ServiceTcp {
    */
   private emit(conn: Connection, seq: number, flags: number, from: number, length: number, mssOption: boolean): boolean {
     const tcpHeader = TCP_MIN_HEADER_LENGTH + (mssOption ? 4 : 0);
-    const frameLength = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + tcpHeader + length;
-    if (this.tx.count === TX_SLOTS || this.scratchUsed + frameLength > this.scratch.length) this.transmit();
-    if (this.scratchUsed + frameLength > this.scratch.length) return false;
+    const at = this.room(tcpHeader + length);
+    if (at < 0) return false;
     const buf = this.scratch;
-    const at = this.scratchUsed;
     const window = conn.receiveWindow();
     this.writeHeaders(buf, at, conn.peerMac, conn.peerAddr, conn.peerPort, seq, conn.rcvNxt, flags, window, tcpHeader, length);
     if (mssOption) {
@@ -792,23 +790,37 @@ export class ServiceTcp {
       writeU16(buf, o + 2, this.ourMss);
     }
     if (length > 0) conn.copyQueued(from, length, buf, at + HEADERS + (mssOption ? 4 : 0));
-    this.finishSegment(buf, at, conn.peerAddr, tcpHeader + length);
+    this.commit(at, conn.peerAddr, tcpHeader + length);
     conn.ackPending = false;
     conn.rcvWndSent = window;
-    this.scratchUsed += frameLength;
-    pushFrame(this.tx, at, frameLength);
     return true;
+  }
+
+  /**
+   * Where a frame with a TCP segment of `tcpLength` bytes goes in the transmit batch (the
+   * batch is written out first when it is full), or -1 when it cannot fit even then.
+   */
+  private room(tcpLength: number): number {
+    const frameLength = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + tcpLength;
+    if (this.tx.count === TX_SLOTS || this.scratchUsed + frameLength > this.scratch.length) this.transmit();
+    return this.scratchUsed + frameLength > this.scratch.length ? -1 : this.scratchUsed;
+  }
+
+  /** The frame written at `at` (its segment `tcpLength` bytes) gets its TCP checksum and joins the batch. */
+  private commit(at: number, peerAddr: number, tcpLength: number): void {
+    const frameLength = ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH + tcpLength;
+    const view = this.tcp;
+    view.attach(this.scratch, at + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH, tcpLength);
+    view.fillChecksum(this.options.addr, peerAddr);
+    this.scratchUsed = at + frameLength;
+    pushFrame(this.tx, at, frameLength);
   }
 
   /** <SEQ=seq><ACK=ack?><CTL=RST(,ACK)> to the source of a segment (RFC 9293 §3.10.7.1), sent at the next flush. */
   private sendReset(peerMac: Uint8Array, peerAddr: number, peerPort: number, seq: number, ack: number, withAck: boolean): void {
-    const frameLength = HEADERS;
-    if (this.tx.count === TX_SLOTS || this.scratchUsed + frameLength > this.scratch.length) this.transmit();
-    const at = this.scratchUsed;
+    const at = this.room(TCP_MIN_HEADER_LENGTH);
     this.writeHeaders(this.scratch, at, peerMac, peerAddr, peerPort, seq, ack, TCP_FLAG.rst | (withAck ? TCP_FLAG.ack : 0), 0, TCP_MIN_HEADER_LENGTH, 0);
-    this.finishSegment(this.scratch, at, peerAddr, TCP_MIN_HEADER_LENGTH);
-    this.scratchUsed += frameLength;
-    pushFrame(this.tx, at, frameLength);
+    this.commit(at, peerAddr, TCP_MIN_HEADER_LENGTH);
     this.counters.resetsSent++;
     this.scheduleFlush();
   }
@@ -843,13 +855,6 @@ export class ServiceTcp {
     writeU16(buf, t + 14, window);
     writeU16(buf, t + 16, 0);
     writeU16(buf, t + 18, 0);
-  }
-
-  /** Fills the TCP checksum of the segment of `tcpLength` bytes in the frame at `buf[at]`. */
-  private finishSegment(buf: Uint8Array, at: number, peerAddr: number, tcpLength: number): void {
-    const view = this.tcp;
-    view.attach(buf, at + ETHERNET_HEADER_LENGTH + IPV4_MIN_HEADER_LENGTH, tcpLength);
-    view.fillChecksum(this.options.addr, peerAddr);
   }
 
   /** Writes the batch out and starts an empty one. */
