@@ -88,11 +88,8 @@ export class Forwarder {
    */
   transmit(port: PortId, batch: FrameBatch): void {
     const tap = this.taps[port];
-    if (tap) {
-      tapBatch(tap, batch, this.clock.now());
-      tap.flush();
-    }
-    this.links[port]!.writeBatch(batch);
+    this.send(port, batch, tap ? this.clock.now() : 0);
+    tap?.flush();
   }
 
   /** The router's counters with the links': copies, in the order `/status` shows them. */
@@ -112,19 +109,16 @@ export class Forwarder {
   /** Writes the router's output, port by port (forwarded frames first), and captures it at `nowMs`. */
   private write(out: RouterOutput, nowMs: number): void {
     for (let p = 0; p < 3; p++) {
-      const link = this.links[p]!;
-      const tap = this.taps[p];
-      const forwarded = out.forwarded[p]!;
-      if (forwarded.count > 0) {
-        if (tap) tapBatch(tap, forwarded, nowMs);
-        link.writeBatch(forwarded);
-      }
-      const generated = out.generated[p]!;
-      if (generated.count > 0) {
-        if (tap) tapBatch(tap, generated, nowMs);
-        link.writeBatch(generated);
-      }
-      tap?.flush();
+      if (out.forwarded[p]!.count > 0) this.send(p, out.forwarded[p]!, nowMs);
+      if (out.generated[p]!.count > 0) this.send(p, out.generated[p]!, nowMs);
+      this.taps[p]?.flush();
     }
+  }
+
+  /** Writes `batch` out of port `port`, captured (not flushed) at `nowMs` when that port has a tap. */
+  private send(port: number, batch: FrameBatch, nowMs: number): void {
+    const tap = this.taps[port];
+    if (tap) tapBatch(tap, batch, nowMs);
+    this.links[port]!.writeBatch(batch);
   }
 }
