@@ -258,13 +258,17 @@ type ControlResult = { readonly status: 200 | 500; readonly xml: string } | { re
 
 /**
  * A complete HTTP/1.1 answer, as node:http writes one for a request with `Connection:
- * close`: the status line, `headers` in their order, Date, Connection, then `body`.
+ * close`: the status line, `headers` in their order, Date, Connection, then `body` in UTF-8
+ * (`bodyBytes` long), in one buffer.
  */
-function closingResponse(status: number, headers: Record<string, string | number>, body: Buffer): Buffer {
+function closingResponse(status: number, headers: Record<string, string | number>, body: string, bodyBytes: number): Buffer {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   head += `Date: ${httpDate()}\r\nConnection: close\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  const answer = Buffer.allocUnsafe(head.length + bodyBytes);
+  answer.write(head, 0, 'latin1');
+  answer.write(body, head.length, 'utf8');
+  return answer;
 }
 
 /** The Date header's value (RFC 9110 §5.6.7), made once per second as node:http does. */
@@ -455,11 +459,15 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     const source = socket.remoteAddress ?? '';
     let answer: Buffer;
     if (limiter && !limiter.take(source)) {
-      answer = closingResponse(503, { 'Retry-After': '1', SERVER: server, 'Content-Length': 0 }, Buffer.alloc(0));
+      answer = closingResponse(503, { 'Retry-After': '1', SERVER: server, 'Content-Length': 0 }, '', 0);
     } else {
       const result = await runControl(service, request.body, request.soapAction, stripIpv4MappedPrefix(source));
-      const xml = result.status === 400 ? Buffer.alloc(0) : Buffer.from(result.xml, 'utf8');
-      answer = closingResponse(result.status, result.status === 400 ? { SERVER: server, 'Content-Length': 0 } : upnpXmlHeaders(xml.length, server), xml);
+      if (result.status === 400) {
+        answer = closingResponse(400, { SERVER: server, 'Content-Length': 0 }, '', 0);
+      } else {
+        const length = Buffer.byteLength(result.xml, 'utf8');
+        answer = closingResponse(result.status, upnpXmlHeaders(length, server), result.xml, length);
+      }
     }
     socket.setTimeout(0);
     socket.once('finish', () => socket.destroy());

@@ -24,7 +24,7 @@ export interface QuickRequest {
 /** Longest head (request line and headers) read here; node:http takes longer ones (16 KiB by default). */
 const MAX_HEAD = 8192;
 const MAX_HEADERS = 64;
-const CRLF_CRLF = [13, 10, 13, 10] as const;
+const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** RFC 9110 §5.6.2: a header name is a token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value without control characters other than tab (RFC 9110 §5.5), as llhttp accepts it strictly. */
@@ -32,13 +32,10 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Headers that send a request to node:http whatever their value. */
 const NOT_QUICK = new Set(['transfer-encoding', 'expect', 'content-encoding', 'upgrade']);
 
-/** Where the head ends (index of the first byte after CRLF CRLF), or -1 within MAX_HEAD. */
+/** Where the head ends (index of the first byte after CRLF CRLF), or -1 when it does not end within MAX_HEAD. */
 function headEnd(bytes: Uint8Array): number {
-  const limit = Math.min(bytes.length, MAX_HEAD);
-  for (let i = 0; i + 3 < limit; i++) {
-    if (bytes[i] === CRLF_CRLF[0] && bytes[i + 1] === CRLF_CRLF[1] && bytes[i + 2] === CRLF_CRLF[2] && bytes[i + 3] === CRLF_CRLF[3]) return i + 4;
-  }
-  return -1;
+  const at = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, MAX_HEAD)).indexOf(CRLF_CRLF);
+  return at < 0 ? -1 : at + CRLF_CRLF.length;
 }
 
 /** The request, when `bytes` hold exactly one plain control request (see above); else null. */

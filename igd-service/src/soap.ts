@@ -347,8 +347,13 @@ const ENVELOPE_CLOSE = '</s:Body></s:Envelope>';
 const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\r': '&#xD;' };
 
+/** Any character escapeXmlText changes or drops (surrogates too, paired or not): without one, the text is written as it is. */
+// eslint-disable-next-line no-control-regex
+const XML_TEXT_CHANGED = /[&<>"\r\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]/;
+
 /** Text (or a double-quoted attribute value) as XML: `&`, `<`, `>`, `"` and CR escaped, invalid characters dropped. */
 export function escapeXmlText(text: string): string {
+  if (!XML_TEXT_CHANGED.test(text)) return text;
   return text.replace(XML_INVALID, '').replace(/[&<>"\r]/g, (c) => XML_ESCAPES[c]!);
 }
 
