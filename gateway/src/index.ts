@@ -7,6 +7,7 @@ export { labUp, labDown, labRecord, labRestartDaemon, LAB_DEFAULT_DIR, LAB_DEFAU
 export { loadConfig, parseConfig, checkConfig, ConfigError, CONFIG_SCHEMA, type GatewayConfig } from './config/config.js';
 export { startDaemon, runDaemon, type RunningDaemon } from './daemon.js';
 export { Gateway, type GatewayParts } from './gateway.js';
+export { ServiceTcp, type ServiceTcpOptions } from './service-tcp/service-tcp.js';
 export { type Clock, monotonicClock, ManualClock } from './clock.js';
 export { TapLink, loadTapAddon, FrameFlag, createFrameBatch, pushFrame, type FrameBatch, type Link, type LinkCounters, type TapLinkOptions } from './link/index.js';
 export { Replay, type ReplaySummary, type ReplayOptions } from './replay/replay.js';
