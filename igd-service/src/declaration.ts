@@ -374,14 +374,38 @@ export function serviceDeclaration(key: IgdServiceKey, version: IgdVersion = 1):
   return IGD_SERVICES_BY_VERSION[version][key];
 }
 
+/** A service declaration's actions and state variables by name (the first of a name), made at first use. */
+interface DeclarationIndex {
+  readonly actions: ReadonlyMap<string, ActionDeclaration>;
+  readonly variables: ReadonlyMap<string, StateVariableDeclaration>;
+}
+const DECLARATION_INDEXES = new WeakMap<ServiceDeclaration, DeclarationIndex>();
+
+function byName<T extends { readonly name: string }>(items: readonly T[]): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const item of items) if (!map.has(item.name)) map.set(item.name, item);
+  return map;
+}
+
+/** Every control request looks up its action and the variables of its arguments: by name, not by a walk of the lists. */
+function declarationIndex(key: IgdServiceKey, version: IgdVersion): DeclarationIndex {
+  const declaration = serviceDeclaration(key, version);
+  let index = DECLARATION_INDEXES.get(declaration);
+  if (index === undefined) {
+    index = { actions: byName(declaration.actions), variables: byName(declaration.stateVariables) };
+    DECLARATION_INDEXES.set(declaration, index);
+  }
+  return index;
+}
+
 /** The action of a service by name, or undefined when the service declares none of that name. */
 export function findActionDeclaration(key: IgdServiceKey, actionName: string, version: IgdVersion = 1): ActionDeclaration | undefined {
-  return serviceDeclaration(key, version).actions.find((a) => a.name === actionName);
+  return declarationIndex(key, version).actions.get(actionName);
 }
 
 /** A state variable of a service by name. */
 export function findStateVariable(key: IgdServiceKey, name: string, version: IgdVersion = 1): StateVariableDeclaration | undefined {
-  return serviceDeclaration(key, version).stateVariables.find((v) => v.name === name);
+  return declarationIndex(key, version).variables.get(name);
 }
 
 /** The names of the evented variables of a service, in declaration order. */

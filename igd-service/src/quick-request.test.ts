@@ -44,6 +44,8 @@ test('everything not plain goes to node:http (null)', () => {
     'a header without a colon': upnpcRequest('NoColon\r\n'),
     'obs-fold': upnpcRequest('X-A: 1\r\n  folded\r\n'),
     'a control character in a value': upnpcRequest('X-A: a\u0001b\r\n'),
+    'a bare CR or a vertical tab around a value (only SP and HTAB are optional whitespace)': upnpcRequest('X-A: \ra\r\nX-B: b\u000b\r\n'),
+    'a Content-Length ending in a no-break space': Buffer.from(upnpcRequest().toString('latin1').replace(/(Content-Length: \d+)/, '$1\u00a0'), 'latin1'),
     'a space in a header name': upnpcRequest('X A: 1\r\n'),
     'a target that is not a path': Buffer.from(upnpcRequest().toString('latin1').replace('POST /ctl/IPConn', 'POST http://x/ctl/IPConn'), 'latin1'),
     'a bare LF': Buffer.from(upnpcRequest().toString('latin1').replace('Pragma: no-cache\r\n', 'Pragma: no-cache\n'), 'latin1'),

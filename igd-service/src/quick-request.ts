@@ -25,10 +25,14 @@ export interface QuickRequest {
 const MAX_HEAD = 8192;
 const MAX_HEADERS = 64;
 const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
-/** RFC 9110 §5.6.2: a header name is a token. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** A field value without control characters other than tab (RFC 9110 §5.5), as llhttp accepts it strictly. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** The request line taken here: POST, a target in origin form, HTTP/1.1. */
+const REQUEST_LINE = /POST (\/[!-~]*) HTTP\/1\.1\r\n/y;
+/**
+ * One header line: its name a token (RFC 9110 §5.6.2), a colon, its value without the
+ * optional whitespace around it (SP and HTAB, RFC 9110 §5.6.3) and without control
+ * characters other than tab (§5.5), as llhttp accepts it strictly; CRLF.
+ */
+const HEADER_LINE = /([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\t\x20-\x7e\x80-\xff]*[!-~\x80-\xff])?)[ \t]*\r\n/y;
 /** Headers that send a request to node:http whatever their value. */
 const NOT_QUICK = new Set(['transfer-encoding', 'expect', 'content-encoding', 'upgrade']);
 
@@ -42,20 +46,19 @@ function headEnd(bytes: Uint8Array): number {
 export function readQuickRequest(bytes: Uint8Array): QuickRequest | null {
   const end = headEnd(bytes);
   if (end < 0) return null;
-  const lines = Buffer.from(bytes.buffer, bytes.byteOffset, end - 4).toString('latin1').split('\r\n');
-  const requestLine = /^POST (\/[!-~]*) HTTP\/1\.1$/.exec(lines[0] ?? '');
-  if (requestLine === null || lines.length - 1 > MAX_HEADERS) return null;
+  // The head with its last line's CRLF, so that every line ends in one.
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, end - 2).toString('latin1');
+  REQUEST_LINE.lastIndex = 0;
+  const requestLine = REQUEST_LINE.exec(head);
+  if (requestLine === null) return null;
   const seen = new Map<string, string>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return null;
-    const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return null;
-    const key = name.toLowerCase();
+  HEADER_LINE.lastIndex = REQUEST_LINE.lastIndex;
+  while (HEADER_LINE.lastIndex < head.length) {
+    const header = HEADER_LINE.exec(head);
+    if (header === null || seen.size === MAX_HEADERS) return null;
+    const key = header[1]!.toLowerCase();
     if (NOT_QUICK.has(key) || seen.has(key)) return null;
-    seen.set(key, value);
+    seen.set(key, header[2]!);
   }
   const length = seen.get('content-length');
   if (!seen.has('host') || seen.get('connection')?.toLowerCase() !== 'close' || length === undefined || !/^\d{1,7}$/.test(length)) return null;

@@ -121,8 +121,9 @@ export function parseSoapRequest(body: Uint8Array | string, soapActionHeader: st
   }
   // Both markers start with `<!`: the plain search spares most bodies the case-blind scan.
   if (text.includes('<!') && DTD_MARKERS.test(text)) return malformed('a DTD is not allowed in a SOAP request');
-  text = repairBareMarkup(text);
-  const envelope = parsePlainEnvelope(text) ?? parseEnvelopeWithSaxes(text);
+  // The plain reading refuses every bare `&` or `<` (in argument text and attribute values
+  // alike), so what it accepts needs no repair; saxes reads the repaired text.
+  const envelope = parsePlainEnvelope(text) ?? parseEnvelopeWithSaxes(repairBareMarkup(text));
   if (!envelope.ok) return envelope;
   const { action } = envelope;
   const header = parseSoapActionHeader(soapActionHeader);
@@ -225,7 +226,7 @@ export function parseEnvelopeWithSaxes(text: string): SoapEnvelopeParse {
  *
  * with whitespace between elements. Argument text may hold the five predefined entities,
  * nothing else that needs decoding or normalizing. Anything else (a comment, CDATA, a
- * character reference, a CR, a default namespace, an attribute on an argument, a prefix
+ * character reference, a bare `&` or `<`, a CR, a default namespace, an attribute on an argument, a prefix
  * declared twice, a character XML does not allow) returns undefined, and saxes reads the
  * text: every envelope this accepts, saxes reads the same (soap.test.ts checks both on
  * generated envelopes).
