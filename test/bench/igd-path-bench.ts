@@ -58,6 +58,9 @@ interface Segment { readonly seq: number; readonly flags: number; readonly lengt
 
 const OK_200 = Buffer.from('HTTP/1.1 200 ', 'latin1');
 
+/** One event-loop turn: the endpoint delivers on process.nextTick and sends on setImmediate. */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /** The client side: builds segments into one frame buffer and reads the endpoint's back. */
 class Client {
   private readonly frame = new Uint8Array(14 + 20 + 60 + 1500);
@@ -97,20 +100,17 @@ class Client {
 
   /** Takes what was received until `done` says enough, within MAX_TURNS event-loop turns. */
   async until(what: string, done: (s: readonly Segment[]) => boolean): Promise<Segment[]> {
-    for (let turn = 0; turn < MAX_TURNS; turn++) {
+    for (let i = 0; i < MAX_TURNS; i++) {
       if (done(this.received)) {
         const got = this.received;
         this.received = [];
         return got;
       }
-      await new Promise((r) => setImmediate(r));
+      await turn();
     }
     throw new Error(`no ${what} within ${MAX_TURNS} turns`);
   }
 }
-
-/** Event-loop turns, for what the endpoint sends a turn later (the rest of an answer, a FIN after the client's). */
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
  * One request on a new connection, as upnpc makes it: handshake, the request, the answer
