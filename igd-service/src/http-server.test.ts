@@ -595,6 +595,7 @@ test('accept: a plain control request with Connection: close gets, through the q
     }
     // Each request reported once per way: 4 through accept, 4 through the listener.
     assert.equal(records.length, 8);
+    assert.equal(server.quickAnswered(), 4, 'the four through accept took the quick path');
     assert.deepEqual(records.map((r) => r.code ?? (r.ok ? 0 : r.reason)), [0, 0, 713, 713, 401, 401, 'malformed', 'malformed']);
   } finally {
     await front.close();
@@ -619,6 +620,7 @@ test('accept: anything else (keep-alive, a description, a body sent later) is no
     });
     assert.match(split, /^HTTP\/1\.1 200 OK\r\n/);
     assert.match(split, /<NewExternalIPAddress>/);
+    assert.equal(server.quickAnswered(), 0, 'none of them took the quick path');
   } finally {
     await front.close();
   }
@@ -632,6 +634,7 @@ test('accept: the request limit applies to the quick path too (503, Retry-After)
     const refused = await rawHttp(front.port, request);
     assert.deepEqual([refused.status, refused.headers.get('retry-after'), refused.headers.get('content-length')], [503, '1', '0']);
     assert.equal(server.rateLimited(), 1);
+    assert.equal(server.quickAnswered(), 2, 'the answer and the refusal, both on the quick path');
   } finally {
     await front.close();
   }

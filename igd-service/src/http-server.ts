@@ -119,6 +119,11 @@ export interface IgdHttpServer {
   readonly gena: GenaPublisher;
   /** Requests answered 503 because their source spent its `requestRatePerSource`. */
   rateLimited(): number;
+  /**
+   * Control requests `accept` answered on its quick path (one plain POST with `Connection:
+   * close`); every other request on those connections, and on the listener, is node:http's.
+   */
+  quickAnswered(): number;
   close(): Promise<void>;
 }
 
@@ -263,7 +268,7 @@ type ControlResult = { readonly status: 200 | 500; readonly xml: string } | { re
  */
 function closingResponse(status: number, headers: Record<string, string | number>, body: string, bodyBytes: number): Buffer {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
-  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
   head += `Date: ${httpDate()}\r\nConnection: close\r\n\r\n`;
   const answer = Buffer.allocUnsafe(head.length + bodyBytes);
   answer.write(head, 0, 'latin1');
@@ -454,6 +459,8 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     });
   }
 
+  let quickAnswered = 0;
+
   /** Answers a quick request and closes the connection once the answer is sent. */
   async function answerQuickly(socket: AcceptedConnection, service: IgdServiceKey, request: QuickRequest): Promise<void> {
     const source = socket.remoteAddress ?? '';
@@ -469,6 +476,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
         answer = closingResponse(result.status, upnpXmlHeaders(length, server), result.xml, length);
       }
     }
+    quickAnswered++;
     socket.setTimeout(0);
     socket.once('finish', () => socket.destroy());
     socket.resume(); // the peer's FIN
@@ -507,6 +515,7 @@ export async function startIgdHttpServer(options: IgdHttpServerOptions, componen
     port,
     gena,
     rateLimited: () => limiter?.refused ?? 0,
+    quickAnswered: () => quickAnswered,
     accept: acceptQuickly,
     close: () => {
       closing ??= (async () => {

@@ -226,8 +226,8 @@ export function parseEnvelopeWithSaxes(text: string): SoapEnvelopeParse {
  *
  * with whitespace between elements. Argument text may hold the five predefined entities,
  * nothing else that needs decoding or normalizing. Anything else (a comment, CDATA, a
- * character reference, a bare `&` or `<`, a CR, a default namespace, an attribute on an argument, a prefix
- * declared twice, a character XML does not allow) returns undefined, and saxes reads the
+ * character reference, a bare `&` or `<`, a CR, a default namespace, an attribute on an
+ * argument, a prefix declared twice, a character XML does not allow) returns undefined, and saxes reads the
  * text: every envelope this accepts, saxes reads the same (soap.test.ts checks both on
  * generated envelopes).
  */

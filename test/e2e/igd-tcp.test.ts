@@ -37,9 +37,9 @@ const V2 = 'urn:schemas-upnp-org:service:WANIPConnection:2';
 const skip = !isRoot() ? 'needs root for namespaces and TAP devices' : false;
 
 /** What the gateway's /status says about the IGD's TCP: the router's counters and the endpoint's. */
-async function tcpCounters(lab: LabRecord): Promise<{ toService: number; toLocal: number; igdTcp: IgdTcpStatus | null }> {
+async function tcpCounters(lab: LabRecord): Promise<{ toService: number; toLocal: number; igdTcp: IgdTcpStatus | null; quick: number }> {
   const s = await status(lab.adminSocket);
-  return { toService: s.stats.toService!, toLocal: s.stats.toLocal!, igdTcp: s.igdTcp };
+  return { toService: s.stats.toService!, toLocal: s.stats.toLocal!, igdTcp: s.igdTcp, quick: s.igd!.httpQuickAnswered };
 }
 
 /** The gateway namespace's kernel TCP counters (RFC 4022 tcpPassiveOpens, tcpInSegs): the kernel path's connections. */
@@ -188,6 +188,10 @@ describe('the IGD over the userspace TCP endpoint: upnpc, curl, the wire, and a 
     // Unicast TCP only: nothing at all went to the local port.
     assert.equal(now.toLocal, before.toLocal, 'curl: no frame to the local port');
     assert.deepEqual(await kernelTcp(lab()), kernel, 'the gateway namespace\'s kernel saw no TCP');
+    // curl keeps its connection (no `Connection: close`): its SOAP call is node:http's, not the quick path's.
+    assert.match(await soap(lab(), V1, 'GetExternalIPAddress', []), /<NewExternalIPAddress>203\.0\.113\.2</);
+    now = await tcpCounters(lab());
+    assert.equal(now.quick, before.quick, 'curl\'s requests went through node:http');
 
     before = now;
     kernel = await kernelTcp(lab());
@@ -198,6 +202,9 @@ describe('the IGD over the userspace TCP endpoint: upnpc, curl, the wire, and a 
     // upnpc's SSDP search (multicast UDP) still goes to the local port; its HTTP does not.
     const accepted = now.igdTcp!.accepted - before.igdTcp!.accepted;
     assert.ok(accepted >= 4, `upnpc's connections accepted by the endpoint: ${accepted}`);
+    // upnpc's SOAP calls (POST, Connection: close) took the quick path; its description GETs did not.
+    const quick = now.quick - before.quick;
+    assert.ok(quick >= 2 && quick < accepted, `upnpc's requests on the quick path: ${quick} of ${accepted} connections`);
     assert.ok(now.toService >= before.toService + 4 * accepted, `toService ${before.toService} -> ${now.toService} for ${accepted} connections`);
     assert.deepEqual(await kernelTcp(lab()), kernel, 'the gateway namespace\'s kernel saw no TCP');
     assert.equal(now.igdTcp!.resetsSent, before.igdTcp!.resetsSent);

@@ -37,6 +37,8 @@ export interface GatewayStatus {
   nat: Record<string, unknown>;
   fragments: Record<'lan' | 'wan', { inProgress: number; fragments: number; reassembled: number; evicted: number }>;
   igdTcp: IgdTcpStatus | null;
+  /** The IGD's counters that the tests read (null when the IGD is off). */
+  igd: { httpQuickAnswered: number } | null;
 }
 
 export async function status(socketPath: string): Promise<GatewayStatus> {

@@ -103,6 +103,8 @@ const igdFamilies: MetricFamily[] = [
   counter('openigd_gena_events_total', 'GENA subscription and notification events.', ['event'], (s) => byKey(s.igd?.gena, 'event', ['subscriptions'])),
   counter('openigd_ssdp_malformed_total', 'Malformed SSDP datagrams, by reason.', ['reason'], (s) => byKey(s.igd?.ssdp.malformed, 'reason')),
   counter('openigd_http_rate_limited_total', 'HTTP requests to the IGD answered 503: their source spent igd.requestRate.', [], (s) => one(s.igd?.httpRateLimited)),
+  counter('openigd_http_quick_answered_total', 'Control requests the IGD answered on its quick path (a plain POST with Connection: close); the rest go through node:http.', [],
+    (s) => one(s.igd?.httpQuickAnswered)),
   counter('openigd_ssdp_events_total', 'SSDP datagrams received and sent, by event.', ['event'], (s) => byKey(s.igd?.ssdp, 'event')),
   counter('openigd_natpmp_requests_total', 'NAT-PMP requests received.', [], (s) => one(s.igd?.natpmp?.requests)),
   counter('openigd_natpmp_responses_total', 'NAT-PMP answers sent, by result code.', ['result'],

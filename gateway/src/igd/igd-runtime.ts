@@ -63,6 +63,8 @@ export interface IgdRuntimeStatus {
   readonly ssdp: SsdpCounters; readonly gena: GenaStats; readonly natpmp: NatPmpServerStats | null;
   /** HTTP requests (SOAP, GENA, descriptions) answered 503: their source spent `igd.requestRate`. */
   readonly httpRateLimited: number;
+  /** Control requests answered on the HTTP server's quick path (see IgdHttpServer.quickAnswered). */
+  readonly httpQuickAnswered: number;
   /** PCP's answers by result and drops by reason; null without PCP. */
   readonly pcp: PcpStats | null;
 }
@@ -215,6 +217,7 @@ export async function startIgdRuntime(config: GatewayConfig, parts: IgdRuntimePa
         url: http.url, descriptionUrl: http.descriptionUrl, rootUuid: identity.rootUuid, bootId: identity.bootId,
         configId: identity.configId, stats: igd.stats(), byOrigin: byOrigin.snapshot(igd.listMappings()), soap: soap.snapshot(),
         store: { ...store.stats(), commitLatency: timedStore.commitLatency() }, ssdp: ssdp.counters(), gena: http.gena.stats(), httpRateLimited: http.rateLimited(),
+        httpQuickAnswered: http.quickAnswered(),
         natpmp: natpmp?.stats() ?? null,
         pcp: pcp?.stats() ?? null,
       }),

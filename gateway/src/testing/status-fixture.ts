@@ -45,6 +45,7 @@ export function statusFixture(): GatewayStatus {
       natpmp: { requests: 3, results: [3, 0, 0, 0, 0, 0], drops: { short: 0, oversized: 0, 'wrong-length': 0, response: 0, 'not-lan': 0 }, pcp: 0,
         epochResets: 0, announcementsSent: 10, pcpAnnouncementsSent: 10, pcpUpdatesSent: 0, pcpUpdatesSuppressed: 0, sendErrors: 0, rateLimited: 0 },
       httpRateLimited: 0,
+      httpQuickAnswered: 0,
       pcp: { requests: 2, results: { SUCCESS: 1, NOT_AUTHORIZED: 1 }, drops: { 'too-short': 0, response: 0, 'header-too-short': 1 } },
     },
   };
