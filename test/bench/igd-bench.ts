@@ -45,7 +45,7 @@
  */
 import { cpus, release } from 'node:os';
 import { Cleanup, uniquePrefix } from '../lib/ns.js';
-import { formatAbTable, median, type AbFigure, type AbRow } from './lib/ab-report.js';
+import { figureStats, formatAbTable, type AbFigure, type AbRow } from './lib/ab-report.js';
 import { debVersions, runBench, writeJsonReport } from './lib/bench-main.js';
 import { abSchedule, describeBuild, loadBuild, schemaAccepts, type LoadedBuild } from './lib/builds.js';
 import { parseIgdOptions, USAGE, type IgdBenchOptions as Options, type TargetName } from './lib/igd-options.js';
@@ -329,7 +329,7 @@ const listRates = (r: TargetResult): (number | null)[] => r.lists.map(listRate);
 const firstStepRates = (r: TargetResult): (number | null)[] => [stepRates(r.sequential, [0])[0] ?? null, ...r.emptyStarts.map(overall)];
 
 /** The median of the runs that gave a figure; null when none did. */
-const medianOf = (values: readonly (number | null)[]): number | null => median(values.filter((v): v is number => v !== null));
+const medianOf = (values: readonly (number | null)[]): number | null => figureStats(values).median;
 
 /**
  * The small-table figures of miniupnpd and OpenIGD, each as its median and its runs, their

@@ -24,7 +24,7 @@ import { IP_PROTOCOL, Ipv4Packet, TCP_FLAG, TcpPacket, emitIpv4, emitTcp, parseI
 import { FrameFlag, ServiceTcp, type FrameBatch } from '@openigd/gateway';
 import { Igd, MappingService, startIgdHttpServer } from '@openigd/igd-service';
 import { ManualClock, MemoryMappingStore, MemoryPortMappingBackend } from '@openigd/igd-service/testing';
-import { median } from './lib/ab-report.js';
+import { figureStats } from './lib/ab-report.js';
 import { runBench } from './lib/bench-main.js';
 
 const GW = parseIpv4('192.168.1.1')!;
@@ -199,7 +199,10 @@ async function main(): Promise<number> {
     console.log('-------------------------------|------|------------------');
     for (const way of ways) {
       const mine = results.filter((r) => r.way === way);
-      const cell = (v: number[]) => `${median(v)!.toFixed(1)} (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
+      const cell = (v: number[]) => {
+        const s = figureStats(v);
+        return `${s.median!.toFixed(1)} (${s.min!.toFixed(1)}–${s.max!.toFixed(1)})`;
+      };
       console.log(`${way.padEnd(31)}| ${cell(mine.map((r) => r.wallUs))} | ${cell(mine.map((r) => r.cpuUs))}`);
     }
     return 0;
