@@ -58,9 +58,10 @@ function upnpc(lab: LabRecord, host: 'h1' | 'h2', args: readonly string[], direc
 /**
  * upnpc under loss: miniupnpc gives each socket 3 s (SO_RCVTIMEO and SO_SNDTIMEO, which
  * also bound connect()), so a handshake whose SYN is lost twice (retransmitted at 1 s and
- * 3 s) fails on the client's side whatever the server does (code -3, "Miniupnpc HTTP error").
- * Such a failure is tried again, at most `MAX_LOSSY_TRIES` times per call, and counted;
- * any other failure fails at once.
+ * 3 s) fails on the client's side whatever the server does: on a SOAP call as code -3,
+ * "Miniupnpc HTTP error"; on the description's GET, before any call, as "No valid UPNP
+ * Internet Gateway Device found". Such a failure is tried again, at most `MAX_LOSSY_TRIES`
+ * times per call, and counted; any other failure fails at once.
  */
 const MAX_LOSSY_TRIES = 3;
 async function upnpcUnderLoss(lab: LabRecord, args: readonly string[], retried: { count: number }): Promise<string> {
@@ -68,7 +69,7 @@ async function upnpcUnderLoss(lab: LabRecord, args: readonly string[], retried: 
     try {
       return await upnpc(lab, 'h1', args, true);
     } catch (e) {
-      const clientTimeout = /Miniupnpc HTTP error|Socket error|failed with code -3/.test(String(e));
+      const clientTimeout = /Miniupnpc HTTP error|Socket error|failed with code -3|No valid UPNP Internet Gateway Device found/.test(String(e));
       if (!clientTimeout || attempt >= MAX_LOSSY_TRIES) throw e;
       retried.count++;
     }
